@@ -1,0 +1,22 @@
+//! `POST /api/auth/logout`: ends the calling session everywhere at once.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use shared::auth::{CurrentUser, session};
+use shared::{AppState, Result};
+
+use crate::cookie;
+
+#[utoipa::path(
+    post, path = "/auth/logout", tag = "auth",
+    security(("session" = [])),
+    responses((status = 204, description = "Signed out"), (status = 401, description = "UNAUTHENTICATED"))
+)]
+pub async fn logout(State(state): State<AppState>, user: CurrentUser) -> Result<impl IntoResponse> {
+    let mut connection = state.db.acquire().await?;
+    let revoked = session::revoke(&mut connection, user.session_id).await?;
+    drop(connection);
+    session::forget(&state, revoked).await;
+    Ok((cookie::clear(), StatusCode::NO_CONTENT))
+}

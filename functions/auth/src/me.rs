@@ -1,0 +1,15 @@
+//! `GET /api/auth/me`.
+
+use axum::extract::State;
+use shared::auth::CurrentUser;
+use shared::users::{self, UserView};
+use shared::{AppState, Json, Result};
+
+#[utoipa::path(
+    get, path = "/auth/me", tag = "auth",
+    security(("session" = [])),
+    responses((status = 200, body = UserView), (status = 401, description = "UNAUTHENTICATED, SESSION_REVOKED, SESSION_EXPIRED"))
+)]
+pub async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<UserView>> {
+    Ok(Json(users::find(&state.db, user.user_id).await?))
+}

@@ -1,0 +1,228 @@
+//! `POST /api/auth/signup`: students are signed in at once; mentors wait for approval.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use shared::auth::{self, Role, password};
+use shared::users::{self, ApprovalStatus, NewUser, UserView};
+use shared::validation::Validator;
+use shared::{AppState, Error, Json, Result};
+use utoipa::ToSchema;
+
+use crate::login;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Signup {
+    email: String,
+    password: String,
+    first_name: String,
+    last_name: String,
+    /// `student` or `mentor`; admins are created by an admin or the bootstrap command.
+    role: Role,
+    country: Option<String>,
+    #[serde(default)]
+    qualifications: Vec<Qualification>,
+    #[serde(default)]
+    specialties: Vec<Specialty>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Qualification {
+    qualification: String,
+    specialization: String,
+    score: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Specialty {
+    subject: String,
+    /// Years of experience.
+    #[schema(maximum = 60)]
+    experience: u8,
+}
+
+/// A mentor's account, which can't sign in until approved.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MentorSignedUp {
+    user: UserView,
+}
+
+const MAX_LIST_ITEMS: usize = 20;
+
+#[utoipa::path(
+    post, path = "/auth/signup", tag = "auth",
+    request_body = Signup,
+    responses(
+        (status = 201, description = "Student: a session (as login). Mentor: the pending account.", body = MentorSignedUp),
+        (status = 403, description = "ROLE_NOT_ALLOWED"),
+        (status = 409, description = "EMAIL_TAKEN"),
+        (status = 422, description = "VALIDATION_FAILED"),
+    )
+)]
+pub async fn signup(
+    State(state): State<AppState>,
+    Json(request): Json<Signup>,
+) -> Result<Response> {
+    if request.role == Role::Admin {
+        return Err(Error::forbidden(
+            "ROLE_NOT_ALLOWED",
+            "Sign up as a student or a mentor; admins are created by an admin.",
+        ));
+    }
+    validate(&request)?;
+    let email = auth::normalize_email(&request.email);
+    let password_hash = password::hash(request.password.clone()).await?;
+    let approval_status = match request.role {
+        Role::Mentor => ApprovalStatus::Pending,
+        Role::Student | Role::Admin => ApprovalStatus::Approved,
+    };
+
+    let mut transaction = state.db.begin().await?;
+    let user_id = users::insert(
+        &mut transaction,
+        &NewUser {
+            email: &email,
+            password_hash: &password_hash,
+            first_name: &request.first_name,
+            last_name: &request.last_name,
+            role: request.role,
+            country: request.country.as_deref(),
+            approval_status,
+        },
+    )
+    .await?;
+    if request.role == Role::Mentor {
+        sqlx::query("INSERT INTO mentor_profiles (user_id, qualifications, specialties) VALUES ($1, $2, $3)")
+            .bind(user_id)
+            .bind(sqlx::types::Json(&request.qualifications))
+            .bind(sqlx::types::Json(&request.specialties))
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await?;
+    // A login attempted before the account existed may have cached nothing, but be sure.
+    state
+        .cache
+        .invalidate(&[auth::user_by_email_key(&email)], auth::USER_BY_EMAIL_TTL)
+        .await;
+
+    let mut response = match request.role {
+        Role::Mentor => {
+            let user = users::find(&state.db, user_id).await?;
+            Json(MentorSignedUp { user }).into_response()
+        }
+        Role::Student | Role::Admin => login::grant_session(&state, user_id, request.role).await?,
+    };
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
+}
+
+fn validate(request: &Signup) -> Result<()> {
+    let mut validator = Validator::new();
+    validator
+        .check(
+            is_plausible_email(&request.email),
+            "email",
+            "must be a valid email address",
+        )
+        .length(&request.first_name, "firstName", 1, 100)
+        .length(&request.last_name, "lastName", 1, 100);
+    if let Some(weakness) = password::weakness(&request.password) {
+        validator.check(false, "password", weakness);
+    }
+    if let Some(country) = &request.country {
+        validator.length(country, "country", 2, 100);
+    }
+    validator
+        .check(
+            request.qualifications.len() <= MAX_LIST_ITEMS,
+            "qualifications",
+            "at most 20 items",
+        )
+        .check(
+            request.specialties.len() <= MAX_LIST_ITEMS,
+            "specialties",
+            "at most 20 items",
+        );
+    if request.role == Role::Mentor {
+        validator.check(
+            !request.specialties.is_empty(),
+            "specialties",
+            "mentors list at least one subject they teach",
+        );
+    }
+    for (index, qualification) in request.qualifications.iter().enumerate() {
+        validator
+            .length(
+                &qualification.qualification,
+                &format!("qualifications[{index}].qualification"),
+                1,
+                200,
+            )
+            .length(
+                &qualification.specialization,
+                &format!("qualifications[{index}].specialization"),
+                1,
+                200,
+            )
+            .length(
+                &qualification.score,
+                &format!("qualifications[{index}].score"),
+                1,
+                50,
+            );
+    }
+    for (index, specialty) in request.specialties.iter().enumerate() {
+        validator
+            .length(
+                &specialty.subject,
+                &format!("specialties[{index}].subject"),
+                1,
+                100,
+            )
+            .check(
+                specialty.experience <= 60,
+                &format!("specialties[{index}].experience"),
+                "at most 60 years",
+            );
+    }
+    validator.finish()
+}
+
+/// A deliberately loose check (one `@`, a dotted domain, sane length): the reset email is the
+/// real proof of ownership.
+fn is_plausible_email(email: &str) -> bool {
+    let email = email.trim();
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_plausible_email;
+
+    #[test]
+    fn email_plausibility() {
+        for good in ["a@b.co", "first.last+tag@sub.example.org"] {
+            assert!(is_plausible_email(good), "{good}");
+        }
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@@b.co", "a b@c.co", "a@.co", "a@b.co.",
+        ] {
+            assert!(!is_plausible_email(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `handler create-admin <email>`: the bootstrap for the first admin account.
+
+use anyhow::{Context, bail};
+use shared::auth::{self, Role, password};
+use shared::config::Config;
+use shared::users::{self, ApprovalStatus, NewUser};
+use sqlx::Connection;
+
+/// Creates an admin over the direct database URL (this runs before anything is deployed).
+pub async fn create_admin(
+    config: &Config,
+    email: &str,
+    new_password: String,
+) -> anyhow::Result<()> {
+    if let Some(weakness) = password::weakness(&new_password) {
+        bail!("the password {weakness}");
+    }
+    let url = config
+        .database
+        .direct_url
+        .as_ref()
+        .unwrap_or(&config.database.url);
+    let mut connection =
+        sqlx::PgConnection::connect_with(&shared::db::connect_options(url.expose())?)
+            .await
+            .context("connect to Postgres")?;
+    let email = auth::normalize_email(email);
+    let password_hash = password::hash(new_password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    users::insert(
+        &mut connection,
+        &NewUser {
+            email: &email,
+            password_hash: &password_hash,
+            first_name: "Platform",
+            last_name: "Admin",
+            role: Role::Admin,
+            country: None,
+            approval_status: ApprovalStatus::Approved,
+        },
+    )
+    .await
+    .map_err(|e| match e.code() {
+        Some(code) => anyhow::anyhow!("{code}: {email} is already registered"),
+        None => anyhow::anyhow!("{e:?}"),
+    })?;
+    Ok(())
+}

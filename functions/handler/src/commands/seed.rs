@@ -1,0 +1,120 @@
+//! `handler seed-demo`: demo data for a local run. Idempotent: accounts that exist are kept.
+
+use anyhow::Context;
+use shared::auth::password;
+use shared::config::Config;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+/// Every demo account's password.
+pub const DEMO_PASSWORD: &str = "DemoPass123";
+/// The demo mentors' TOTP secret (enter it in any authenticator app).
+pub const DEMO_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
+const MENTORS: usize = 60;
+const STUDENTS: usize = 25;
+const SUBJECTS: [&str; 6] = [
+    "Rust",
+    "Python",
+    "Mathematics",
+    "Physics",
+    "Web Development",
+    "Data Science",
+];
+
+pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
+    let url = config
+        .database
+        .direct_url
+        .as_ref()
+        .unwrap_or(&config.database.url);
+    let mut connection = PgConnection::connect_with(&shared::db::connect_options(url.expose())?)
+        .await
+        .context("connect to Postgres")?;
+    // One hash for all demo accounts: they share a password, and hashing 85 times is slow.
+    let password_hash = password::hash(DEMO_PASSWORD.into())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+
+    let mut transaction = connection.begin().await?;
+    insert(
+        &mut transaction,
+        "admin@codeconnect.local",
+        "Ada",
+        "Admin",
+        "admin",
+        &password_hash,
+        None,
+    )
+    .await?;
+    for n in 1..=MENTORS {
+        let email = format!("mentor{n:02}@codeconnect.local");
+        let created = insert(
+            &mut transaction,
+            &email,
+            "Mentor",
+            &format!("{n:02}"),
+            "mentor",
+            &password_hash,
+            Some(DEMO_TOTP_SECRET),
+        )
+        .await?;
+        if let Some(user_id) = created {
+            let subject = SUBJECTS[n % SUBJECTS.len()];
+            let specialties = serde_json::json!([{ "subject": subject, "experience": 1 + n % 10 }]);
+            sqlx::query("INSERT INTO mentor_profiles (user_id, specialties) VALUES ($1, $2)")
+                .bind(user_id)
+                .bind(specialties)
+                .execute(&mut *transaction)
+                .await?;
+        }
+    }
+    for n in 1..=STUDENTS {
+        let email = format!("student{n:02}@codeconnect.local");
+        insert(
+            &mut transaction,
+            &email,
+            "Student",
+            &format!("{n:02}"),
+            "student",
+            &password_hash,
+            None,
+        )
+        .await?;
+    }
+    transaction.commit().await?;
+
+    println!("demo data ready; every password is {DEMO_PASSWORD}");
+    println!("  admin:    admin@codeconnect.local");
+    println!(
+        "  mentors:  mentor01..mentor{MENTORS:02}@codeconnect.local (TOTP secret {DEMO_TOTP_SECRET})"
+    );
+    println!("  students: student01..student{STUDENTS:02}@codeconnect.local");
+    Ok(())
+}
+
+/// Inserts an approved, active account unless the email exists; returns the new id.
+async fn insert(
+    connection: &mut PgConnection,
+    email: &str,
+    first_name: &str,
+    last_name: &str,
+    role: &str,
+    password_hash: &str,
+    totp_secret: Option<&str>,
+) -> anyhow::Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar(
+        r#"INSERT INTO users (user_id, email, password_hash, first_name, last_name, role, country, totp_secret)
+           VALUES ($1, $2, $3, $4, $5, $6, 'India', $7)
+           ON CONFLICT (email) DO NOTHING
+           RETURNING user_id"#,
+    )
+    .bind(Uuid::new_v4())
+    .bind(email)
+    .bind(password_hash)
+    .bind(first_name)
+    .bind(last_name)
+    .bind(role)
+    .bind(totp_secret)
+    .fetch_optional(connection)
+    .await?)
+}

@@ -1,0 +1,105 @@
+//! The one executable the Functions host starts. Wiring only: it builds the state once, merges
+//! every group's router under `/api`, answers timer invocations at `POST /{functionName}`, and
+//! offers the operator commands (migrate, create an admin, seed demo data, package).
+
+pub mod commands;
+mod middleware;
+mod routes;
+mod timers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use shared::AppState;
+use shared::cache::Cache;
+use shared::config::Config;
+use shared::invocation::{FunctionDefinition, TimerFunction};
+use tokio::net::TcpListener;
+
+pub use routes::openapi;
+
+/// Every Azure function the app defines, in deployment order.
+pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
+    [
+        auth::FUNCTIONS,
+        admin::FUNCTIONS,
+        health::FUNCTIONS,
+        routes::FUNCTIONS,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Every timer function's code.
+pub fn timer_functions() -> impl Iterator<Item = &'static TimerFunction> {
+    auth::TIMERS.iter()
+}
+
+/// A bound, ready-to-run handler.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+/// Builds the state and binds the port. Nothing here waits on Postgres or Redis, so the host's
+/// readiness probe succeeds as soon as the process starts.
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    let state = AppState {
+        db: shared::db::pool(&config.database)?,
+        cache: Cache::new(&config.cache)?,
+        config: Arc::new(config),
+    };
+    let address = format!("{}:{}", state.config.bind_address, state.config.port);
+    let listener = TcpListener::bind(&address)
+        .await
+        .with_context(|| format!("bind {address}"))?;
+    let router = routes::router(state.clone());
+    Ok(App {
+        listener,
+        router,
+        state,
+    })
+}
+
+impl App {
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
+    pub async fn run(self) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,95 @@
+//! The router: every group under `/api`, the OpenAPI document, the timer invocation endpoint,
+//! and problem+json answers for unknown paths and methods.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use shared::invocation::FunctionDefinition;
+use shared::{AppState, Error};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::{middleware, timers};
+
+pub const FUNCTIONS: &[FunctionDefinition] = &[FunctionDefinition {
+    name: "openapi",
+    function_json: include_str!("../azure/openapi/function.json"),
+}];
+
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api_parts();
+    let document: Arc<str> = openapi_json().into();
+    let api = api
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        document.to_string(),
+                    )
+                }
+            }),
+        )
+        .route("/{function}", post(timers::invoke))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone());
+    middleware::apply(api, &state.config)
+}
+
+/// The OpenAPI document of the whole API, generated from the route annotations.
+pub fn openapi() -> OpenApi {
+    api_parts().1
+}
+
+fn openapi_json() -> String {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| openapi().to_pretty_json().unwrap_or_default())
+        .clone()
+}
+
+fn api_parts() -> (Router<AppState>, OpenApi) {
+    let groups = OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(admin::router())
+        .merge(health::router());
+    let (router, mut document) = OpenApiRouter::new().nest("/api", groups).split_for_parts();
+    document.info = InfoBuilder::new()
+        .title("CodeConnect API")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Mentoring marketplace backend. Errors are application/problem+json with a stable `code`.",
+        ))
+        .build();
+    document
+        .components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Session token from login (or the cc_session cookie)"))
+                    .build(),
+            ),
+        );
+    (router, document)
+}
+
+async fn not_found() -> Error {
+    Error::not_found("ROUTE_NOT_FOUND", "No such endpoint.")
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    Error::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "This endpoint does not accept that method.",
+    )
+}

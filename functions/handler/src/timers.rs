@@ -1,0 +1,51 @@
+//! Timer invocations: the Functions host POSTs `/{functionName}` with the invocation JSON and
+//! expects `200 application/json` `{Outputs, Logs, ReturnValue}`; any other status fails the
+//! invocation (and it runs again at its next slot).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+use shared::invocation::{InvocationRequest, InvocationResponse};
+use shared::{AppState, Error, Json, Path};
+use tracing::Instrument;
+
+pub async fn invoke(
+    State(state): State<AppState>,
+    Path(function): Path<String>,
+    Json(request): Json<InvocationRequest>,
+) -> Response {
+    let Some(timer) =
+        crate::timer_functions().find(|timer| timer.name.eq_ignore_ascii_case(&function))
+    else {
+        return Error::not_found(
+            "FUNCTION_NOT_FOUND",
+            format!("No timer function named {function}."),
+        )
+        .into_response();
+    };
+    let Some(info) = request.timer_info() else {
+        return Error::bad_request("INVALID_INVOCATION", "Data holds no timer binding.")
+            .into_response();
+    };
+    let span = tracing::info_span!("timer", function = timer.name, past_due = info.is_past_due);
+    match (timer.run)(state, info).instrument(span.clone()).await {
+        Ok(logs) => {
+            span.in_scope(|| tracing::info!(?logs, "timer finished"));
+            Json(InvocationResponse {
+                outputs: Map::new(),
+                logs,
+                return_value: Value::Null,
+            })
+            .into_response()
+        }
+        Err(error) => {
+            let _entered = span.enter();
+            let mut response = error.into_response();
+            if response.status().is_success() {
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            response
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Liveness and readiness probes (product-spec §12): `GET /api/health` answers while the process
+//! runs; `GET /api/health/ready` checks the backing services and answers 503 when one required
+//! for serving is down. Degraded-but-serving states (Redis down) are reported, not failed.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use shared::cache::CacheHealth;
+use shared::invocation::FunctionDefinition;
+use shared::{AppState, Json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub const FUNCTIONS: &[FunctionDefinition] = &[FunctionDefinition {
+    name: "health",
+    function_json: include_str!("../azure/health/function.json"),
+}];
+
+const POSTGRES_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(live))
+        .routes(routes!(ready))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Live {
+    status: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Readiness {
+    /// `ready` or `unavailable`.
+    status: &'static str,
+    postgres: &'static str,
+    /// `redis`, `inProcess` (none configured) or `redisDown` (serving from the fallback).
+    #[schema(value_type = String)]
+    cache: CacheHealth,
+}
+
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Live)))]
+pub async fn live() -> Json<Live> {
+    Json(Live { status: "ok" })
+}
+
+#[utoipa::path(
+    get, path = "/health/ready", tag = "health",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness))
+)]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let postgres_check = tokio::time::timeout(
+        POSTGRES_TIMEOUT,
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.db),
+    );
+    let (postgres, cache) = tokio::join!(postgres_check, state.cache.health());
+    let postgres_ok = matches!(postgres, Ok(Ok(1)));
+    let readiness = Readiness {
+        status: if postgres_ok { "ready" } else { "unavailable" },
+        postgres: if postgres_ok { "up" } else { "down" },
+        cache,
+    };
+    let status = if postgres_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(readiness))
+}

@@ -1,0 +1,256 @@
+//! The cache: Redis when `REDIS_URL` is set and reachable, an in-process cache otherwise.
+//!
+//! Redis is shared by every instance, so it is the only place read while it answers. When it is
+//! unset (one local process) the in-process cache is the whole truth. When it is configured but
+//! failing, each instance falls back to its own in-process cache; because other instances can't
+//! invalidate that copy, values written there live at most [`SHARED_FALLBACK_TTL`], which bounds
+//! how stale a degraded instance can be. Deletes always go to both.
+//!
+//! Read-through entries are written with [`Cache::fill`] (only if absent) and invalidated with
+//! [`Cache::invalidate`], which leaves a short-lived tombstone. A request that read the database
+//! just before a change can then never put the old value back after the change's invalidation.
+
+mod local;
+mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::CacheConfig;
+use local::LocalCache;
+use redis::RedisCache;
+
+/// Stored in place of an invalidated value; not JSON, so it reads as a miss.
+const TOMBSTONE: &str = "~invalidated";
+
+/// Longest life of a fallback entry while Redis is configured but down.
+pub const SHARED_FALLBACK_TTL: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    prefix: String,
+    redis: Option<RedisCache>,
+    local: LocalCache,
+}
+
+/// A fixed-window counter's state after an increment or a peek.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    pub count: u64,
+    /// Time until the window (and the counter) ends.
+    pub resets_in: Duration,
+}
+
+/// Whether the shared cache answers, for the readiness probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CacheHealth {
+    /// No Redis configured: the in-process cache serves alone.
+    InProcess,
+    Redis,
+    /// Redis is configured but not answering; requests use the fallback.
+    RedisDown,
+}
+
+impl Cache {
+    pub fn new(config: &CacheConfig) -> anyhow::Result<Self> {
+        let redis = match &config.redis_url {
+            Some(url) => Some(RedisCache::new(url.expose(), config.redis_timeout)?),
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                prefix: config.key_prefix.clone(),
+                redis,
+                local: LocalCache::new(),
+            }),
+        })
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let key = self.key(key);
+        let raw = match self.shared() {
+            Some(redis) => match redis.get(&key).await {
+                Ok(raw) => raw,
+                Err(()) => self.inner.local.get(&key).await,
+            },
+            None => self.inner.local.get(&key).await,
+        }?;
+        serde_json::from_str(&raw).ok()
+    }
+
+    pub async fn set<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
+        let key = self.key(key);
+        let Ok(raw) = serde_json::to_string(value) else {
+            return;
+        };
+        match self.shared() {
+            Some(redis) => {
+                if redis.set(&key, &raw, ttl).await.is_err() {
+                    let ttl = ttl.min(SHARED_FALLBACK_TTL);
+                    self.inner.local.set(key, raw, ttl).await;
+                }
+            }
+            None => self.inner.local.set(key, raw, ttl).await,
+        }
+    }
+
+    /// Stores a value read from the source of truth, unless the key holds anything (a newer value
+    /// or the tombstone of an invalidation).
+    pub async fn fill<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
+        let key = self.key(key);
+        let Ok(raw) = serde_json::to_string(value) else {
+            return;
+        };
+        match self.shared() {
+            Some(redis) => {
+                if redis.set_if_absent(&key, &raw, ttl).await.is_err() {
+                    let ttl = ttl.min(SHARED_FALLBACK_TTL);
+                    self.inner.local.set_if_absent(key, raw, ttl).await;
+                }
+            }
+            None => self.inner.local.set_if_absent(key, raw, ttl).await,
+        }
+    }
+
+    /// Marks `keys` as changed for `ttl` (at least the longest life of the values they held), so
+    /// concurrent [`Cache::fill`]s of older values are refused; reads see a miss.
+    pub async fn invalidate(&self, keys: &[String], ttl: Duration) {
+        for key in keys {
+            let key = self.key(key);
+            self.inner
+                .local
+                .set(key.clone(), TOMBSTONE.into(), ttl)
+                .await;
+            if let Some(redis) = self.shared() {
+                // A failure is logged by the backend; the old entry's own TTL bounds its life.
+                let _ = redis.set(&key, TOMBSTONE, ttl).await;
+            }
+        }
+    }
+
+    pub async fn delete(&self, keys: &[String]) {
+        let keys: Vec<String> = keys.iter().map(|key| self.key(key)).collect();
+        for key in &keys {
+            self.inner.local.delete(key).await;
+        }
+        if let Some(redis) = self.shared() {
+            // A failed delete is already logged by the Redis backend; the entry's own TTL is
+            // then the bound on its staleness.
+            let _ = redis.delete(&keys).await;
+        }
+    }
+
+    /// Adds one to a fixed-window counter that starts (and expires) with its first increment.
+    pub async fn increment(&self, key: &str, window: Duration) -> Counter {
+        let key = self.key(key);
+        if let Some(redis) = self.shared() {
+            if let Ok(counter) = redis.increment(&key, window).await {
+                return counter;
+            }
+        }
+        self.inner.local.increment(key, window).await
+    }
+
+    /// Reads a counter without changing it.
+    pub async fn counter(&self, key: &str) -> Option<Counter> {
+        let key = self.key(key);
+        if let Some(redis) = self.shared() {
+            if let Ok(counter) = redis.counter(&key).await {
+                return counter;
+            }
+        }
+        self.inner.local.counter(&key).await
+    }
+
+    pub async fn health(&self) -> CacheHealth {
+        match &self.inner.redis {
+            None => CacheHealth::InProcess,
+            Some(redis) if redis.ping().await.is_ok() => CacheHealth::Redis,
+            Some(_) => CacheHealth::RedisDown,
+        }
+    }
+
+    fn shared(&self) -> Option<&RedisCache> {
+        self.inner.redis.as_ref()
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.inner.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_process() -> Cache {
+        Cache::new(&CacheConfig {
+            redis_url: None,
+            key_prefix: "t:".into(),
+            redis_timeout: Duration::from_millis(100),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn values_round_trip_and_delete() {
+        let cache = in_process();
+        cache
+            .set("a", &vec![1, 2, 3], Duration::from_secs(60))
+            .await;
+        assert_eq!(cache.get::<Vec<i32>>("a").await, Some(vec![1, 2, 3]));
+        cache.delete(&["a".into()]).await;
+        assert_eq!(cache.get::<Vec<i32>>("a").await, None);
+    }
+
+    #[tokio::test]
+    async fn a_fill_never_overwrites_an_invalidation() {
+        let cache = in_process();
+        let ttl = Duration::from_secs(60);
+        cache.fill("u", &"old", ttl).await;
+        assert_eq!(cache.get::<String>("u").await.as_deref(), Some("old"));
+        cache.invalidate(&["u".into()], ttl).await;
+        assert_eq!(cache.get::<String>("u").await, None);
+        cache.fill("u", &"stale read", ttl).await;
+        assert_eq!(cache.get::<String>("u").await, None);
+        cache.set("u", &"authoritative", ttl).await;
+        assert_eq!(
+            cache.get::<String>("u").await.as_deref(),
+            Some("authoritative")
+        );
+    }
+
+    #[tokio::test]
+    async fn counters_count_within_their_window() {
+        let cache = in_process();
+        let window = Duration::from_secs(60);
+        assert_eq!(cache.increment("c", window).await.count, 1);
+        let second = cache.increment("c", window).await;
+        assert_eq!(second.count, 2);
+        assert!(second.resets_in <= window && second.resets_in > Duration::from_secs(55));
+        assert_eq!(cache.counter("c").await.map(|c| c.count), Some(2));
+        assert_eq!(cache.counter("missing").await, None);
+    }
+
+    #[tokio::test]
+    async fn unreachable_redis_falls_back_to_the_process() {
+        let cache = Cache::new(&CacheConfig {
+            redis_url: Some(crate::config::Secret::new("redis://127.0.0.1:1")),
+            key_prefix: "t:".into(),
+            redis_timeout: Duration::from_millis(200),
+        })
+        .unwrap();
+        cache.set("k", &"v", Duration::from_secs(60)).await;
+        assert_eq!(cache.get::<String>("k").await.as_deref(), Some("v"));
+        assert_eq!(cache.increment("n", Duration::from_secs(60)).await.count, 1);
+        assert_eq!(cache.health().await, CacheHealth::RedisDown);
+    }
+}

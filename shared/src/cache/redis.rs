@@ -1,0 +1,175 @@
+//! The shared cache in Redis, with a short circuit breaker: after a failure the instance stops
+//! asking Redis for [`RETRY_AFTER`], so a dead Redis costs one timeout, not one per request.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::Counter;
+
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+pub(super) struct RedisCache {
+    client: redis::Client,
+    connection: tokio::sync::Mutex<Option<ConnectionManager>>,
+    down_until: Mutex<Option<Instant>>,
+    timeout: Duration,
+}
+
+/// Redis did not answer (the failure is logged here; callers fall back).
+pub(super) type Unavailable = ();
+
+impl RedisCache {
+    pub(super) fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: redis::Client::open(url)
+                .map_err(|_| anyhow::anyhow!("REDIS_URL is not a valid Redis URL"))?,
+            connection: tokio::sync::Mutex::new(None),
+            down_until: Mutex::new(None),
+            timeout,
+        })
+    }
+
+    pub(super) async fn get(&self, key: &str) -> Result<Option<String>, Unavailable> {
+        let mut connection = self.connection().await?;
+        self.finish(connection.get(key)).await
+    }
+
+    pub(super) async fn set(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), Unavailable> {
+        let mut connection = self.connection().await?;
+        self.finish(connection.pset_ex(key, value, millis(ttl)))
+            .await
+    }
+
+    pub(super) async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<(), Unavailable> {
+        let mut connection = self.connection().await?;
+        let command = redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .to_owned();
+        self.finish(command.query_async::<Option<String>>(&mut connection))
+            .await
+            .map(drop)
+    }
+
+    pub(super) async fn delete(&self, keys: &[String]) -> Result<(), Unavailable> {
+        let mut connection = self.connection().await?;
+        self.finish(connection.del(keys)).await
+    }
+
+    pub(super) async fn increment(
+        &self,
+        key: &str,
+        window: Duration,
+    ) -> Result<Counter, Unavailable> {
+        let mut connection = self.connection().await?;
+        // One atomic round trip: create the window if absent, count, read its remaining life.
+        let pipeline = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(key)
+            .arg(0)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(window))
+            .ignore()
+            .incr(key, 1u64)
+            .pttl(key)
+            .to_owned();
+        let (count, ttl_ms): (u64, i64) =
+            self.finish(pipeline.query_async(&mut connection)).await?;
+        Ok(Counter {
+            count,
+            resets_in: remaining(ttl_ms).unwrap_or(window),
+        })
+    }
+
+    pub(super) async fn counter(&self, key: &str) -> Result<Option<Counter>, Unavailable> {
+        let mut connection = self.connection().await?;
+        let pipeline = redis::pipe().get(key).pttl(key).to_owned();
+        let (count, ttl_ms): (Option<u64>, i64) =
+            self.finish(pipeline.query_async(&mut connection)).await?;
+        Ok(count.and_then(|count| remaining(ttl_ms).map(|resets_in| Counter { count, resets_in })))
+    }
+
+    pub(super) async fn ping(&self) -> Result<(), Unavailable> {
+        // The readiness probe asks even while the breaker is open, so it reports recovery.
+        *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        let mut connection = self.connection().await?;
+        self.finish(redis::cmd("PING").query_async::<String>(&mut connection))
+            .await
+            .map(drop)
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, Unavailable> {
+        if self.is_down() {
+            return Err(());
+        }
+        let mut slot = self.connection.lock().await;
+        if let Some(connection) = slot.as_ref() {
+            return Ok(connection.clone());
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(2);
+        let connecting = ConnectionManager::new_with_config(self.client.clone(), config);
+        match tokio::time::timeout(self.timeout, connecting).await {
+            Ok(Ok(connection)) => {
+                *slot = Some(connection.clone());
+                Ok(connection)
+            }
+            Ok(Err(error)) => Err(self.trip(&error.to_string())),
+            Err(_) => Err(self.trip("connect timed out")),
+        }
+    }
+
+    async fn finish<T>(
+        &self,
+        command: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, Unavailable> {
+        match tokio::time::timeout(self.timeout, command).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.trip(&error.to_string())),
+            Err(_) => Err(self.trip("command timed out")),
+        }
+    }
+
+    fn is_down(&self) -> bool {
+        let down_until = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        down_until.is_some_and(|until| Instant::now() < until)
+    }
+
+    fn trip(&self, reason: &str) -> Unavailable {
+        let mut down_until = self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        if down_until.is_none_or(|until| Instant::now() >= until) {
+            tracing::warn!(reason, "redis unavailable; using the in-process cache");
+        }
+        *down_until = Some(Instant::now() + RETRY_AFTER);
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+fn remaining(ttl_ms: i64) -> Option<Duration> {
+    u64::try_from(ttl_ms).ok().map(Duration::from_millis)
+}

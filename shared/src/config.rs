@@ -1,0 +1,210 @@
+//! Typed configuration, read once from the environment (Azure app settings, or the `Values` of
+//! `local.settings.json` under `func start`). Nothing else in the code base reads the environment.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A value that must never appear in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Interface the handler binds to (`HANDLER_BIND_ADDRESS`, default 127.0.0.1: the Functions
+    /// host always calls loopback).
+    pub bind_address: String,
+    /// `FUNCTIONS_CUSTOMHANDLER_PORT`, set by the Functions host; 7071 when run alone; 0 picks a
+    /// free port (tests).
+    pub port: u16,
+    pub database: DatabaseConfig,
+    pub cache: CacheConfig,
+    /// Browser origins allowed to call the API with credentials (`CORS_ALLOWED_ORIGINS`,
+    /// comma-separated).
+    pub cors_allowed_origins: Vec<String>,
+    /// `RUST_LOG`-style filter for the JSON logs (`LOG_LEVEL`, default `info`).
+    pub log_filter: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`: the pooled endpoint (PgBouncer, port 6432 in Azure).
+    pub url: Secret,
+    /// `DATABASE_DIRECT_URL`: the direct Postgres port, used only for migrations and admin
+    /// commands, because sqlx's migrator holds a session advisory lock.
+    pub direct_url: Option<Secret>,
+    /// `DATABASE_MAX_CONNECTIONS`: client connections this instance opens to PgBouncer.
+    pub max_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a pooled connection.
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// `REDIS_URL` (`rediss://` in Azure). Unset: the in-process cache only.
+    pub redis_url: Option<Secret>,
+    /// `REDIS_KEY_PREFIX`: namespaces every key, so several environments can share one Redis.
+    pub key_prefix: String,
+    /// `REDIS_TIMEOUT_MS`: per-command timeout before the fallback takes over.
+    pub redis_timeout: Duration,
+}
+
+/// Every required setting that is missing or malformed, named, so a misconfigured deployment
+/// fails at start with one clear message.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {}", .problems.join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests can supply their own settings.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut reader = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
+        let config = Config {
+            bind_address: reader
+                .optional("HANDLER_BIND_ADDRESS")
+                .unwrap_or_else(|| "127.0.0.1".into()),
+            port: reader.parsed("FUNCTIONS_CUSTOMHANDLER_PORT", 7071),
+            database: DatabaseConfig {
+                url: Secret::new(reader.required("DATABASE_URL")),
+                direct_url: reader.optional("DATABASE_DIRECT_URL").map(Secret::new),
+                max_connections: reader.parsed("DATABASE_MAX_CONNECTIONS", 20),
+                acquire_timeout: Duration::from_secs(
+                    reader.parsed("DATABASE_ACQUIRE_TIMEOUT_SECS", 30),
+                ),
+            },
+            cache: CacheConfig {
+                redis_url: reader.optional("REDIS_URL").map(Secret::new),
+                key_prefix: reader
+                    .optional("REDIS_KEY_PREFIX")
+                    .unwrap_or_else(|| "cc:".into()),
+                redis_timeout: Duration::from_millis(reader.parsed("REDIS_TIMEOUT_MS", 1000)),
+            },
+            cors_allowed_origins: reader
+                .optional("CORS_ALLOWED_ORIGINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|origin| !origin.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            log_filter: reader
+                .optional("LOG_LEVEL")
+                .unwrap_or_else(|| "info".into()),
+        };
+        if reader.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError {
+                problems: reader.problems,
+            })
+        }
+    }
+}
+
+struct Reader<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<String>,
+}
+
+impl Reader<'_> {
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn required(&mut self, name: &str) -> String {
+        self.optional(name).unwrap_or_else(|| {
+            self.problems
+                .push(format!("{name} is required but not set"));
+            String::new()
+        })
+    }
+
+    fn parsed<T: std::str::FromStr>(&mut self, name: &str, default: T) -> T {
+        match self.optional(name) {
+            None => default,
+            Some(raw) => raw.trim().parse().unwrap_or_else(|_| {
+                self.problems
+                    .push(format!("{name} has an invalid value {raw:?}"));
+                default
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn missing_required_settings_are_named() {
+        let error = config_from(&[]).unwrap_err();
+        assert_eq!(error.problems, vec!["DATABASE_URL is required but not set"]);
+    }
+
+    #[test]
+    fn malformed_numbers_are_named_with_their_value() {
+        let error = config_from(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "seventy"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.problems,
+            vec![r#"FUNCTIONS_CUSTOMHANDLER_PORT has an invalid value "seventy""#]
+        );
+    }
+
+    #[test]
+    fn defaults_apply_and_secrets_stay_out_of_debug_output() {
+        let config = config_from(&[
+            ("DATABASE_URL", "postgres://user:hunter2@db/app"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://a.example, https://b.example,",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.port, 7071);
+        assert_eq!(
+            config.cors_allowed_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,51 @@
+//! Postgres access. The app pool talks to PgBouncer in transaction mode; migrations and admin
+//! commands use the direct port, because sqlx's migrator holds a session advisory lock that a
+//! transaction-mode pooler would not keep.
+
+use std::str::FromStr;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::config::DatabaseConfig;
+
+/// The schema, embedded at compile time from `shared/migrations`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Builds the request pool. It connects lazily, so the handler answers the host's readiness
+/// probe at once even while Postgres is still warming up.
+pub fn pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    let options = connect_options(config.url.expose())?;
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .min_connections(0)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_lazy_with(options))
+}
+
+/// Applies every pending migration over a direct (non-pooled) connection.
+pub async fn migrate(direct_url: &str) -> anyhow::Result<()> {
+    let mut connection = PgConnection::connect_with(&connect_options(direct_url)?)
+        .await
+        .context("connect to Postgres for migrations")?;
+    MIGRATOR
+        .run(&mut connection)
+        .await
+        .context("run migrations")?;
+    connection
+        .close()
+        .await
+        .context("close migration connection")?;
+    Ok(())
+}
+
+/// Options shared by every connection. PgBouncer rejects the `extra_float_digits` startup
+/// parameter sqlx sends by default, so it is not sent at all. Named prepared statements (sqlx's
+/// default) need PgBouncer ≥ 1.21 with `max_prepared_statements` > 0.
+pub fn connect_options(url: &str) -> anyhow::Result<PgConnectOptions> {
+    Ok(PgConnectOptions::from_str(url)
+        .context("parse Postgres URL")?
+        .extra_float_digits(None)
+        .application_name("codeconnect"))
+}

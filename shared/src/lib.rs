@@ -1,0 +1,23 @@
+//! The library every CodeConnect function crate stands on: typed configuration, the one error
+//! type and its HTTP mapping, the Postgres pool (through PgBouncer) and migrations, the cache
+//! (Redis with an in-process fallback), authentication, the email outbox and the Azure Functions
+//! invocation types. It knows nothing about any endpoint group's rules.
+
+pub mod auth;
+pub mod cache;
+pub mod client_ip;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod invocation;
+pub mod outbox;
+pub mod pagination;
+pub mod state;
+pub mod telemetry;
+pub mod users;
+pub mod validation;
+
+pub use error::{Error, Result};
+pub use extract::{Json, Path, Query};
+pub use state::AppState;

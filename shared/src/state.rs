@@ -1,0 +1,15 @@
+//! The state every route receives: cheap to clone (a pool and `Arc`s), built once by the handler.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::cache::Cache;
+use crate::config::Config;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub cache: Cache,
+}
