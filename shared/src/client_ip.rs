@@ -22,7 +22,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
             .filter_map(|entry| parse_forwarded_entry(entry.trim()))
-            .last();
+            .next_back();
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

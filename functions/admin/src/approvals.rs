@@ -1,9 +1,10 @@
 //! The mentor approval queue: pending mentors, approve, reject with a reason. Each decision
-//! emails the mentor through the outbox in the same transaction.
+//! emails the mentor through the outbox in the same transaction; a rejection also ends the
+//! mentor's sessions.
 
 use axum::extract::State;
 use serde::Deserialize;
-use shared::auth::{self, AdminUser};
+use shared::auth::{self, AdminUser, session};
 use shared::outbox::{self, Email};
 use shared::pagination::{Cursor, Page, PageQuery};
 use shared::users::{self, ApprovalStatus, USER_VIEW_COLUMNS, UserView};
@@ -125,8 +126,13 @@ async fn decide(
         },
     )
     .await?;
+    let revoked = match status {
+        ApprovalStatus::Rejected => session::revoke_all(&mut transaction, user_id, None).await?,
+        ApprovalStatus::Approved | ApprovalStatus::Pending => Vec::new(),
+    };
     let user = users::find(&mut *transaction, user_id).await?;
     transaction.commit().await?;
+    session::forget(state, revoked).await;
     state
         .cache
         .invalidate(&[auth::user_by_email_key(&email)], auth::USER_BY_EMAIL_TTL)

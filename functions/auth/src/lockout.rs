@@ -19,10 +19,10 @@ const MAX_FAILURES_PER_IP: u64 = 30;
 
 /// Counts an attempt for `email`, refusing it while the email or the IP is locked out.
 pub async fn begin_attempt(state: &AppState, email: &str, ip: IpAddr) -> Result<(), Error> {
-    if let Some(by_ip) = state.cache.counter(&ip_key(ip)).await {
-        if by_ip.count >= MAX_FAILURES_PER_IP {
-            return Err(locked(by_ip));
-        }
+    if let Some(by_ip) = state.cache.counter(&ip_key(ip)).await
+        && by_ip.count >= MAX_FAILURES_PER_IP
+    {
+        return Err(locked(by_ip));
     }
     let by_email = state.cache.increment(&email_key(email), WINDOW).await;
     if by_email.count > MAX_FAILURES_PER_EMAIL {

@@ -109,10 +109,11 @@ pub async fn issue(
 pub async fn resolve(state: &AppState, token: &str, accepted: &[SessionKind]) -> Result<Session> {
     let token_hash = token::hash(token);
     let key = token::session_cache_key(&token_hash);
-    if let Some(session) = state.cache.get::<Session>(&key).await {
-        if accepted.contains(&session.kind) && session.expires_at > Utc::now() {
-            return Ok(session);
-        }
+    if let Some(session) = state.cache.get::<Session>(&key).await
+        && accepted.contains(&session.kind)
+        && session.expires_at > Utc::now()
+    {
+        return Ok(session);
     }
     let session = load(state, &token_hash, accepted).await?;
     if session.kind == SessionKind::Session {

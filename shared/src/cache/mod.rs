@@ -79,7 +79,7 @@ impl Cache {
         let raw = match self.shared() {
             Some(redis) => match redis.get(&key).await {
                 Ok(raw) => raw,
-                Err(()) => self.inner.local.get(&key).await,
+                Err(_) => self.inner.local.get(&key).await,
             },
             None => self.inner.local.get(&key).await,
         }?;
@@ -151,10 +151,10 @@ impl Cache {
     /// Adds one to a fixed-window counter that starts (and expires) with its first increment.
     pub async fn increment(&self, key: &str, window: Duration) -> Counter {
         let key = self.key(key);
-        if let Some(redis) = self.shared() {
-            if let Ok(counter) = redis.increment(&key, window).await {
-                return counter;
-            }
+        if let Some(redis) = self.shared()
+            && let Ok(counter) = redis.increment(&key, window).await
+        {
+            return counter;
         }
         self.inner.local.increment(key, window).await
     }
@@ -162,10 +162,10 @@ impl Cache {
     /// Reads a counter without changing it.
     pub async fn counter(&self, key: &str) -> Option<Counter> {
         let key = self.key(key);
-        if let Some(redis) = self.shared() {
-            if let Ok(counter) = redis.counter(&key).await {
-                return counter;
-            }
+        if let Some(redis) = self.shared()
+            && let Ok(counter) = redis.counter(&key).await
+        {
+            return counter;
         }
         self.inner.local.counter(&key).await
     }

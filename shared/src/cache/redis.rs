@@ -19,7 +19,8 @@ pub(super) struct RedisCache {
 }
 
 /// Redis did not answer (the failure is logged here; callers fall back).
-pub(super) type Unavailable = ();
+#[derive(Debug)]
+pub(super) struct Unavailable;
 
 impl RedisCache {
     pub(super) fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
@@ -118,7 +119,7 @@ impl RedisCache {
 
     async fn connection(&self) -> Result<ConnectionManager, Unavailable> {
         if self.is_down() {
-            return Err(());
+            return Err(Unavailable);
         }
         let mut slot = self.connection.lock().await;
         if let Some(connection) = slot.as_ref() {
@@ -161,6 +162,7 @@ impl RedisCache {
             tracing::warn!(reason, "redis unavailable; using the in-process cache");
         }
         *down_until = Some(Instant::now() + RETRY_AFTER);
+        Unavailable
     }
 }
 

@@ -1,0 +1,353 @@
+//! `spawn_app()`: the real handler on a free port with a fresh database (created and migrated
+//! over the direct port, used by the app through PgBouncer) and its own Redis key prefix.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use shared::AppState;
+use shared::config::{CacheConfig, Config, DatabaseConfig, Secret};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "Correct-Horse1";
+/// Marks the tests' own direct connections, to tell them apart from the app's (via PgBouncer).
+pub const TEST_APPLICATION_NAME: &str = "codeconnect-tests";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// Direct connection pool to this test's database, for arranging and asserting.
+    pub db: PgPool,
+    pub state: AppState,
+    database_name: String,
+    config: Config,
+}
+
+#[derive(Default)]
+pub struct Options {
+    /// `None`: the machine's Redis. `Some("")`: no Redis at all.
+    pub redis_url: Option<String>,
+}
+
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn direct_base() -> String {
+    setting(
+        "TEST_DATABASE_DIRECT_BASE",
+        "postgres://postgres@127.0.0.1:5432",
+    )
+}
+
+fn pooled_base() -> String {
+    setting(
+        "TEST_DATABASE_POOLED_BASE",
+        "postgres://postgres@127.0.0.1:6432",
+    )
+}
+
+pub fn machine_redis_url() -> String {
+    setting("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        shared::telemetry::init("info");
+    }
+    let database_name = format!("test_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{}/postgres", direct_base()))
+        .await
+        .expect("connect to Postgres directly");
+    sqlx::query(&format!(r#"CREATE DATABASE "{database_name}""#))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let direct_url = format!("{}/{database_name}", direct_base());
+    shared::db::migrate(&direct_url).await.expect("migrate");
+
+    let redis_url = match options.redis_url {
+        None => Some(machine_redis_url()),
+        Some(url) if url.is_empty() => None,
+        Some(url) => Some(url),
+    };
+    let config = Config {
+        bind_address: "127.0.0.1".into(),
+        port: 0,
+        database: DatabaseConfig {
+            url: Secret::new(format!("{}/{database_name}", pooled_base())),
+            direct_url: Some(Secret::new(direct_url.clone())),
+            max_connections: 20,
+            acquire_timeout: Duration::from_secs(30),
+        },
+        cache: CacheConfig {
+            redis_url: redis_url.map(Secret::new),
+            key_prefix: format!("test:{database_name}:"),
+            redis_timeout: Duration::from_millis(500),
+        },
+        cors_allowed_origins: vec!["https://app.codeconnect.example".into()],
+        log_filter: "info".into(),
+    };
+    let options = PgConnectOptions::from_str(&direct_url)
+        .expect("test database URL")
+        .application_name(TEST_APPLICATION_NAME);
+    let db = PgPoolOptions::new()
+        .max_connections(5)
+        .connect_with(options)
+        .await
+        .expect("connect to the test database");
+    let mut app = start(config.clone(), db).await;
+    app.database_name = database_name;
+    app
+}
+
+async fn start(config: Config, db: PgPool) -> TestApp {
+    let app = handler::build(config.clone()).await.expect("build the app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    tokio::spawn(app.run());
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+        db,
+        state,
+        database_name: String::new(),
+        config,
+    }
+}
+
+impl TestApp {
+    /// A second instance of the app on the same database and cache (as on Azure scale-out).
+    pub async fn second_instance(&self) -> TestApp {
+        start(self.config.clone(), self.db.clone()).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("send request")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("send request")
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&self.db)
+            .await
+            .expect("count rows")
+    }
+
+    /// Signs up a student and returns `(user_id, session token)`.
+    pub async fn student(&self, email: &str) -> (Uuid, String) {
+        let response = self
+            .post(
+                "/api/auth/signup",
+                &json!({"email": email, "password": PASSWORD, "firstName": "Stu", "lastName": "Dent", "role": "student"}),
+                None,
+            )
+            .await;
+        let body = expect_status(response, StatusCode::CREATED).await;
+        (
+            user_id_of(&body),
+            body["sessionToken"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Inserts an admin directly (as the bootstrap command does) and signs in.
+    pub async fn admin(&self) -> (Uuid, String) {
+        let email = format!("admin-{}@example.com", Uuid::new_v4().simple());
+        let hash = shared::auth::password::hash(PASSWORD.into()).await.unwrap();
+        let user_id = Uuid::new_v4();
+        sqlx::query("INSERT INTO users (user_id, email, password_hash, first_name, last_name, role) VALUES ($1, $2, $3, 'Ad', 'Min', 'admin')")
+            .bind(user_id)
+            .bind(&email)
+            .bind(hash)
+            .execute(&self.db)
+            .await
+            .unwrap();
+        (user_id, self.login(&email).await)
+    }
+
+    pub async fn login(&self, email: &str) -> String {
+        let response = self
+            .post(
+                "/api/auth/login",
+                &json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        let body = expect_status(response, StatusCode::OK).await;
+        body["sessionToken"]
+            .as_str()
+            .expect("a session token")
+            .to_owned()
+    }
+
+    /// Signs up a mentor (pending) and returns its id.
+    pub async fn pending_mentor(&self, email: &str) -> Uuid {
+        let response = self
+            .post(
+                "/api/auth/signup",
+                &json!({
+                    "email": email, "password": PASSWORD, "firstName": "Men", "lastName": "Tor",
+                    "role": "mentor", "country": "India",
+                    "qualifications": [{"qualification": "MSc", "specialization": "Physics", "score": "8.9"}],
+                    "specialties": [{"subject": "Physics", "experience": 4}]
+                }),
+                None,
+            )
+            .await;
+        user_id_of(&expect_status(response, StatusCode::CREATED).await)
+    }
+
+    /// A mentor that is approved, has enrolled TOTP and is signed in: `(id, token, totp secret)`.
+    pub async fn signed_in_mentor(&self, email: &str, admin_token: &str) -> (Uuid, String, String) {
+        let mentor_id = self.pending_mentor(email).await;
+        let approved = self
+            .post(
+                &format!("/api/admin/mentors/{mentor_id}/approve"),
+                &json!({}),
+                Some(admin_token),
+            )
+            .await;
+        expect_status(approved, StatusCode::OK).await;
+        let login = self
+            .post(
+                "/api/auth/login",
+                &json!({"email": email, "password": PASSWORD}),
+                None,
+            )
+            .await;
+        let enrollment = expect_status(login, StatusCode::OK).await["enrollmentToken"]
+            .as_str()
+            .expect("an enrollment token")
+            .to_owned();
+        let setup = self
+            .post("/api/auth/2fa/setup", &json!({}), Some(&enrollment))
+            .await;
+        let secret = expect_status(setup, StatusCode::OK).await["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let verify = self
+            .post(
+                "/api/auth/2fa/verify",
+                &json!({"code": totp_now(&secret)}),
+                Some(&enrollment),
+            )
+            .await;
+        let token = expect_status(verify, StatusCode::OK).await["sessionToken"]
+            .as_str()
+            .expect("a session after enrolment")
+            .to_owned();
+        (mentor_id, token, secret)
+    }
+
+    /// Runs `sql` directly (arranging states HTTP can't reach, like a session 31 days idle).
+    pub async fn execute(&self, sql: &str, id: Uuid) {
+        sqlx::query(sql)
+            .bind(id)
+            .execute(&self.db)
+            .await
+            .expect("arrange");
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if self.database_name.is_empty() {
+            return;
+        }
+        let database_name = std::mem::take(&mut self.database_name);
+        // Drop runs outside async; a small thread with its own runtime does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut admin) =
+                    PgConnection::connect(&format!("{}/postgres", direct_base())).await
+                {
+                    let _ = sqlx::query(&format!(
+                        r#"DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)"#
+                    ))
+                    .execute(&mut admin)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn user_id_of(body: &Value) -> Uuid {
+    body["user"]["userId"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no user id in {body}"))
+}
+
+/// The current TOTP code for `secret`, as an authenticator app would show it.
+pub fn totp_now(secret: &str) -> String {
+    totp_at(secret, 0)
+}
+
+/// The TOTP code `offset_seconds` from now.
+pub fn totp_at(secret: &str, offset_seconds: i64) -> String {
+    auth::totp::current_code(secret, chrono::Utc::now().timestamp() + offset_seconds)
+        .expect("valid secret")
+}
+
+/// Asserts the status (showing the body when it differs) and returns the JSON body.
+pub async fn expect_status(response: Response, expected: StatusCode) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    assert_eq!(status, expected, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Asserts a problem+json answer with `status` and `code`, returning its body.
+pub async fn expect_problem(response: Response, status: StatusCode, code: &str) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = expect_status(response, status).await;
+    assert_eq!(content_type, "application/problem+json", "body: {body}");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert_eq!(body["status"], status.as_u16(), "body: {body}");
+    body
+}
+
+/// Fails if any string in `body` looks like a secret the API must never return.
+pub fn assert_no_secrets(body: &Value) {
+    let text = body.to_string().to_lowercase();
+    for needle in ["$argon2", "password", "totp_secret", "totpsecret", "hash"] {
+        assert!(!text.contains(needle), "response leaks {needle:?}: {body}");
+    }
+}

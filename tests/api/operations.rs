@@ -1,0 +1,87 @@
+//! Health probes, OpenAPI, and the headers every response carries.
+
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn liveness_and_readiness_answer() {
+    let app = spawn_app().await;
+
+    let live = expect_status(app.get("/api/health", None).await, StatusCode::OK).await;
+    assert_eq!(live["status"], "ok");
+    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["postgres"], "up");
+    assert_eq!(ready["cache"], "redis");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let app = spawn_app().await;
+
+    let document = expect_status(app.get("/api/openapi.json", None).await, StatusCode::OK).await;
+
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/api/auth/signup",
+        "/api/auth/login",
+        "/api/auth/me",
+        "/api/auth/2fa/verify",
+        "/api/admin/users/{user_id}/deactivate",
+        "/api/health/ready",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from {:?}",
+            paths.keys()
+        );
+    }
+    assert!(document["components"]["securitySchemes"]["session"].is_object());
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_a_request_id() {
+    let app = spawn_app().await;
+
+    let response = app
+        .client
+        .get(app.url("/api/health"))
+        .header("x-forwarded-proto", "https")
+        .header("origin", "https://app.codeconnect.example")
+        .send()
+        .await
+        .unwrap();
+
+    let headers = response.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        headers["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=")
+    );
+    assert!(!headers["x-request-id"].is_empty());
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://app.codeconnect.example"
+    );
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+
+    let foreign = app
+        .client
+        .get(app.url("/api/health"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert!(foreign.headers().get("strict-transport-security").is_none());
+}

@@ -1,0 +1,126 @@
+//! Timer invocations through the Functions custom-handler contract.
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// The host's exact invocation body for a timer (azure-contracts §1.4).
+fn invocation(past_due: bool) -> Value {
+    json!({
+        "Data": {
+            "myTimer": {
+                "Schedule": { "AdjustForDST": true },
+                "ScheduleStatus": {
+                    "Last": "0001-01-01T00:00:00",
+                    "Next": "2026-11-22T11:17:00+00:00",
+                    "LastUpdated": "2026-11-22T10:17:00.0153+00:00"
+                },
+                "IsPastDue": past_due
+            }
+        },
+        "Metadata": { "sys": { "MethodName": "auth-cleanup", "UtcNow": "2026-11-22T11:17:00.01Z", "RandGuid": "2f9f4fe7-6e3c-4f4b-9b1c-0c8d1c4d5e6f" } }
+    })
+}
+
+async fn invoke(app: &TestApp, function: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/{function}")))
+        .header(
+            "x-azure-functions-invocationid",
+            "5f3c0b1e-0000-4000-8000-000000000001",
+        )
+        .header("user-agent", "Azure-Functions-Host/4.1041.200")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_cleanup_timer_answers_the_invocation_contract_and_deletes_ended_sessions() {
+    let app = spawn_app().await;
+    let (ended_id, _) = app.student("ended@example.com").await;
+    let (live_id, live_token) = app.student("live@example.com").await;
+    app.execute(
+        "UPDATE sessions SET revoked_at = now() - interval '2 days' WHERE user_id = $1",
+        ended_id,
+    )
+    .await;
+
+    let response = invoke(&app, "auth-cleanup", &invocation(false)).await;
+
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = expect_status(response, StatusCode::OK).await;
+    assert_eq!(body["Outputs"], json!({}));
+    assert_eq!(body["ReturnValue"], Value::Null);
+    assert_eq!(body["Logs"][0], "deleted 1 ended sessions");
+    let remaining: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT user_id FROM sessions")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(remaining, vec![live_id]);
+    expect_status(
+        app.get("/api/auth/me", Some(&live_token)).await,
+        StatusCode::OK,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn overlapping_and_past_due_invocations_are_safe() {
+    let app = spawn_app().await;
+    let (ended_id, _) = app.student("ended@example.com").await;
+    app.execute(
+        "UPDATE sessions SET expires_at = now() - interval '3 days' WHERE user_id = $1",
+        ended_id,
+    )
+    .await;
+    let body = invocation(true);
+
+    let responses = join_all([
+        invoke(&app, "auth-cleanup", &body),
+        invoke(&app, "AUTH-CLEANUP", &body),
+    ])
+    .await;
+
+    let mut deleted = 0;
+    for response in responses {
+        let body = expect_status(response, StatusCode::OK).await;
+        let logs: Vec<&str> = body["Logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        assert!(logs.contains(&"ran late (past due); caught up"), "{logs:?}");
+        deleted += logs[0]
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap();
+    }
+    assert_eq!(deleted, 1, "the session is deleted once across both runs");
+    assert_eq!(app.count("sessions").await, 0);
+}
+
+#[tokio::test]
+async fn unknown_functions_and_bodies_without_a_timer_are_refused() {
+    let app = spawn_app().await;
+
+    expect_problem(
+        invoke(&app, "no-such-timer", &invocation(false)).await,
+        StatusCode::NOT_FOUND,
+        "FUNCTION_NOT_FOUND",
+    )
+    .await;
+    let no_timer = json!({"Data": {}, "Metadata": {}});
+    expect_problem(
+        invoke(&app, "auth-cleanup", &no_timer).await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_INVOCATION",
+    )
+    .await;
+}
