@@ -53,6 +53,29 @@ wait_for_port() {
   die "$name did not accept connections on 127.0.0.1:$port within 30 s"
 }
 
+# ---------------------------------------------------------------------------
+# 0. Packages: the machine images we use ship PostgreSQL, Redis and Node; a bare
+#    Debian/Ubuntu machine gets them from its own package archive. A fresh cluster
+#    is set to trust loopback connections (a local development database only).
+# ---------------------------------------------------------------------------
+ensure_packages() {
+  local missing=()
+  command -v pg_ctlcluster >/dev/null || missing+=(postgresql postgresql-client)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v npm >/dev/null || missing+=(nodejs npm)
+  ((${#missing[@]} == 0)) && return 0
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+    local hba
+    hba="/etc/postgresql/$(pg_cluster_version)/main/pg_hba.conf"
+    sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+    sed -i -E 's/^(local\s+all\s+postgres\s+)\S+/\1trust/' "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$(pg_cluster_version)" main restart || true
+  fi
+}
+
 psql_admin() {
   psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"
 }
@@ -370,6 +393,7 @@ main() {
   mkdir -p "$RUNTIME_DIR"
   chmod 755 "$RUNTIME_DIR"
 
+  ensure_packages
   ensure_postgres
   ensure_redis
   ensure_pgbouncer_installed

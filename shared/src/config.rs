@@ -78,6 +78,17 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The name of every setting the app reads, derived from [`Config::from_lookup`] itself so
+    /// the list can't drift (used to check the Bicep app settings and `local.settings.json`).
+    pub fn setting_names() -> Vec<String> {
+        let names = std::cell::RefCell::new(Vec::new());
+        let _ = Self::from_lookup(|name| {
+            names.borrow_mut().push(name.to_owned());
+            None
+        });
+        names.into_inner()
+    }
+
     /// Reads the configuration through `lookup`, so tests can supply their own settings.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut reader = Reader {
@@ -169,6 +180,17 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn every_setting_read_is_listed_once() {
+        let names = Config::setting_names();
+        assert!(names.contains(&"DATABASE_URL".to_owned()));
+        assert!(names.contains(&"REDIS_URL".to_owned()));
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
     }
 
     #[test]
