@@ -13,6 +13,7 @@ pub mod extract;
 pub mod invocation;
 pub mod outbox;
 pub mod pagination;
+pub mod schedule;
 pub mod state;
 pub mod telemetry;
 pub mod users;

@@ -1,8 +1,9 @@
 //! Keyset pagination (`?limit=&cursor=`): stable under inserts, unlike offsets. The cursor is
-//! an opaque token naming the last row a page ended on.
+//! an opaque token holding the sort key of the row a page ended on.
 
 use chrono::{DateTime, Utc};
 use data_encoding::BASE64URL_NOPAD;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -31,7 +32,7 @@ pub struct Page<T> {
 
 /// A position in a list ordered by `(time, id)`, newest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cursor {
+pub struct TimeCursor {
     pub time: DateTime<Utc>,
     pub id: Uuid,
 }
@@ -48,36 +49,38 @@ impl PageQuery {
         }
     }
 
-    pub fn cursor(&self) -> Result<Option<Cursor>> {
-        self.cursor.as_deref().map(Cursor::decode).transpose()
+    /// The decoded cursor: the sort key of the row the previous page ended on.
+    pub fn cursor<C: DeserializeOwned>(&self) -> Result<Option<C>> {
+        self.cursor.as_deref().map(decode_cursor).transpose()
     }
 }
 
-impl Cursor {
-    pub fn encode(&self) -> String {
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        BASE64URL_NOPAD.encode(&json)
-    }
+/// An opaque cursor token for a sort key.
+pub fn encode_cursor(key: &impl Serialize) -> String {
+    let json = serde_json::to_vec(key).unwrap_or_default();
+    BASE64URL_NOPAD.encode(&json)
+}
 
-    pub fn decode(raw: &str) -> Result<Self> {
-        BASE64URL_NOPAD
-            .decode(raw.as_bytes())
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or_else(|| {
-                Error::bad_request("INVALID_CURSOR", "cursor is not one this API issued")
-            })
-    }
+fn decode_cursor<C: DeserializeOwned>(raw: &str) -> Result<C> {
+    BASE64URL_NOPAD
+        .decode(raw.as_bytes())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or_else(|| Error::bad_request("INVALID_CURSOR", "cursor is not one this API issued"))
 }
 
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` rows: the extra row only says that more follow.
-    pub fn from_rows(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> Cursor) -> Self {
+    pub fn from_rows<C: Serialize>(
+        mut rows: Vec<T>,
+        limit: u32,
+        cursor_of: impl Fn(&T) -> C,
+    ) -> Self {
         let limit = limit as usize;
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next_cursor = if more {
-            rows.last().map(|row| cursor_of(row).encode())
+            rows.last().map(|row| encode_cursor(&cursor_of(row)))
         } else {
             None
         };
@@ -94,28 +97,24 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let cursor = Cursor {
+        let cursor = TimeCursor {
             time: Utc::now(),
             id: Uuid::new_v4(),
         };
-        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
         assert_eq!(
-            Cursor::decode("nonsense").unwrap_err().code(),
-            Some("INVALID_CURSOR")
+            decode_cursor::<TimeCursor>(&encode_cursor(&cursor)).unwrap(),
+            cursor
         );
+        let garbage = decode_cursor::<TimeCursor>("nonsense").unwrap_err();
+        assert_eq!(garbage.code(), Some("INVALID_CURSOR"));
     }
 
     #[test]
     fn a_page_says_whether_more_follow() {
-        let id = Uuid::new_v4();
-        let at = |_: &i32| Cursor {
-            time: DateTime::<Utc>::MIN_UTC,
-            id,
-        };
-        let full = Page::from_rows(vec![1, 2, 3], 2, at);
+        let full = Page::from_rows(vec![1, 2, 3], 2, |n| *n);
         assert_eq!(full.items, vec![1, 2]);
         assert!(full.next_cursor.is_some());
-        let last = Page::from_rows(vec![1, 2], 2, at);
+        let last = Page::from_rows(vec![1, 2], 2, |n| *n);
         assert!(last.next_cursor.is_none());
     }
 }

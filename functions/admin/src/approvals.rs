@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use shared::auth::{self, AdminUser, session};
 use shared::outbox::{self, Email};
-use shared::pagination::{Cursor, Page, PageQuery};
+use shared::pagination::{Page, PageQuery, TimeCursor};
 use shared::users::{self, ApprovalStatus, USER_VIEW_COLUMNS, UserView};
 use shared::validation::Validator;
 use shared::{AppState, Error, Json, Path, Query, Result};
@@ -30,7 +30,7 @@ pub async fn pending_mentors(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<UserView>>> {
     let limit = page.limit()?;
-    let cursor = page.cursor()?;
+    let cursor = page.cursor::<TimeCursor>()?;
     let rows: Vec<UserView> = sqlx::query_as(&format!(
         r#"SELECT {USER_VIEW_COLUMNS} FROM users u
            WHERE u.role = 'mentor' AND u.approval_status = 'pending'
@@ -43,7 +43,7 @@ pub async fn pending_mentors(
     .bind(i64::from(limit) + 1)
     .fetch_all(&state.db)
     .await?;
-    Ok(Json(Page::from_rows(rows, limit, |user| Cursor {
+    Ok(Json(Page::from_rows(rows, limit, |user| TimeCursor {
         time: user.created_at,
         id: user.user_id,
     })))

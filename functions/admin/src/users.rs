@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use shared::auth::{self, AdminUser, Role, password, session};
-use shared::pagination::{Cursor, Page, PageQuery};
+use shared::pagination::{Page, PageQuery, TimeCursor};
 use shared::users::{self, ApprovalStatus, NewUser, USER_VIEW_COLUMNS, UserView};
 use shared::validation::Validator;
 use shared::{AppState, Error, Json, Path, Query, Result};
@@ -39,7 +39,7 @@ pub async fn list_users(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Page<UserView>>> {
     let limit = page.limit()?;
-    let cursor = page.cursor()?;
+    let cursor = page.cursor::<TimeCursor>()?;
     let rows: Vec<UserView> = sqlx::query_as(&format!(
         r#"SELECT {USER_VIEW_COLUMNS} FROM users u
            WHERE ($1::text IS NULL OR u.role = $1)
@@ -53,7 +53,7 @@ pub async fn list_users(
     .bind(i64::from(limit) + 1)
     .fetch_all(&state.db)
     .await?;
-    Ok(Json(Page::from_rows(rows, limit, |user| Cursor {
+    Ok(Json(Page::from_rows(rows, limit, |user| TimeCursor {
         time: user.created_at,
         id: user.user_id,
     })))

@@ -26,6 +26,7 @@ pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
         auth::FUNCTIONS,
         admin::FUNCTIONS,
         health::FUNCTIONS,
+        mentors::FUNCTIONS,
         routes::FUNCTIONS,
     ]
     .into_iter()

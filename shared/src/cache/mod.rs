@@ -20,11 +20,18 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::CacheConfig;
+use crate::error::{Error, Result};
 use local::LocalCache;
 use redis::RedisCache;
 
 /// Stored in place of an invalidated value; not JSON, so it reads as a miss.
 const TOMBSTONE: &str = "~invalidated";
+
+/// Life of a generation counter; far longer than any entry keyed by it.
+const GENERATION_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Generation family of the public mentor list and its filtered pages.
+pub const MENTOR_LIST: &str = "mentor-list";
 
 /// Longest life of a fallback entry while Redis is configured but down.
 pub const SHARED_FALLBACK_TTL: Duration = Duration::from_secs(30);
@@ -38,6 +45,8 @@ struct Inner {
     prefix: String,
     redis: Option<RedisCache>,
     local: LocalCache,
+    /// Loads in progress, keyed like the cache, so concurrent misses share one.
+    in_flight: moka::future::Cache<String, Arc<str>>,
 }
 
 /// A fixed-window counter's state after an increment or a peek.
@@ -70,11 +79,65 @@ impl Cache {
                 prefix: config.key_prefix.clone(),
                 redis,
                 local: LocalCache::new(),
+                in_flight: moka::future::Cache::new(10_000),
             }),
         })
     }
 
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        serde_json::from_str(&self.get_raw(key).await?).ok()
+    }
+
+    /// The cached JSON text under `key`, or the text `load` produces, which is then cached for
+    /// `ttl`. Concurrent misses for one key on this instance share a single `load`, so a cold
+    /// cache under load costs one query, not one per waiting request.
+    pub async fn get_or_fill_raw<F, Fut>(&self, key: &str, ttl: Duration, load: F) -> Result<String>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<String>>,
+    {
+        if let Some(raw) = self.get_raw(key).await {
+            return Ok(raw);
+        }
+        let loading = async {
+            if let Some(raw) = self.get_raw(key).await {
+                return Ok(Arc::<str>::from(raw));
+            }
+            let raw = load().await?;
+            self.fill_raw(key, raw.clone(), ttl).await;
+            Ok::<_, Error>(Arc::from(raw))
+        };
+        let full_key = self.key(key);
+        let result = self
+            .inner
+            .in_flight
+            .try_get_with(full_key.clone(), loading)
+            .await;
+        // Only concurrent waiters share a load; later readers go back to the cache.
+        self.inner.in_flight.invalidate(&full_key).await;
+        result
+            .map(|raw| raw.to_string())
+            .map_err(|error| match &*error {
+                Error::Client(problem) => Error::Client(problem.clone()),
+                Error::Internal(inner) => Error::Internal(anyhow::anyhow!("{inner:#}")),
+            })
+    }
+
+    /// The current generation of a family of entries (see [`Cache::bump_generation`]).
+    pub async fn generation(&self, family: &str) -> u64 {
+        self.counter(&generation_key(family))
+            .await
+            .map_or(0, |counter| counter.count)
+    }
+
+    /// Retires every entry of a family at once: readers put the generation in their keys, so a
+    /// bump makes all earlier entries unreachable (they then expire on their own).
+    pub async fn bump_generation(&self, family: &str) {
+        self.increment(&generation_key(family), GENERATION_LIFETIME)
+            .await;
+    }
+
+    async fn get_raw(&self, key: &str) -> Option<String> {
         let key = self.key(key);
         let raw = match self.shared() {
             Some(redis) => match redis.get(&key).await {
@@ -83,7 +146,7 @@ impl Cache {
             },
             None => self.inner.local.get(&key).await,
         }?;
-        serde_json::from_str(&raw).ok()
+        (raw != TOMBSTONE).then_some(raw)
     }
 
     pub async fn set<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
@@ -105,10 +168,13 @@ impl Cache {
     /// Stores a value read from the source of truth, unless the key holds anything (a newer value
     /// or the tombstone of an invalidation).
     pub async fn fill<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) {
+        if let Ok(raw) = serde_json::to_string(value) {
+            self.fill_raw(key, raw, ttl).await;
+        }
+    }
+
+    async fn fill_raw(&self, key: &str, raw: String, ttl: Duration) {
         let key = self.key(key);
-        let Ok(raw) = serde_json::to_string(value) else {
-            return;
-        };
         match self.shared() {
             Some(redis) => {
                 if redis.set_if_absent(&key, &raw, ttl).await.is_err() {
@@ -187,6 +253,10 @@ impl Cache {
     }
 }
 
+fn generation_key(family: &str) -> String {
+    format!("generation:{family}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +296,34 @@ mod tests {
             cache.get::<String>("u").await.as_deref(),
             Some("authoritative")
         );
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_load() {
+        let cache = in_process();
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let load = || async {
+            loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok("[1]".to_owned())
+        };
+
+        let results = futures::future::join_all(
+            (0..20).map(|_| cache.get_or_fill_raw("list", Duration::from_secs(60), load)),
+        )
+        .await;
+
+        assert!(results.iter().all(|r| r.as_deref().ok() == Some("[1]")));
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_generation_bump_retires_a_family() {
+        let cache = in_process();
+        assert_eq!(cache.generation("f").await, 0);
+        cache.bump_generation("f").await;
+        cache.bump_generation("f").await;
+        assert_eq!(cache.generation("f").await, 2);
     }
 
     #[tokio::test]

@@ -1,0 +1,174 @@
+//! `GET /api/mentors/{id}/availability?date=&sessionType=`: the start times a student could book
+//! on a day of the mentor's calendar: weekly slots in the mentor's time zone, minus active
+//! bookings and holds (widened by the buffer), within the booking window (1 hour to 60 days).
+
+use axum::extract::State;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use shared::schedule::{self, Busy, SessionType, WeeklySlot, Window};
+use shared::{AppState, Error, Json, Path, Query, Result};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::discovery::ensure_visible;
+
+const MIN_LEAD: Duration = Duration::hours(1);
+const MAX_AHEAD: Duration = Duration::days(60);
+const DEFAULT_BUFFER: Duration = Duration::minutes(5);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct AvailabilityQuery {
+    /// A day of the mentor's calendar, `YYYY-MM-DD`.
+    #[param(value_type = String, format = Date)]
+    date: NaiveDate,
+    /// `regular` (55 min, the default) or `demo` (40 min).
+    session_type: Option<SessionTypeParam>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionTypeParam {
+    Demo,
+    Regular,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Availability {
+    #[schema(value_type = String, format = Date)]
+    date: NaiveDate,
+    time_zone: String,
+    session_type: SessionTypeParam,
+    duration_minutes: i64,
+    starts: Vec<BookableStart>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BookableStart {
+    start_utc: DateTime<Utc>,
+    end_utc: DateTime<Utc>,
+    /// Wall-clock time in the mentor's time zone, `YYYY-MM-DDTHH:MM`.
+    start_local: String,
+    end_local: String,
+}
+
+#[utoipa::path(
+    get, path = "/mentors/{mentor_id}/availability", tag = "mentors",
+    params(("mentor_id" = Uuid, Path), AvailabilityQuery),
+    responses(
+        (status = 200, body = Availability),
+        (status = 404, description = "MENTOR_NOT_FOUND"),
+        (status = 409, description = "DEMO_NOT_OFFERED"),
+    )
+)]
+pub async fn availability(
+    State(state): State<AppState>,
+    Path(mentor_id): Path<Uuid>,
+    Query(query): Query<AvailabilityQuery>,
+) -> Result<Json<Availability>> {
+    ensure_visible(&state, mentor_id).await?;
+    let session_type = query.session_type.unwrap_or(SessionTypeParam::Regular);
+    let (time_zone, demo_enabled): (String, bool) =
+        sqlx::query_as("SELECT time_zone, demo_enabled FROM mentor_profiles WHERE user_id = $1")
+            .bind(mentor_id)
+            .fetch_one(&state.db)
+            .await?;
+    if matches!(session_type, SessionTypeParam::Demo) && !demo_enabled {
+        return Err(Error::conflict(
+            "DEMO_NOT_OFFERED",
+            "This mentor does not offer demo classes.",
+        ));
+    }
+    let zone: Tz = time_zone
+        .parse()
+        .map_err(|_| anyhow::Error::msg(format!("stored time zone {time_zone:?} is invalid")))?;
+
+    let slots = weekly_slots(&state, mentor_id).await?;
+    let busy = busy_around(&state, mentor_id, query.date).await?;
+    let duration = SessionType::from(session_type).duration();
+    let now = Utc::now();
+    let window = Window {
+        earliest: now + MIN_LEAD,
+        latest: now + MAX_AHEAD,
+    };
+    let starts = schedule::bookable_starts(
+        query.date,
+        zone,
+        &slots,
+        &busy,
+        duration,
+        DEFAULT_BUFFER,
+        window,
+    )
+    .into_iter()
+    .map(|start| BookableStart {
+        start_utc: start,
+        end_utc: start + duration,
+        start_local: local(start, zone),
+        end_local: local(start + duration, zone),
+    })
+    .collect();
+    Ok(Json(Availability {
+        date: query.date,
+        time_zone,
+        session_type,
+        duration_minutes: duration.num_minutes(),
+        starts,
+    }))
+}
+
+impl From<SessionTypeParam> for SessionType {
+    fn from(value: SessionTypeParam) -> Self {
+        match value {
+            SessionTypeParam::Demo => SessionType::Demo,
+            SessionTypeParam::Regular => SessionType::Regular,
+        }
+    }
+}
+
+async fn weekly_slots(state: &AppState, mentor_id: Uuid) -> Result<Vec<WeeklySlot>> {
+    let rows: Vec<(i32, i32, i32)> = sqlx::query_as(
+        "SELECT day_of_week, start_minute, end_minute FROM time_slots WHERE mentor_id = $1 AND NOT is_blocked",
+    )
+    .bind(mentor_id)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(day_of_week, start_minute, end_minute)| WeeklySlot {
+            day_of_week: day_of_week as u32,
+            start_minute: start_minute as u32,
+            end_minute: end_minute as u32,
+        })
+        .collect())
+}
+
+/// Active bookings and holds within a day either side of `date` (covers every time zone).
+async fn busy_around(state: &AppState, mentor_id: Uuid, date: NaiveDate) -> Result<Vec<Busy>> {
+    let midnight = date.and_time(chrono::NaiveTime::MIN).and_utc();
+    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        r#"SELECT scheduled_at, blocked_until FROM bookings
+           WHERE mentor_id = $1 AND status IN ('pending_payment', 'confirmed')
+             AND tstzrange(scheduled_at, blocked_until) && tstzrange($2, $3)"#,
+    )
+    .bind(mentor_id)
+    .bind(midnight - Duration::days(1))
+    .bind(midnight + Duration::days(2))
+    .fetch_all(&state.db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(from, until)| Busy { from, until })
+        .collect())
+}
+
+fn local(instant: DateTime<Utc>, zone: Tz) -> String {
+    instant
+        .with_timezone(&zone)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}

@@ -1,0 +1,300 @@
+//! Find Mentors: the public list (filters, rating order, keyset pages; cached, since it is the
+//! hottest read), a mentor's detail page and reviews. Only visible mentors are ever shown.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::cache::MENTOR_LIST;
+use shared::pagination::{Page, PageQuery, TimeCursor};
+use shared::{AppState, Error, Json, Path, Query, Result};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::visibility::{self, VISIBLE_MENTOR};
+
+const LIST_TTL: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Debug, Serialize, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct MentorFilter {
+    /// Teaches this subject (case-insensitive).
+    subject: Option<String>,
+    /// Some subject's class fee is at least this (with `subject`: that subject's fee).
+    #[param(value_type = Option<String>)]
+    min_fee: Option<Decimal>,
+    #[param(value_type = Option<String>)]
+    max_fee: Option<Decimal>,
+    #[param(value_type = Option<String>)]
+    min_rating: Option<Decimal>,
+    /// Years of experience in a subject: `le2`, `3to5` or `gt5`.
+    experience: Option<ExperienceBucket>,
+    /// Words in the name, title, description or subjects.
+    q: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub enum ExperienceBucket {
+    #[serde(rename = "le2")]
+    UpToTwo,
+    #[serde(rename = "3to5")]
+    ThreeToFive,
+    #[serde(rename = "gt5")]
+    OverFive,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MentorCard {
+    mentor_id: Uuid,
+    first_name: String,
+    last_name: String,
+    country: Option<String>,
+    title: Option<String>,
+    time_zone: String,
+    #[schema(value_type = String, example = "4.50")]
+    rating: Decimal,
+    review_count: i32,
+    student_count: i32,
+    demo_enabled: bool,
+    /// `[{subjectId, subject, experienceYears, classFee}]`
+    #[schema(value_type = Vec<Object>)]
+    subjects: Value,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MentorDetail {
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    card: MentorCard,
+    description: Option<String>,
+    #[schema(value_type = Object)]
+    qualifications: Value,
+    #[schema(value_type = Object)]
+    specialties: Value,
+    package_discount_percent: i32,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewView {
+    review_id: Uuid,
+    rating: i32,
+    comment: Option<String>,
+    student_first_name: String,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RatingCursor {
+    rating: Decimal,
+    id: Uuid,
+}
+
+const CARD_COLUMNS: &str = r#"u.user_id AS mentor_id, u.first_name, u.last_name, u.country, p.title,
+    p.time_zone, p.rating, p.review_count, p.student_count, p.demo_enabled,
+    (SELECT coalesce(json_agg(json_build_object(
+                'subjectId', s.teacher_subject_id, 'subject', s.subject,
+                'experienceYears', s.experience_years, 'classFee', s.class_fee::text)
+            ORDER BY lower(s.subject)), '[]')
+     FROM teacher_subjects s WHERE s.mentor_id = u.user_id) AS subjects"#;
+
+#[utoipa::path(
+    get, path = "/mentors", tag = "mentors",
+    params(MentorFilter, PageQuery),
+    responses((status = 200, body = Page<MentorCard>), (status = 400, description = "INVALID_QUERY, INVALID_CURSOR"))
+)]
+pub async fn list_mentors(
+    State(state): State<AppState>,
+    Query(filter): Query<MentorFilter>,
+    Query(page): Query<PageQuery>,
+) -> Result<impl IntoResponse> {
+    let filter = filter.normalized()?;
+    let limit = page.limit()?;
+    let cursor = page.cursor::<RatingCursor>()?;
+    let generation = state.cache.generation(MENTOR_LIST).await;
+    let key = format!(
+        "mentors:{generation}:{}:{limit}:{}",
+        serde_json::to_string(&filter)?,
+        page.cursor.as_deref().unwrap_or("")
+    );
+    let body = state
+        .cache
+        .get_or_fill_raw(&key, LIST_TTL, || async {
+            let page = query_page(&state, &filter, limit, cursor).await?;
+            Ok(serde_json::to_string(&page)?)
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
+}
+
+#[utoipa::path(
+    get, path = "/mentors/{mentor_id}", tag = "mentors",
+    params(("mentor_id" = Uuid, Path)),
+    responses((status = 200, body = MentorDetail), (status = 404, description = "MENTOR_NOT_FOUND"))
+)]
+pub async fn mentor_detail(
+    State(state): State<AppState>,
+    Path(mentor_id): Path<Uuid>,
+) -> Result<Json<MentorDetail>> {
+    let media_required = visibility::media_approval_required(&state).await?;
+    let detail: Option<MentorDetail> = sqlx::query_as(&format!(
+        r#"SELECT {CARD_COLUMNS}, p.description, p.qualifications, p.specialties, p.package_discount_percent
+           FROM users u JOIN mentor_profiles p USING (user_id)
+           WHERE {VISIBLE_MENTOR} AND u.user_id = $2"#
+    ))
+    .bind(media_required)
+    .bind(mentor_id)
+    .fetch_optional(&state.db)
+    .await?;
+    detail.map(Json).ok_or_else(not_found)
+}
+
+#[utoipa::path(
+    get, path = "/mentors/{mentor_id}/reviews", tag = "mentors",
+    params(("mentor_id" = Uuid, Path), PageQuery),
+    responses((status = 200, body = Page<ReviewView>), (status = 404, description = "MENTOR_NOT_FOUND"))
+)]
+pub async fn mentor_reviews(
+    State(state): State<AppState>,
+    Path(mentor_id): Path<Uuid>,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Page<ReviewView>>> {
+    let limit = page.limit()?;
+    let cursor = page.cursor::<TimeCursor>()?;
+    ensure_visible(&state, mentor_id).await?;
+    let rows: Vec<ReviewView> = sqlx::query_as(
+        r#"SELECT r.review_id, r.rating, r.comment, s.first_name AS student_first_name, r.created_at
+           FROM reviews r JOIN users s ON s.user_id = r.student_id
+           WHERE r.mentor_id = $1
+             AND ($2::timestamptz IS NULL OR (r.created_at, r.review_id) < ($2, $3))
+           ORDER BY r.created_at DESC, r.review_id DESC
+           LIMIT $4"#,
+    )
+    .bind(mentor_id)
+    .bind(cursor.map(|c| c.time))
+    .bind(cursor.map(|c| c.id))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Json(Page::from_rows(rows, limit, |review| TimeCursor {
+        time: review.created_at,
+        id: review.review_id,
+    })))
+}
+
+/// 404 unless the mentor is visible in Find Mentors.
+pub async fn ensure_visible(state: &AppState, mentor_id: Uuid) -> Result<()> {
+    let media_required = visibility::media_approval_required(state).await?;
+    let visible: bool = sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM users u JOIN mentor_profiles p USING (user_id) WHERE {VISIBLE_MENTOR} AND u.user_id = $2)"
+    ))
+    .bind(media_required)
+    .bind(mentor_id)
+    .fetch_one(&state.db)
+    .await?;
+    if visible { Ok(()) } else { Err(not_found()) }
+}
+
+impl MentorFilter {
+    /// Canonical form (so equal searches share a cache entry) and range checks.
+    fn normalized(self) -> Result<Self> {
+        let clean = |text: Option<String>| {
+            text.map(|t| t.trim().to_lowercase())
+                .filter(|t| !t.is_empty())
+        };
+        let filter = MentorFilter {
+            subject: clean(self.subject),
+            q: clean(self.q),
+            ..self
+        };
+        if filter.q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+            return Err(Error::bad_request(
+                "INVALID_QUERY",
+                "q is at most 100 characters",
+            ));
+        }
+        if let (Some(min), Some(max)) = (filter.min_fee, filter.max_fee)
+            && min > max
+        {
+            return Err(Error::bad_request(
+                "INVALID_QUERY",
+                "minFee is more than maxFee",
+            ));
+        }
+        Ok(filter)
+    }
+
+    fn experience_range(&self) -> (Option<i32>, Option<i32>) {
+        match self.experience {
+            None => (None, None),
+            Some(ExperienceBucket::UpToTwo) => (Some(0), Some(2)),
+            Some(ExperienceBucket::ThreeToFive) => (Some(3), Some(5)),
+            Some(ExperienceBucket::OverFive) => (Some(6), Some(60)),
+        }
+    }
+}
+
+async fn query_page(
+    state: &AppState,
+    filter: &MentorFilter,
+    limit: u32,
+    cursor: Option<RatingCursor>,
+) -> Result<Page<MentorCard>> {
+    let media_required = visibility::media_approval_required(state).await?;
+    let (min_experience, max_experience) = filter.experience_range();
+    let pattern = filter.q.as_deref().map(|q| format!("%{}%", escape_like(q)));
+    let rows: Vec<MentorCard> = sqlx::query_as(&format!(
+        r#"SELECT {CARD_COLUMNS}
+           FROM users u JOIN mentor_profiles p USING (user_id)
+           WHERE {VISIBLE_MENTOR}
+             AND EXISTS (
+                 SELECT 1 FROM teacher_subjects s WHERE s.mentor_id = u.user_id
+                   AND ($2::text IS NULL OR lower(s.subject) = $2)
+                   AND ($3::numeric IS NULL OR s.class_fee >= $3)
+                   AND ($4::numeric IS NULL OR s.class_fee <= $4)
+                   AND ($5::int IS NULL OR s.experience_years BETWEEN $5 AND $6))
+             AND ($7::numeric IS NULL OR p.rating >= $7)
+             AND ($8::text IS NULL
+                  OR concat_ws(' ', u.first_name, u.last_name, p.title, p.description) ILIKE $8
+                  OR EXISTS (SELECT 1 FROM teacher_subjects s WHERE s.mentor_id = u.user_id AND s.subject ILIKE $8))
+             AND ($9::numeric IS NULL OR (p.rating, u.user_id) < ($9, $10))
+           ORDER BY p.rating DESC, u.user_id DESC
+           LIMIT $11"#
+    ))
+    .bind(media_required)
+    .bind(filter.subject.as_deref())
+    .bind(filter.min_fee)
+    .bind(filter.max_fee)
+    .bind(min_experience)
+    .bind(max_experience)
+    .bind(filter.min_rating)
+    .bind(pattern)
+    .bind(cursor.as_ref().map(|c| c.rating))
+    .bind(cursor.as_ref().map(|c| c.id))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Page::from_rows(rows, limit, |mentor| RatingCursor {
+        rating: mentor.rating,
+        id: mentor.mentor_id,
+    }))
+}
+
+/// Makes `%`, `_` and `\` in user text match literally in `ILIKE`.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+fn not_found() -> Error {
+    Error::not_found("MENTOR_NOT_FOUND", "No such mentor.")
+}

@@ -1,0 +1,40 @@
+//! The mentor marketplace (product-spec §2): mentor self-service under `/api/mentors/me`
+//! (profile, bookable subjects, weekly slots, UPI id, demo toggle, package discount) and public
+//! discovery (`/api/mentors`, detail, reviews, availability). Owns `/api/mentors/*`.
+//!
+//! Every write that can change what discovery shows retires the cached mentor list
+//! (`Cache::bump_generation(MENTOR_LIST)`) after it commits.
+
+mod availability;
+mod discovery;
+mod profile;
+mod slots;
+mod subjects;
+mod visibility;
+
+use shared::AppState;
+use shared::invocation::FunctionDefinition;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub const FUNCTIONS: &[FunctionDefinition] = &[FunctionDefinition {
+    name: "mentors",
+    function_json: include_str!("../azure/mentors/function.json"),
+}];
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(discovery::list_mentors))
+        .routes(routes!(discovery::mentor_detail))
+        .routes(routes!(discovery::mentor_reviews))
+        .routes(routes!(availability::availability))
+        .routes(routes!(profile::my_profile, profile::update_profile))
+        .routes(routes!(profile::update_upi))
+        .routes(routes!(profile::update_demo))
+        .routes(routes!(profile::update_package_discount))
+        .routes(routes!(profile::profile_completion))
+        .routes(routes!(subjects::list_subjects, subjects::add_subject))
+        .routes(routes!(subjects::update_subject, subjects::delete_subject))
+        .routes(routes!(slots::list_slots, slots::add_slot))
+        .routes(routes!(slots::update_slot, slots::delete_slot))
+}
