@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod invocation;
+pub mod money;
 pub mod outbox;
 pub mod pagination;
 pub mod schedule;

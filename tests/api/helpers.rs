@@ -265,6 +265,75 @@ impl TestApp {
         (mentor_id, token, secret)
     }
 
+    pub async fn put(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut request = self.client.put(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("send request")
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        let mut request = self.client.delete(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("send request")
+    }
+
+    /// A mentor who appears in Find Mentors: approved, 2FA enrolled, one subject ("Physics",
+    /// 4 years, 600.00), a Monday-to-Sunday 09:00-17:00 slot each day, and a UPI id.
+    pub async fn visible_mentor(&self, email: &str, admin_token: &str) -> (Uuid, String) {
+        let (mentor_id, token, _) = self.signed_in_mentor(email, admin_token).await;
+        let subject = json!({"subject": "Physics", "experienceYears": 4, "classFee": "600.00"});
+        expect_status(
+            self.post("/api/mentors/me/subjects", &subject, Some(&token))
+                .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        for day in 1..=7 {
+            let slot = json!({"dayOfWeek": day, "start": "09:00", "end": "17:00"});
+            expect_status(
+                self.post("/api/mentors/me/slots", &slot, Some(&token))
+                    .await,
+                StatusCode::CREATED,
+            )
+            .await;
+        }
+        let upi = json!({"upiId": "mentor@okaxis"});
+        expect_status(
+            self.put("/api/mentors/me/upi", &upi, Some(&token)).await,
+            StatusCode::OK,
+        )
+        .await;
+        (mentor_id, token)
+    }
+
+    /// Inserts a booking directly (the bookings API is another capability's).
+    pub async fn insert_booking(
+        &self,
+        mentor_id: Uuid,
+        student_id: Uuid,
+        starts_at: chrono::DateTime<chrono::Utc>,
+        status: &str,
+    ) -> Uuid {
+        let booking_id = Uuid::new_v4();
+        sqlx::query(
+            r#"INSERT INTO bookings (booking_id, student_id, mentor_id, subject, session_type, status, scheduled_at, ends_at, blocked_until)
+               VALUES ($1, $2, $3, 'Physics', 'regular', $4, $5, $5 + interval '55 minutes', $5 + interval '60 minutes')"#,
+        )
+        .bind(booking_id)
+        .bind(student_id)
+        .bind(mentor_id)
+        .bind(status)
+        .bind(starts_at)
+        .execute(&self.db)
+        .await
+        .expect("insert booking");
+        booking_id
+    }
+
     /// Runs `sql` directly (arranging states HTTP can't reach, like a session 31 days idle).
     pub async fn execute(&self, sql: &str, id: Uuid) {
         sqlx::query(sql)

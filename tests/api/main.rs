@@ -4,9 +4,12 @@ mod helpers;
 
 mod accounts;
 mod admin_users;
+mod availability;
 mod bad_input;
+mod discovery;
 mod lockout;
 mod mentor_login;
+mod mentor_self_service;
 mod operations;
 mod password_reset;
 mod resilience;

@@ -5,6 +5,7 @@
 use axum::extract::State;
 use serde::Deserialize;
 use shared::auth::{self, AdminUser, session};
+use shared::cache::MENTOR_LIST;
 use shared::outbox::{self, Email};
 use shared::pagination::{Page, PageQuery, TimeCursor};
 use shared::users::{self, ApprovalStatus, USER_VIEW_COLUMNS, UserView};
@@ -133,6 +134,7 @@ async fn decide(
     let user = users::find(&mut *transaction, user_id).await?;
     transaction.commit().await?;
     session::forget(state, revoked).await;
+    state.cache.bump_generation(MENTOR_LIST).await;
     state
         .cache
         .invalidate(&[auth::user_by_email_key(&email)], auth::USER_BY_EMAIL_TTL)

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use shared::auth::{self, AdminUser, Role, password, session};
+use shared::cache::MENTOR_LIST;
 use shared::pagination::{Page, PageQuery, TimeCursor};
 use shared::users::{self, ApprovalStatus, NewUser, USER_VIEW_COLUMNS, UserView};
 use shared::validation::Validator;
@@ -162,5 +163,7 @@ async fn set_active(state: &AppState, user_id: Uuid, active: bool) -> Result<Jso
         .cache
         .invalidate(&[auth::user_by_email_key(&email)], auth::USER_BY_EMAIL_TTL)
         .await;
+    // A mentor's (de)activation changes Find Mentors.
+    state.cache.bump_generation(MENTOR_LIST).await;
     Ok(Json(user))
 }

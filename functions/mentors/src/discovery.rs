@@ -59,6 +59,7 @@ pub struct MentorCard {
     title: Option<String>,
     time_zone: String,
     #[schema(value_type = String, example = "4.50")]
+    #[serde(serialize_with = "shared::money::two_places")]
     rating: Decimal,
     review_count: i32,
     student_count: i32,

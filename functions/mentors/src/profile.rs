@@ -31,6 +31,7 @@ pub struct MentorProfile {
     demo_enabled: bool,
     package_discount_percent: i32,
     #[schema(value_type = String, example = "4.50")]
+    #[serde(serialize_with = "shared::money::two_places")]
     rating: Decimal,
     review_count: i32,
     student_count: i32,

@@ -20,6 +20,7 @@ pub struct SubjectView {
     subject: String,
     experience_years: i32,
     #[schema(value_type = String, example = "500.00")]
+    #[serde(serialize_with = "shared::money::two_places")]
     class_fee: Decimal,
 }
 
