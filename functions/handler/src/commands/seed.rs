@@ -1,4 +1,5 @@
-//! `handler seed-demo`: demo data for a local run. Idempotent: accounts that exist are kept.
+//! `handler seed-demo`: demo data for a local run (admin, 60 visible mentors with subjects,
+//! slots and UPI ids, 25 students). Idempotent: accounts that exist are kept.
 
 use anyhow::Context;
 use shared::auth::password;
@@ -59,13 +60,7 @@ pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
         )
         .await?;
         if let Some(user_id) = created {
-            let subject = SUBJECTS[n % SUBJECTS.len()];
-            let specialties = serde_json::json!([{ "subject": subject, "experience": 1 + n % 10 }]);
-            sqlx::query("INSERT INTO mentor_profiles (user_id, specialties) VALUES ($1, $2)")
-                .bind(user_id)
-                .bind(specialties)
-                .execute(&mut *transaction)
-                .await?;
+            seed_mentor_profile(&mut transaction, user_id, n).await?;
         }
     }
     for n in 1..=STUDENTS {
@@ -89,6 +84,65 @@ pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
         "  mentors:  mentor01..mentor{MENTORS:02}@codeconnect.local (TOTP secret {DEMO_TOTP_SECRET})"
     );
     println!("  students: student01..student{STUDENTS:02}@codeconnect.local");
+    Ok(())
+}
+
+/// A visible mentor: profile, two subjects, weekday and weekend slots, a UPI id.
+async fn seed_mentor_profile(
+    connection: &mut PgConnection,
+    user_id: Uuid,
+    n: usize,
+) -> anyhow::Result<()> {
+    let subjects = [
+        SUBJECTS[n % SUBJECTS.len()],
+        SUBJECTS[(n + 1) % SUBJECTS.len()],
+    ];
+    let experience = 1 + (n % 10) as i32;
+    let specialties = serde_json::json!([{ "subject": subjects[0], "experience": experience }]);
+    let rating = rust_decimal::Decimal::new(300 + (n as i64 * 37) % 200, 2);
+    sqlx::query(
+        r#"INSERT INTO mentor_profiles (user_id, specialties, title, description, upi_id, demo_enabled, rating, time_zone)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'Asia/Kolkata')"#,
+    )
+    .bind(user_id)
+    .bind(specialties)
+    .bind(format!("{} mentor", subjects[0]))
+    .bind(format!("Demo mentor {n:02}: patient, practical {} lessons.", subjects[0]))
+    .bind(format!("mentor{n:02}@okaxis"))
+    .bind(n % 2 == 0)
+    .bind(rating)
+    .execute(&mut *connection)
+    .await?;
+    for (index, subject) in subjects.iter().enumerate() {
+        sqlx::query(
+            r#"INSERT INTO teacher_subjects (teacher_subject_id, mentor_id, subject, experience_years, class_fee)
+               VALUES ($1, $2, $3, $4, $5)"#,
+        )
+        .bind(Uuid::new_v4())
+        .bind(user_id)
+        .bind(subject)
+        .bind(experience + index as i32)
+        .bind(rust_decimal::Decimal::new(40_000 + (n as i64 % 8) * 10_000, 2))
+        .execute(&mut *connection)
+        .await?;
+    }
+    // Weekdays 17:00-21:00 and Saturday 09:00-13:00, in the mentor's time zone.
+    let slots = (1..=5)
+        .map(|day| (day, 17 * 60, 21 * 60))
+        .chain([(6, 9 * 60, 13 * 60)]);
+    for (day, start, end) in slots {
+        sqlx::query(
+            r#"INSERT INTO time_slots (time_slot_id, mentor_id, day_of_week, start_minute, end_minute)
+               VALUES ($1, $2, $3, $4, $5)"#,
+        )
+        .bind(Uuid::new_v4())
+        .bind(user_id)
+        .bind(day)
+        .bind(start)
+        .bind(end)
+        .execute(&mut *connection)
+        .await?;
+    }
     Ok(())
 }
 
