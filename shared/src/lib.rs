@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod invocation;
 pub mod money;
+pub mod notifications;
 pub mod outbox;
 pub mod pagination;
 pub mod schedule;
