@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod fees;
 pub mod invocation;
 pub mod money;
 pub mod notifications;

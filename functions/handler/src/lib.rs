@@ -25,6 +25,7 @@ pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
     [
         auth::FUNCTIONS,
         admin::FUNCTIONS,
+        bookings::FUNCTIONS,
         health::FUNCTIONS,
         mentors::FUNCTIONS,
         routes::FUNCTIONS,
@@ -35,7 +36,7 @@ pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
 
 /// Every timer function's code.
 pub fn timer_functions() -> impl Iterator<Item = &'static TimerFunction> {
-    auth::TIMERS.iter()
+    [auth::TIMERS, bookings::TIMERS].into_iter().flatten()
 }
 
 /// A bound, ready-to-run handler.

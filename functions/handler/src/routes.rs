@@ -58,6 +58,7 @@ fn api_parts() -> (Router<AppState>, OpenApi) {
     let groups = OpenApiRouter::new()
         .merge(auth::router())
         .merge(admin::router())
+        .merge(bookings::router())
         .merge(health::router())
         .merge(mentors::router());
     let (router, mut document) = OpenApiRouter::new().nest("/api", groups).split_for_parts();

@@ -1,0 +1,122 @@
+//! `POST /api/bookings/{id}/cancel`: the one cancellation policy, applied by whoever cancels.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use shared::auth::{CurrentUser, Role};
+use shared::fees;
+use shared::notifications::{self, Notice};
+use shared::validation::Validator;
+use shared::{AppState, Error, Json, Path, Result};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::list;
+use crate::policy::{self, Canceller};
+use crate::view::{self, BookingView};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CancelBooking {
+    reason: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct Cancellable {
+    student_id: Uuid,
+    mentor_id: Uuid,
+    status: String,
+    session_type: String,
+    scheduled_at: DateTime<Utc>,
+    class_fee: Decimal,
+    package_id: Option<Uuid>,
+}
+
+#[utoipa::path(
+    post, path = "/bookings/{booking_id}/cancel", tag = "bookings",
+    security(("session" = [])),
+    params(("booking_id" = Uuid, Path)),
+    request_body = CancelBooking,
+    responses(
+        (status = 200, body = BookingView, description = "Cancelled, with refundPercent and refundAmount"),
+        (status = 404, description = "BOOKING_NOT_FOUND"),
+        (status = 409, description = "BOOKING_NOT_CANCELLABLE"),
+    )
+)]
+pub async fn cancel_booking(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(booking_id): Path<Uuid>,
+    Json(request): Json<CancelBooking>,
+) -> Result<Json<BookingView>> {
+    Validator::new().length(&request.reason, "reason", 1, 1000).finish()?;
+    let mut transaction = state.db.begin().await?;
+    let booking: Cancellable = sqlx::query_as(
+        r#"SELECT student_id, mentor_id, status, session_type, scheduled_at, class_fee, package_id
+           FROM bookings WHERE booking_id = $1 FOR UPDATE"#,
+    )
+    .bind(booking_id)
+    .fetch_optional(&mut *transaction)
+    .await?
+    .ok_or_else(view::not_found)?;
+    let canceller = if user.role == Role::Admin {
+        Canceller::Admin
+    } else if user.user_id == booking.student_id {
+        Canceller::Student
+    } else if user.user_id == booking.mentor_id {
+        Canceller::Mentor
+    } else {
+        return Err(view::not_found());
+    };
+    if !matches!(booking.status.as_str(), "pending_payment" | "confirmed") {
+        return Err(Error::conflict("BOOKING_NOT_CANCELLABLE", format!("A {} booking can't be cancelled.", booking.status)));
+    }
+
+    let percent = policy::refund_percent(canceller, booking.scheduled_at - Utc::now());
+    // Only a paid class is refunded in money; a package class gets its credit back instead.
+    let paid = booking.status == "confirmed" && booking.session_type == "regular" && booking.package_id.is_none();
+    let refund_amount = if paid { fees::percent_of(booking.class_fee, percent) } else { Decimal::ZERO };
+    if let Some(package_id) = booking.package_id.filter(|_| percent == 100) {
+        sqlx::query(
+            r#"UPDATE packages SET credits_remaining = credits_remaining + 1,
+                      status = CASE WHEN status = 'exhausted' THEN 'active' ELSE status END, updated_at = now()
+               WHERE package_id = $1"#,
+        )
+        .bind(package_id)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    sqlx::query(
+        r#"UPDATE bookings SET status = 'cancelled', cancelled_by = $2, cancel_reason = $3, cancelled_at = now(),
+                  refund_percent = $4, refund_amount = $5, updated_at = now()
+           WHERE booking_id = $1"#,
+    )
+    .bind(booking_id)
+    .bind(user.user_id)
+    .bind(request.reason.trim())
+    .bind(percent as i32)
+    .bind(refund_amount)
+    .execute(&mut *transaction)
+    .await?;
+
+    let cancelled = view::load(&mut *transaction, booking_id).await?;
+    let when = cancelled.scheduled_at.format("%Y-%m-%d %H:%M UTC");
+    let body = format!("{} on {when} was cancelled: {}", cancelled.subject, request.reason.trim());
+    for party in [booking.student_id, booking.mentor_id].into_iter().filter(|party| *party != user.user_id) {
+        notifications::notify(
+            &mut transaction,
+            &Notice {
+                user_id: party,
+                kind: "booking_cancelled",
+                title: "Class cancelled",
+                body: &body,
+                booking_id: Some(booking_id),
+                email_category: Some("booking"),
+            },
+        )
+        .await?;
+    }
+    transaction.commit().await?;
+    list::changed(&state, &[booking.student_id, booking.mentor_id]).await;
+    Ok(Json(cancelled))
+}

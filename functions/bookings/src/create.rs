@@ -1,0 +1,275 @@
+//! `POST /api/bookings`: one transaction that checks every rule, snapshots the fee split and
+//! inserts; the exclusion constraints settle races between instances.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use shared::auth::StudentUser;
+use shared::fees;
+use shared::notifications::{self, Notice};
+use shared::schedule::SessionType;
+use shared::validation::Validator;
+use shared::{AppState, Error, Json, Result};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::list;
+use crate::policy::{self, unprocessable};
+use crate::view::{self, BookingView};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateBooking {
+    mentor_id: Uuid,
+    subject: String,
+    session_type: SessionKind,
+    scheduled_at: DateTime<Utc>,
+    notes: Option<String>,
+    /// Book a class from this active package (uses one credit; confirmed at once).
+    package_id: Option<Uuid>,
+    /// The same key from the same student returns the same booking.
+    idempotency_key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    Demo,
+    Regular,
+}
+
+/// A booking request, from the bookings or the packages route.
+pub struct NewBooking {
+    pub mentor_id: Uuid,
+    pub subject: String,
+    pub session_kind: SessionKind,
+    pub scheduled_at: DateTime<Utc>,
+    pub notes: Option<String>,
+    pub package_id: Option<Uuid>,
+    pub idempotency_key: String,
+}
+
+#[utoipa::path(
+    post, path = "/bookings", tag = "bookings",
+    security(("session" = [])),
+    request_body = CreateBooking,
+    responses(
+        (status = 201, body = BookingView, description = "Created (or the earlier booking with this idempotency key)"),
+        (status = 404, description = "MENTOR_NOT_FOUND, PACKAGE_NOT_FOUND"),
+        (status = 409, description = "SLOT_TAKEN, STUDENT_CONFLICT, DEMO_ALREADY_BOOKED, LIMIT_DAILY, LIMIT_WEEKLY, LIMIT_MONTHLY, PACKAGE_EXHAUSTED"),
+        (status = 422, description = "TOO_SOON, TOO_FAR, OUTSIDE_AVAILABILITY, SUBJECT_NOT_OFFERED, DEMO_NOT_OFFERED, MENTOR_PAYMENT_MISSING, VALIDATION_FAILED"),
+    )
+)]
+pub async fn create_booking(
+    State(state): State<AppState>,
+    StudentUser(student): StudentUser,
+    Json(request): Json<CreateBooking>,
+) -> Result<(StatusCode, Json<BookingView>)> {
+    let booking = create(
+        &state,
+        student.user_id,
+        NewBooking {
+            mentor_id: request.mentor_id,
+            subject: request.subject,
+            session_kind: request.session_type,
+            scheduled_at: request.scheduled_at,
+            notes: request.notes,
+            package_id: request.package_id,
+            idempotency_key: request.idempotency_key,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(booking)))
+}
+
+pub async fn create(state: &AppState, student_id: Uuid, request: NewBooking) -> Result<BookingView> {
+    validate(&request)?;
+    if let Some(existing) = earlier_booking(&mut *state.db.acquire().await?, student_id, &request.idempotency_key).await? {
+        return Ok(existing);
+    }
+    let settings = policy::settings(state).await?;
+    let now = Utc::now();
+
+    let mut transaction = state.db.begin().await?;
+    policy::lock_student(&mut transaction, student_id).await?;
+    // A concurrent request with the same key may have committed while we waited for the lock.
+    if let Some(existing) = earlier_booking(&mut transaction, student_id, &request.idempotency_key).await? {
+        return Ok(existing);
+    }
+    policy::expire_lapsed_holds(&mut transaction, request.mentor_id, student_id).await?;
+    let mentor = policy::load_mentor(&mut transaction, request.mentor_id).await?;
+    if !mentor.has_upi {
+        return Err(unprocessable("MENTOR_PAYMENT_MISSING", "This mentor can't take bookings until they add a UPI id."));
+    }
+    let (subject, class_fee) = policy::subject_fee(&mut transaction, mentor.mentor_id, &request.subject).await?;
+    let session_type = match request.session_kind {
+        SessionKind::Demo => SessionType::Demo,
+        SessionKind::Regular => SessionType::Regular,
+    };
+    if session_type == SessionType::Demo {
+        if !mentor.demo_enabled {
+            return Err(unprocessable("DEMO_NOT_OFFERED", "This mentor does not offer demo classes."));
+        }
+        if request.package_id.is_some() {
+            return Err(unprocessable("PACKAGE_NOT_FOR_DEMO", "Package credits are for regular classes."));
+        }
+        ensure_first_demo(&mut transaction, student_id, mentor.mentor_id).await?;
+    }
+    let duration = session_type.duration();
+    policy::check_time(&mut transaction, &mentor, request.scheduled_at, duration, now).await?;
+    policy::check_limits(&mut transaction, student_id, mentor.time_zone, request.scheduled_at, None, &settings).await?;
+
+    let (status, hold_expires_at, split) = match (session_type, request.package_id) {
+        (SessionType::Demo, _) => ("confirmed", None, fees::split(Decimal::ZERO, Decimal::ZERO, Decimal::ZERO)),
+        (SessionType::Regular, Some(package_id)) => {
+            let per_class = use_package_credit(&mut transaction, package_id, student_id, mentor.mentor_id, &subject).await?;
+            ("confirmed", None, fees::split(per_class, settings.platform_fee_percent, settings.gst_percent))
+        }
+        (SessionType::Regular, None) => (
+            "pending_payment",
+            Some(now + policy::HOLD),
+            fees::split(class_fee, settings.platform_fee_percent, settings.gst_percent),
+        ),
+    };
+    let booking_id = Uuid::new_v4();
+    let inserted = sqlx::query(
+        r#"INSERT INTO bookings (booking_id, student_id, mentor_id, subject, session_type, status, scheduled_at,
+                                 ends_at, blocked_until, hold_expires_at, notes, class_fee, platform_fee, gst,
+                                 mentor_payout, idempotency_key, package_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"#,
+    )
+    .bind(booking_id)
+    .bind(student_id)
+    .bind(mentor.mentor_id)
+    .bind(&subject)
+    .bind(session_type_name(session_type))
+    .bind(status)
+    .bind(request.scheduled_at)
+    .bind(request.scheduled_at + duration)
+    .bind(request.scheduled_at + duration + settings.buffer)
+    .bind(hold_expires_at)
+    .bind(request.notes.as_deref().map(str::trim))
+    .bind(split.class_fee)
+    .bind(split.platform_fee)
+    .bind(split.gst)
+    .bind(split.mentor_payout)
+    .bind(&request.idempotency_key)
+    .bind(request.package_id)
+    .execute(&mut *transaction)
+    .await;
+    policy::overlap_errors(inserted)?;
+    if status == "confirmed" {
+        announce_confirmed(&mut transaction, booking_id).await?;
+    }
+    let booking = view::load(&mut *transaction, booking_id).await?;
+    transaction.commit().await?;
+    list::changed(state, &[student_id, mentor.mentor_id]).await;
+    Ok(booking)
+}
+
+/// Tells both people a class is confirmed (in-app and email).
+pub async fn announce_confirmed(connection: &mut PgConnection, booking_id: Uuid) -> Result<()> {
+    let booking = view::load(&mut *connection, booking_id).await?;
+    let when = booking.scheduled_at.format("%Y-%m-%d %H:%M UTC");
+    for (user_id, other) in [(booking.student_id, &booking.mentor_name), (booking.mentor_id, &booking.student_name)] {
+        let body = format!("{} with {other} on {when} is confirmed.", booking.subject);
+        notifications::notify(
+            connection,
+            &Notice {
+                user_id,
+                kind: "booking_confirmed",
+                title: "Class confirmed",
+                body: &body,
+                booking_id: Some(booking_id),
+                email_category: Some("booking"),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn validate(request: &NewBooking) -> Result<()> {
+    let mut validator = Validator::new();
+    validator
+        .length(&request.idempotency_key, "idempotencyKey", 1, 100)
+        .length(&request.subject, "subject", 1, 100);
+    if let Some(notes) = &request.notes {
+        validator.check(notes.chars().count() <= 1000, "notes", "at most 1000 characters");
+    }
+    validator.finish()
+}
+
+async fn earlier_booking(connection: &mut PgConnection, student_id: Uuid, key: &str) -> Result<Option<BookingView>> {
+    let booking_id: Option<Uuid> =
+        sqlx::query_scalar("SELECT booking_id FROM bookings WHERE student_id = $1 AND idempotency_key = $2")
+            .bind(student_id)
+            .bind(key)
+            .fetch_optional(&mut *connection)
+            .await?;
+    match booking_id {
+        Some(booking_id) => Ok(Some(view::load(connection, booking_id).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn ensure_first_demo(connection: &mut PgConnection, student_id: Uuid, mentor_id: Uuid) -> Result<()> {
+    let had_demo: bool = sqlx::query_scalar(
+        r#"SELECT EXISTS (SELECT 1 FROM bookings WHERE student_id = $1 AND mentor_id = $2
+               AND session_type = 'demo' AND status NOT IN ('cancelled', 'expired'))"#,
+    )
+    .bind(student_id)
+    .bind(mentor_id)
+    .fetch_one(connection)
+    .await?;
+    if had_demo {
+        return Err(Error::conflict("DEMO_ALREADY_BOOKED", "You have already had a demo with this mentor."));
+    }
+    Ok(())
+}
+
+/// Takes one credit from the student's active package for this mentor and subject, returning
+/// the per-class price (the package price over its classes).
+async fn use_package_credit(
+    connection: &mut PgConnection,
+    package_id: Uuid,
+    student_id: Uuid,
+    mentor_id: Uuid,
+    subject: &str,
+) -> Result<Decimal> {
+    let package: Option<(String, Uuid, String, i32, Decimal, i32)> = sqlx::query_as(
+        "SELECT status, mentor_id, subject, credits_remaining, price, credits_total FROM packages WHERE package_id = $1 AND student_id = $2 FOR UPDATE",
+    )
+    .bind(package_id)
+    .bind(student_id)
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some((status, package_mentor, package_subject, remaining, price, total)) = package else {
+        return Err(Error::not_found("PACKAGE_NOT_FOUND", "No such package of yours."));
+    };
+    if package_mentor != mentor_id || !package_subject.eq_ignore_ascii_case(subject) {
+        return Err(unprocessable("PACKAGE_MISMATCH", "This package is for another mentor or subject."));
+    }
+    if status != "active" || remaining == 0 {
+        return Err(Error::conflict("PACKAGE_EXHAUSTED", "This package has no credits left to use."));
+    }
+    sqlx::query(
+        r#"UPDATE packages SET credits_remaining = credits_remaining - 1,
+                  status = CASE WHEN credits_remaining = 1 THEN 'exhausted' ELSE status END, updated_at = now()
+           WHERE package_id = $1"#,
+    )
+    .bind(package_id)
+    .execute(connection)
+    .await?;
+    Ok((price / Decimal::from(total)).round_dp(2))
+}
+
+fn session_type_name(session_type: SessionType) -> &'static str {
+    match session_type {
+        SessionType::Demo => "demo",
+        SessionType::Regular => "regular",
+    }
+}

@@ -1,0 +1,102 @@
+//! The `booking-lifecycle` timer (every minute): lapsed holds expire; a confirmed class whose
+//! mentor has not joined 15 minutes after the start becomes a no-show (full refund); a confirmed
+//! class that has ended with its mentor present completes. Each transition is one conditional
+//! UPDATE, so overlapping runs move every booking exactly once, and a late run catches up on
+//! everything due.
+
+use chrono::Duration;
+use shared::AppState;
+use shared::invocation::{TimerFunction, TimerInfo};
+use shared::notifications::{self, Notice};
+use shared::Result;
+use uuid::Uuid;
+
+use crate::list;
+use crate::reviews::refresh_mentor_figures;
+
+pub const TIMER: TimerFunction = TimerFunction {
+    name: "booking-lifecycle",
+    run: |state, info| Box::pin(run(state, info)),
+};
+
+const NO_SHOW_AFTER: Duration = Duration::minutes(15);
+
+async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
+    let expired: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        r#"UPDATE bookings SET status = 'expired', updated_at = now()
+           WHERE status = 'pending_payment' AND hold_expires_at <= now()
+           RETURNING student_id, mentor_id"#,
+    )
+    .fetch_all(&state.db)
+    .await?;
+
+    let mut transaction = state.db.begin().await?;
+    let no_shows: Vec<(Uuid, Uuid, Uuid, String)> = sqlx::query_as(
+        r#"UPDATE bookings
+           SET status = 'no_show', refund_percent = 100,
+               refund_amount = CASE WHEN session_type = 'regular' AND package_id IS NULL THEN class_fee ELSE 0 END,
+               updated_at = now()
+           WHERE status = 'confirmed' AND mentor_joined_at IS NULL AND scheduled_at + $1 <= now()
+           RETURNING booking_id, student_id, mentor_id, subject"#,
+    )
+    .bind(NO_SHOW_AFTER)
+    .fetch_all(&mut *transaction)
+    .await?;
+    for (booking_id, student_id, _, subject) in &no_shows {
+        sqlx::query(
+            r#"UPDATE packages SET credits_remaining = credits_remaining + 1,
+                      status = CASE WHEN status = 'exhausted' THEN 'active' ELSE status END
+               WHERE package_id = (SELECT package_id FROM bookings WHERE booking_id = $1)"#,
+        )
+        .bind(booking_id)
+        .execute(&mut *transaction)
+        .await?;
+        let body = format!("Your mentor did not join the {subject} class; it will be refunded in full.");
+        notifications::notify(
+            &mut transaction,
+            &Notice {
+                user_id: *student_id,
+                kind: "mentor_no_show",
+                title: "Class missed by the mentor",
+                body: &body,
+                booking_id: Some(*booking_id),
+                email_category: Some("booking"),
+            },
+        )
+        .await?;
+    }
+    transaction.commit().await?;
+
+    let mut transaction = state.db.begin().await?;
+    let completed: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        r#"UPDATE bookings SET status = 'completed', completed_at = now(), updated_at = now()
+           WHERE status = 'confirmed' AND mentor_joined_at IS NOT NULL AND ends_at <= now()
+           RETURNING student_id, mentor_id"#,
+    )
+    .fetch_all(&mut *transaction)
+    .await?;
+    for (_, mentor_id) in &completed {
+        refresh_mentor_figures(&mut transaction, Some(*mentor_id)).await?;
+    }
+    transaction.commit().await?;
+
+    let people: Vec<Uuid> = expired
+        .iter()
+        .chain(&completed)
+        .copied()
+        .chain(no_shows.iter().map(|(_, student, mentor, _)| (*student, *mentor)))
+        .flat_map(|(student, mentor)| [student, mentor])
+        .collect();
+    list::changed(&state, &people).await;
+
+    let mut logs = vec![format!(
+        "expired {} holds, {} no-shows, completed {}",
+        expired.len(),
+        no_shows.len(),
+        completed.len()
+    )];
+    if info.is_past_due {
+        logs.push("ran late (past due); caught up".into());
+    }
+    Ok(logs)
+}

@@ -1,0 +1,143 @@
+//! `GET /api/bookings` (mine, as student or mentor; cached 2 minutes per person) and
+//! `GET /api/bookings/{id}` (participants and admins).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use shared::auth::{CurrentUser, Role};
+use shared::pagination::{Page, PageQuery, TimeCursor};
+use shared::{AppState, Json, Path, Query, Result};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::view::{self, BookingView, SELECT_VIEW};
+
+const LIST_TTL: Duration = Duration::from_secs(2 * 60);
+
+#[derive(Debug, Serialize, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct BookingFilter {
+    /// `upcoming` (default; soonest first) or `past` (latest first).
+    when: Option<When>,
+    /// Only this status.
+    status: Option<Status>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum When {
+    Upcoming,
+    Past,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    PendingPayment,
+    Confirmed,
+    Completed,
+    Cancelled,
+    Expired,
+    NoShow,
+}
+
+#[utoipa::path(
+    get, path = "/bookings", tag = "bookings",
+    security(("session" = [])),
+    params(BookingFilter, PageQuery),
+    responses((status = 200, body = Page<BookingView>))
+)]
+pub async fn list_bookings(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(filter): Query<BookingFilter>,
+    Query(page): Query<PageQuery>,
+) -> Result<impl IntoResponse> {
+    let limit = page.limit()?;
+    let cursor = page.cursor::<TimeCursor>()?;
+    let generation = state.cache.generation(&family(user.user_id)).await;
+    let key = format!(
+        "bookings:{}:{generation}:{}:{limit}:{}",
+        user.user_id,
+        serde_json::to_string(&filter)?,
+        page.cursor.as_deref().unwrap_or("")
+    );
+    let body = state
+        .cache
+        .get_or_fill_raw(&key, LIST_TTL, || async {
+            let page = query_page(&state, &user, &filter, limit, cursor).await?;
+            Ok(serde_json::to_string(&page)?)
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
+}
+
+#[utoipa::path(
+    get, path = "/bookings/{booking_id}", tag = "bookings",
+    security(("session" = [])),
+    params(("booking_id" = Uuid, Path)),
+    responses((status = 200, body = BookingView), (status = 404, description = "BOOKING_NOT_FOUND"))
+)]
+pub async fn booking_detail(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(booking_id): Path<Uuid>,
+) -> Result<Json<BookingView>> {
+    Ok(Json(view::load_for(&state.db, booking_id, &user).await?))
+}
+
+/// Retires the cached booking lists of these people (call after the change commits).
+pub async fn changed(state: &AppState, user_ids: &[Uuid]) {
+    for user_id in user_ids {
+        state.cache.bump_generation(&family(*user_id)).await;
+    }
+}
+
+fn family(user_id: Uuid) -> String {
+    format!("bookings-of:{user_id}")
+}
+
+async fn query_page(
+    state: &AppState,
+    user: &CurrentUser,
+    filter: &BookingFilter,
+    limit: u32,
+    cursor: Option<TimeCursor>,
+) -> Result<Page<BookingView>> {
+    let side = match user.role {
+        Role::Mentor => "b.mentor_id",
+        Role::Student | Role::Admin => "b.student_id",
+    };
+    let when = filter.when.unwrap_or(When::Upcoming);
+    let (period, order, after) = match when {
+        When::Upcoming => ("b.ends_at > now()", "ASC", ">"),
+        When::Past => ("b.ends_at <= now()", "DESC", "<"),
+    };
+    let status = filter
+        .status
+        .map(|status| serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)))
+        .flatten();
+    let rows: Vec<BookingView> = sqlx::query_as(&format!(
+        r#"{SELECT_VIEW}
+           WHERE {side} = $1 AND {period}
+             AND ($2::text IS NULL OR b.status = $2)
+             AND ($3::timestamptz IS NULL OR (b.scheduled_at, b.booking_id) {after} ($3, $4))
+           ORDER BY b.scheduled_at {order}, b.booking_id {order}
+           LIMIT $5"#
+    ))
+    .bind(user.user_id)
+    .bind(status)
+    .bind(cursor.map(|c| c.time))
+    .bind(cursor.map(|c| c.id))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Page::from_rows(rows, limit, |booking| TimeCursor {
+        time: booking.scheduled_at,
+        id: booking.booking_id,
+    }))
+}

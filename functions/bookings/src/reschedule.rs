@@ -1,0 +1,117 @@
+//! `POST /api/bookings/{id}/reschedule`: by either participant, at least 6 hours before the
+//! class, to a time that passes every booking rule; the payment stays with the booking.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use shared::auth::CurrentUser;
+use shared::notifications::{self, Notice};
+use shared::{AppState, Error, Json, Path, Result};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::list;
+use crate::policy::{self, unprocessable};
+use crate::view::{self, BookingView};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RescheduleBooking {
+    scheduled_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Movable {
+    student_id: Uuid,
+    mentor_id: Uuid,
+    status: String,
+    scheduled_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+}
+
+#[utoipa::path(
+    post, path = "/bookings/{booking_id}/reschedule", tag = "bookings",
+    security(("session" = [])),
+    params(("booking_id" = Uuid, Path)),
+    request_body = RescheduleBooking,
+    responses(
+        (status = 200, body = BookingView),
+        (status = 404, description = "BOOKING_NOT_FOUND"),
+        (status = 409, description = "RESCHEDULE_TOO_LATE, BOOKING_NOT_RESCHEDULABLE, SLOT_TAKEN, STUDENT_CONFLICT, LIMIT_*"),
+        (status = 422, description = "TOO_SOON, TOO_FAR, OUTSIDE_AVAILABILITY"),
+    )
+)]
+pub async fn reschedule_booking(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(booking_id): Path<Uuid>,
+    Json(request): Json<RescheduleBooking>,
+) -> Result<Json<BookingView>> {
+    let settings = policy::settings(&state).await?;
+    let now = Utc::now();
+    let mut transaction = state.db.begin().await?;
+    let student_id: Uuid = sqlx::query_scalar("SELECT student_id FROM bookings WHERE booking_id = $1")
+        .bind(booking_id)
+        .fetch_optional(&mut *transaction)
+        .await?
+        .ok_or_else(view::not_found)?;
+    policy::lock_student(&mut transaction, student_id).await?;
+    let booking: Movable = sqlx::query_as(
+        "SELECT student_id, mentor_id, status, scheduled_at, ends_at FROM bookings WHERE booking_id = $1 FOR UPDATE",
+    )
+    .bind(booking_id)
+    .fetch_one(&mut *transaction)
+    .await?;
+    if user.user_id != booking.student_id && user.user_id != booking.mentor_id {
+        return Err(view::not_found());
+    }
+    if !matches!(booking.status.as_str(), "pending_payment" | "confirmed") {
+        return Err(Error::conflict("BOOKING_NOT_RESCHEDULABLE", format!("A {} booking can't be moved.", booking.status)));
+    }
+    if booking.scheduled_at - now < policy::RESCHEDULE_CUTOFF {
+        return Err(Error::conflict("RESCHEDULE_TOO_LATE", "Classes can be moved up to 6 hours before they start."));
+    }
+    let duration = booking.ends_at - booking.scheduled_at;
+    let mentor = policy::load_mentor(&mut transaction, booking.mentor_id).await?;
+    if request.scheduled_at == booking.scheduled_at {
+        return Err(unprocessable("SAME_TIME", "The class is already at that time."));
+    }
+    policy::check_time(&mut transaction, &mentor, request.scheduled_at, duration, now).await?;
+    policy::check_limits(&mut transaction, student_id, mentor.time_zone, request.scheduled_at, Some(booking_id), &settings).await?;
+    let moved = sqlx::query(
+        r#"UPDATE bookings SET scheduled_at = $2, ends_at = $3, blocked_until = $4,
+                  reminder_24h_sent_at = NULL, reminder_1h_sent_at = NULL, updated_at = now()
+           WHERE booking_id = $1"#,
+    )
+    .bind(booking_id)
+    .bind(request.scheduled_at)
+    .bind(request.scheduled_at + duration)
+    .bind(request.scheduled_at + duration + settings.buffer)
+    .execute(&mut *transaction)
+    .await;
+    policy::overlap_errors(moved)?;
+
+    let rescheduled = view::load(&mut *transaction, booking_id).await?;
+    let body = format!(
+        "{} moved from {} to {}.",
+        rescheduled.subject,
+        booking.scheduled_at.format("%Y-%m-%d %H:%M UTC"),
+        rescheduled.scheduled_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    let other = if user.user_id == booking.student_id { booking.mentor_id } else { booking.student_id };
+    notifications::notify(
+        &mut transaction,
+        &Notice {
+            user_id: other,
+            kind: "booking_rescheduled",
+            title: "Class rescheduled",
+            body: &body,
+            booking_id: Some(booking_id),
+            email_category: Some("booking"),
+        },
+    )
+    .await?;
+    transaction.commit().await?;
+    list::changed(&state, &[booking.student_id, booking.mentor_id]).await;
+    Ok(Json(rescheduled))
+}

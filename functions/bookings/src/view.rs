@@ -1,0 +1,77 @@
+//! The booking as participants see it.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use shared::auth::{CurrentUser, Role};
+use shared::{Error, Result};
+use sqlx::PgExecutor;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingView {
+    pub booking_id: Uuid,
+    pub student_id: Uuid,
+    pub student_name: String,
+    pub mentor_id: Uuid,
+    pub mentor_name: String,
+    pub subject: String,
+    /// `demo` or `regular`.
+    pub session_type: String,
+    /// `pending_payment`, `confirmed`, `completed`, `cancelled`, `expired` or `no_show`.
+    pub status: String,
+    pub scheduled_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// Until when an unpaid booking holds its slot.
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+    #[serde(serialize_with = "shared::money::two_places")]
+    #[schema(value_type = String, example = "500.00")]
+    pub class_fee: Decimal,
+    #[serde(serialize_with = "shared::money::two_places")]
+    #[schema(value_type = String, example = "75.00")]
+    pub platform_fee: Decimal,
+    #[serde(serialize_with = "shared::money::two_places")]
+    #[schema(value_type = String, example = "13.50")]
+    pub gst: Decimal,
+    #[serde(serialize_with = "shared::money::two_places")]
+    #[schema(value_type = String, example = "411.50")]
+    pub mentor_payout: Decimal,
+    pub package_id: Option<Uuid>,
+    pub cancelled_by: Option<Uuid>,
+    pub cancel_reason: Option<String>,
+    pub refund_percent: Option<i32>,
+    #[schema(value_type = Option<String>)]
+    pub refund_amount: Option<Decimal>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `FROM bookings b` joined with both people's names; append `WHERE`.
+pub const SELECT_VIEW: &str = r#"SELECT b.booking_id, b.student_id, s.first_name || ' ' || s.last_name AS student_name,
+       b.mentor_id, m.first_name || ' ' || m.last_name AS mentor_name, b.subject, b.session_type,
+       b.status, b.scheduled_at, b.ends_at, b.hold_expires_at, b.notes, b.class_fee, b.platform_fee,
+       b.gst, b.mentor_payout, b.package_id, b.cancelled_by, b.cancel_reason, b.refund_percent,
+       b.refund_amount, b.created_at
+FROM bookings b JOIN users s ON s.user_id = b.student_id JOIN users m ON m.user_id = b.mentor_id"#;
+
+pub async fn load(executor: impl PgExecutor<'_>, booking_id: Uuid) -> Result<BookingView> {
+    sqlx::query_as(&format!("{SELECT_VIEW} WHERE b.booking_id = $1"))
+        .bind(booking_id)
+        .fetch_optional(executor)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// The booking if `user` takes part in it or is an admin; 404 otherwise (its existence is not
+/// revealed to others).
+pub async fn load_for(executor: impl PgExecutor<'_>, booking_id: Uuid, user: &CurrentUser) -> Result<BookingView> {
+    let booking = load(executor, booking_id).await?;
+    let allowed = user.role == Role::Admin || booking.student_id == user.user_id || booking.mentor_id == user.user_id;
+    if allowed { Ok(booking) } else { Err(not_found()) }
+}
+
+pub fn not_found() -> Error {
+    Error::not_found("BOOKING_NOT_FOUND", "No such booking of yours.")
+}
