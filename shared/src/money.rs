@@ -9,6 +9,17 @@ pub fn two_places<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok
     serializer.collect_str(&format_args!("{:.2}", value.round_dp(2)))
 }
 
+/// `serialize_with` for an optional `Decimal` shown with two places.
+pub fn two_places_option<S: Serializer>(
+    value: &Option<Decimal>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => two_places(value, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

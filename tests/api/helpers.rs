@@ -310,7 +310,69 @@ impl TestApp {
         (mentor_id, token)
     }
 
-    /// Inserts a booking directly (the bookings API is another capability's).
+    /// A mentor in UTC, available all day every day, teaching "Physics" at 600.00, with demos
+    /// on: the simplest calendar for booking-rule tests.
+    pub async fn open_mentor(&self, email: &str, admin_token: &str) -> (Uuid, String) {
+        let (mentor_id, token) = self.visible_mentor(email, admin_token).await;
+        let profile = json!({"firstName": "Open", "lastName": "Mentor", "timeZone": "UTC"});
+        expect_status(
+            self.put("/api/mentors/me/profile", &profile, Some(&token))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let slots = expect_status(
+            self.get("/api/mentors/me/slots", Some(&token)).await,
+            StatusCode::OK,
+        )
+        .await;
+        for slot in slots.as_array().unwrap() {
+            let whole_day =
+                json!({"dayOfWeek": slot["dayOfWeek"], "start": "00:00", "end": "24:00"});
+            let path = format!("/api/mentors/me/slots/{}", slot["slotId"].as_str().unwrap());
+            expect_status(
+                self.put(&path, &whole_day, Some(&token)).await,
+                StatusCode::OK,
+            )
+            .await;
+        }
+        expect_status(
+            self.put(
+                "/api/mentors/me/demo",
+                &json!({"enabled": true}),
+                Some(&token),
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        (mentor_id, token)
+    }
+
+    /// `n` students inserted directly with live sessions (fast: no password hashing).
+    pub async fn students_direct(&self, n: usize) -> Vec<(Uuid, String)> {
+        let mut students = Vec::with_capacity(n);
+        for _ in 0..n {
+            let user_id = Uuid::new_v4();
+            let (token, token_hash) = shared::auth::token::generate();
+            sqlx::query(
+                r#"WITH u AS (INSERT INTO users (user_id, email, password_hash, first_name, last_name, role)
+                              VALUES ($1, $1::text || '@students.example', 'unused', 'Load', 'Student', 'student'))
+                   INSERT INTO sessions (session_id, user_id, token_hash, kind, expires_at)
+                   VALUES (gen_random_uuid(), $1, $2, 'session', now() + interval '1 day')"#,
+            )
+            .bind(user_id)
+            .bind(token_hash)
+            .execute(&self.db)
+            .await
+            .expect("insert student");
+            students.push((user_id, token));
+        }
+        students
+    }
+
+    /// Inserts a regular 600.00 booking directly, to arrange states the API can't reach now
+    /// (classes in the past, paid classes, classes starting in minutes).
     pub async fn insert_booking(
         &self,
         mentor_id: Uuid,
@@ -320,8 +382,10 @@ impl TestApp {
     ) -> Uuid {
         let booking_id = Uuid::new_v4();
         sqlx::query(
-            r#"INSERT INTO bookings (booking_id, student_id, mentor_id, subject, session_type, status, scheduled_at, ends_at, blocked_until)
-               VALUES ($1, $2, $3, 'Physics', 'regular', $4, $5, $5 + interval '55 minutes', $5 + interval '60 minutes')"#,
+            r#"INSERT INTO bookings (booking_id, student_id, mentor_id, subject, session_type, status, scheduled_at, ends_at,
+                                    blocked_until, class_fee, platform_fee, gst, mentor_payout)
+               VALUES ($1, $2, $3, 'Physics', 'regular', $4, $5, $5 + interval '55 minutes', $5 + interval '60 minutes',
+                       600.00, 90.00, 16.20, 493.80)"#,
         )
         .bind(booking_id)
         .bind(student_id)
@@ -388,6 +452,12 @@ pub fn totp_now(secret: &str) -> String {
 pub fn totp_at(secret: &str, offset_seconds: i64) -> String {
     auth::totp::current_code(secret, chrono::Utc::now().timestamp() + offset_seconds)
         .expect("valid secret")
+}
+
+/// A UTC instant `days` from today at `hour:minute`.
+pub fn at(days: i64, hour: u32, minute: u32) -> chrono::DateTime<chrono::Utc> {
+    let date = chrono::Utc::now().date_naive() + chrono::Duration::days(days);
+    date.and_hms_opt(hour, minute, 0).unwrap().and_utc()
 }
 
 /// Asserts the status (showing the body when it differs) and returns the JSON body.

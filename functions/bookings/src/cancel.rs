@@ -49,7 +49,9 @@ pub async fn cancel_booking(
     Path(booking_id): Path<Uuid>,
     Json(request): Json<CancelBooking>,
 ) -> Result<Json<BookingView>> {
-    Validator::new().length(&request.reason, "reason", 1, 1000).finish()?;
+    Validator::new()
+        .length(&request.reason, "reason", 1, 1000)
+        .finish()?;
     let mut transaction = state.db.begin().await?;
     let booking: Cancellable = sqlx::query_as(
         r#"SELECT student_id, mentor_id, status, session_type, scheduled_at, class_fee, package_id
@@ -69,13 +71,22 @@ pub async fn cancel_booking(
         return Err(view::not_found());
     };
     if !matches!(booking.status.as_str(), "pending_payment" | "confirmed") {
-        return Err(Error::conflict("BOOKING_NOT_CANCELLABLE", format!("A {} booking can't be cancelled.", booking.status)));
+        return Err(Error::conflict(
+            "BOOKING_NOT_CANCELLABLE",
+            format!("A {} booking can't be cancelled.", booking.status),
+        ));
     }
 
     let percent = policy::refund_percent(canceller, booking.scheduled_at - Utc::now());
     // Only a paid class is refunded in money; a package class gets its credit back instead.
-    let paid = booking.status == "confirmed" && booking.session_type == "regular" && booking.package_id.is_none();
-    let refund_amount = if paid { fees::percent_of(booking.class_fee, percent) } else { Decimal::ZERO };
+    let paid = booking.status == "confirmed"
+        && booking.session_type == "regular"
+        && booking.package_id.is_none();
+    let refund_amount = if paid {
+        fees::percent_of(booking.class_fee, percent)
+    } else {
+        Decimal::ZERO
+    };
     if let Some(package_id) = booking.package_id.filter(|_| percent == 100) {
         sqlx::query(
             r#"UPDATE packages SET credits_remaining = credits_remaining + 1,
@@ -101,8 +112,15 @@ pub async fn cancel_booking(
 
     let cancelled = view::load(&mut *transaction, booking_id).await?;
     let when = cancelled.scheduled_at.format("%Y-%m-%d %H:%M UTC");
-    let body = format!("{} on {when} was cancelled: {}", cancelled.subject, request.reason.trim());
-    for party in [booking.student_id, booking.mentor_id].into_iter().filter(|party| *party != user.user_id) {
+    let body = format!(
+        "{} on {when} was cancelled: {}",
+        cancelled.subject,
+        request.reason.trim()
+    );
+    for party in [booking.student_id, booking.mentor_id]
+        .into_iter()
+        .filter(|party| *party != user.user_id)
+    {
         notifications::notify(
             &mut transaction,
             &Notice {

@@ -85,9 +85,19 @@ pub async fn create_booking(
     Ok((StatusCode::CREATED, Json(booking)))
 }
 
-pub async fn create(state: &AppState, student_id: Uuid, request: NewBooking) -> Result<BookingView> {
+pub async fn create(
+    state: &AppState,
+    student_id: Uuid,
+    request: NewBooking,
+) -> Result<BookingView> {
     validate(&request)?;
-    if let Some(existing) = earlier_booking(&mut *state.db.acquire().await?, student_id, &request.idempotency_key).await? {
+    if let Some(existing) = earlier_booking(
+        &mut *state.db.acquire().await?,
+        student_id,
+        &request.idempotency_key,
+    )
+    .await?
+    {
         return Ok(existing);
     }
     let settings = policy::settings(state).await?;
@@ -96,42 +106,92 @@ pub async fn create(state: &AppState, student_id: Uuid, request: NewBooking) -> 
     let mut transaction = state.db.begin().await?;
     policy::lock_student(&mut transaction, student_id).await?;
     // A concurrent request with the same key may have committed while we waited for the lock.
-    if let Some(existing) = earlier_booking(&mut transaction, student_id, &request.idempotency_key).await? {
+    if let Some(existing) =
+        earlier_booking(&mut transaction, student_id, &request.idempotency_key).await?
+    {
         return Ok(existing);
     }
     policy::expire_lapsed_holds(&mut transaction, request.mentor_id, student_id).await?;
     let mentor = policy::load_mentor(&mut transaction, request.mentor_id).await?;
     if !mentor.has_upi {
-        return Err(unprocessable("MENTOR_PAYMENT_MISSING", "This mentor can't take bookings until they add a UPI id."));
+        return Err(unprocessable(
+            "MENTOR_PAYMENT_MISSING",
+            "This mentor can't take bookings until they add a UPI id.",
+        ));
     }
-    let (subject, class_fee) = policy::subject_fee(&mut transaction, mentor.mentor_id, &request.subject).await?;
+    let (subject, class_fee) =
+        policy::subject_fee(&mut transaction, mentor.mentor_id, &request.subject).await?;
     let session_type = match request.session_kind {
         SessionKind::Demo => SessionType::Demo,
         SessionKind::Regular => SessionType::Regular,
     };
     if session_type == SessionType::Demo {
         if !mentor.demo_enabled {
-            return Err(unprocessable("DEMO_NOT_OFFERED", "This mentor does not offer demo classes."));
+            return Err(unprocessable(
+                "DEMO_NOT_OFFERED",
+                "This mentor does not offer demo classes.",
+            ));
         }
         if request.package_id.is_some() {
-            return Err(unprocessable("PACKAGE_NOT_FOR_DEMO", "Package credits are for regular classes."));
+            return Err(unprocessable(
+                "PACKAGE_NOT_FOR_DEMO",
+                "Package credits are for regular classes.",
+            ));
         }
         ensure_first_demo(&mut transaction, student_id, mentor.mentor_id).await?;
     }
     let duration = session_type.duration();
-    policy::check_time(&mut transaction, &mentor, request.scheduled_at, duration, now).await?;
-    policy::check_limits(&mut transaction, student_id, mentor.time_zone, request.scheduled_at, None, &settings).await?;
+    policy::check_time(
+        &mut transaction,
+        &mentor,
+        request.scheduled_at,
+        duration,
+        now,
+    )
+    .await?;
+    policy::check_limits(
+        &mut transaction,
+        student_id,
+        mentor.time_zone,
+        request.scheduled_at,
+        None,
+        &settings,
+    )
+    .await?;
 
     let (status, hold_expires_at, split) = match (session_type, request.package_id) {
-        (SessionType::Demo, _) => ("confirmed", None, fees::split(Decimal::ZERO, Decimal::ZERO, Decimal::ZERO)),
+        (SessionType::Demo, _) => (
+            "confirmed",
+            None,
+            fees::split(Decimal::ZERO, Decimal::ZERO, Decimal::ZERO),
+        ),
         (SessionType::Regular, Some(package_id)) => {
-            let per_class = use_package_credit(&mut transaction, package_id, student_id, mentor.mentor_id, &subject).await?;
-            ("confirmed", None, fees::split(per_class, settings.platform_fee_percent, settings.gst_percent))
+            let per_class = use_package_credit(
+                &mut transaction,
+                package_id,
+                student_id,
+                mentor.mentor_id,
+                &subject,
+            )
+            .await?;
+            (
+                "confirmed",
+                None,
+                fees::split(
+                    per_class,
+                    settings.platform_fee_percent,
+                    settings.gst_percent,
+                ),
+            )
         }
         (SessionType::Regular, None) => (
             "pending_payment",
             Some(now + policy::HOLD),
-            fees::split(class_fee, settings.platform_fee_percent, settings.gst_percent),
+            fees::split(
+                class_fee,
+                settings.platform_fee_percent,
+                settings.gst_percent,
+            ),
         ),
     };
     let booking_id = Uuid::new_v4();
@@ -174,7 +234,10 @@ pub async fn create(state: &AppState, student_id: Uuid, request: NewBooking) -> 
 pub async fn announce_confirmed(connection: &mut PgConnection, booking_id: Uuid) -> Result<()> {
     let booking = view::load(&mut *connection, booking_id).await?;
     let when = booking.scheduled_at.format("%Y-%m-%d %H:%M UTC");
-    for (user_id, other) in [(booking.student_id, &booking.mentor_name), (booking.mentor_id, &booking.student_name)] {
+    for (user_id, other) in [
+        (booking.student_id, &booking.mentor_name),
+        (booking.mentor_id, &booking.student_name),
+    ] {
         let body = format!("{} with {other} on {when} is confirmed.", booking.subject);
         notifications::notify(
             connection,
@@ -198,25 +261,38 @@ fn validate(request: &NewBooking) -> Result<()> {
         .length(&request.idempotency_key, "idempotencyKey", 1, 100)
         .length(&request.subject, "subject", 1, 100);
     if let Some(notes) = &request.notes {
-        validator.check(notes.chars().count() <= 1000, "notes", "at most 1000 characters");
+        validator.check(
+            notes.chars().count() <= 1000,
+            "notes",
+            "at most 1000 characters",
+        );
     }
     validator.finish()
 }
 
-async fn earlier_booking(connection: &mut PgConnection, student_id: Uuid, key: &str) -> Result<Option<BookingView>> {
-    let booking_id: Option<Uuid> =
-        sqlx::query_scalar("SELECT booking_id FROM bookings WHERE student_id = $1 AND idempotency_key = $2")
-            .bind(student_id)
-            .bind(key)
-            .fetch_optional(&mut *connection)
-            .await?;
+async fn earlier_booking(
+    connection: &mut PgConnection,
+    student_id: Uuid,
+    key: &str,
+) -> Result<Option<BookingView>> {
+    let booking_id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT booking_id FROM bookings WHERE student_id = $1 AND idempotency_key = $2",
+    )
+    .bind(student_id)
+    .bind(key)
+    .fetch_optional(&mut *connection)
+    .await?;
     match booking_id {
         Some(booking_id) => Ok(Some(view::load(connection, booking_id).await?)),
         None => Ok(None),
     }
 }
 
-async fn ensure_first_demo(connection: &mut PgConnection, student_id: Uuid, mentor_id: Uuid) -> Result<()> {
+async fn ensure_first_demo(
+    connection: &mut PgConnection,
+    student_id: Uuid,
+    mentor_id: Uuid,
+) -> Result<()> {
     let had_demo: bool = sqlx::query_scalar(
         r#"SELECT EXISTS (SELECT 1 FROM bookings WHERE student_id = $1 AND mentor_id = $2
                AND session_type = 'demo' AND status NOT IN ('cancelled', 'expired'))"#,
@@ -226,7 +302,10 @@ async fn ensure_first_demo(connection: &mut PgConnection, student_id: Uuid, ment
     .fetch_one(connection)
     .await?;
     if had_demo {
-        return Err(Error::conflict("DEMO_ALREADY_BOOKED", "You have already had a demo with this mentor."));
+        return Err(Error::conflict(
+            "DEMO_ALREADY_BOOKED",
+            "You have already had a demo with this mentor.",
+        ));
     }
     Ok(())
 }
@@ -248,13 +327,22 @@ async fn use_package_credit(
     .fetch_optional(&mut *connection)
     .await?;
     let Some((status, package_mentor, package_subject, remaining, price, total)) = package else {
-        return Err(Error::not_found("PACKAGE_NOT_FOUND", "No such package of yours."));
+        return Err(Error::not_found(
+            "PACKAGE_NOT_FOUND",
+            "No such package of yours.",
+        ));
     };
     if package_mentor != mentor_id || !package_subject.eq_ignore_ascii_case(subject) {
-        return Err(unprocessable("PACKAGE_MISMATCH", "This package is for another mentor or subject."));
+        return Err(unprocessable(
+            "PACKAGE_MISMATCH",
+            "This package is for another mentor or subject.",
+        ));
     }
     if status != "active" || remaining == 0 {
-        return Err(Error::conflict("PACKAGE_EXHAUSTED", "This package has no credits left to use."));
+        return Err(Error::conflict(
+            "PACKAGE_EXHAUSTED",
+            "This package has no credits left to use.",
+        ));
     }
     sqlx::query(
         r#"UPDATE packages SET credits_remaining = credits_remaining - 1,

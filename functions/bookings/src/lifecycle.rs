@@ -6,9 +6,9 @@
 
 use chrono::Duration;
 use shared::AppState;
+use shared::Result;
 use shared::invocation::{TimerFunction, TimerInfo};
 use shared::notifications::{self, Notice};
-use shared::Result;
 use uuid::Uuid;
 
 use crate::list;
@@ -51,7 +51,8 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
         .bind(booking_id)
         .execute(&mut *transaction)
         .await?;
-        let body = format!("Your mentor did not join the {subject} class; it will be refunded in full.");
+        let body =
+            format!("Your mentor did not join the {subject} class; it will be refunded in full.");
         notifications::notify(
             &mut transaction,
             &Notice {
@@ -84,7 +85,11 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
         .iter()
         .chain(&completed)
         .copied()
-        .chain(no_shows.iter().map(|(_, student, mentor, _)| (*student, *mentor)))
+        .chain(
+            no_shows
+                .iter()
+                .map(|(_, student, mentor, _)| (*student, *mentor)),
+        )
         .flat_map(|(student, mentor)| [student, mentor])
         .collect();
     list::changed(&state, &people).await;

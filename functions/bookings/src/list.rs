@@ -90,6 +90,19 @@ pub async fn booking_detail(
     Ok(Json(view::load_for(&state.db, booking_id, &user).await?))
 }
 
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::PendingPayment => "pending_payment",
+            Status::Confirmed => "confirmed",
+            Status::Completed => "completed",
+            Status::Cancelled => "cancelled",
+            Status::Expired => "expired",
+            Status::NoShow => "no_show",
+        }
+    }
+}
+
 /// Retires the cached booking lists of these people (call after the change commits).
 pub async fn changed(state: &AppState, user_ids: &[Uuid]) {
     for user_id in user_ids {
@@ -117,10 +130,7 @@ async fn query_page(
         When::Upcoming => ("b.ends_at > now()", "ASC", ">"),
         When::Past => ("b.ends_at <= now()", "DESC", "<"),
     };
-    let status = filter
-        .status
-        .map(|status| serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned)))
-        .flatten();
+    let status = filter.status.map(Status::as_str);
     let rows: Vec<BookingView> = sqlx::query_as(&format!(
         r#"{SELECT_VIEW}
            WHERE {side} = $1 AND {period}

@@ -76,7 +76,8 @@ pub async fn buy_package(
     let mut transaction = state.db.begin().await?;
     policy::lock_student(&mut transaction, student.user_id).await?;
     let mentor = policy::load_mentor(&mut transaction, request.mentor_id).await?;
-    let (subject, class_fee) = policy::subject_fee(&mut transaction, mentor.mentor_id, &request.subject).await?;
+    let (subject, class_fee) =
+        policy::subject_fee(&mut transaction, mentor.mentor_id, &request.subject).await?;
     let (completed, active): (bool, i64) = sqlx::query_as(
         r#"SELECT EXISTS (SELECT 1 FROM bookings WHERE student_id = $1 AND mentor_id = $2 AND status = 'completed'),
                   (SELECT count(*) FROM packages WHERE student_id = $1 AND status IN ('pending_payment', 'active'))"#,
@@ -86,13 +87,22 @@ pub async fn buy_package(
     .fetch_one(&mut *transaction)
     .await?;
     if !completed {
-        return Err(Error::conflict("PACKAGE_PREREQUISITE", "Complete a class with this mentor before buying a package."));
+        return Err(Error::conflict(
+            "PACKAGE_PREREQUISITE",
+            "Complete a class with this mentor before buying a package.",
+        ));
     }
     if active >= settings.max_active_packages {
-        return Err(Error::conflict("PACKAGE_LIMIT", format!("At most {} active packages.", settings.max_active_packages)));
+        return Err(Error::conflict(
+            "PACKAGE_LIMIT",
+            format!("At most {} active packages.", settings.max_active_packages),
+        ));
     }
     let discount = mentor.package_discount_percent;
-    let price = shared::fees::percent_of(class_fee * Decimal::from(CLASSES_PER_PACKAGE), (100 - discount) as u32);
+    let price = shared::fees::percent_of(
+        class_fee * Decimal::from(CLASSES_PER_PACKAGE),
+        (100 - discount) as u32,
+    );
     let package: PackageView = sqlx::query_as(&format!(
         r#"INSERT INTO packages (package_id, student_id, mentor_id, subject, class_fee, discount_percent, price,
                                  credits_total, credits_remaining)
@@ -117,7 +127,10 @@ pub async fn buy_package(
     security(("session" = [])),
     responses((status = 200, body = Vec<PackageView>))
 )]
-pub async fn list_packages(State(state): State<AppState>, StudentUser(student): StudentUser) -> Result<Json<Vec<PackageView>>> {
+pub async fn list_packages(
+    State(state): State<AppState>,
+    StudentUser(student): StudentUser,
+) -> Result<Json<Vec<PackageView>>> {
     let packages = sqlx::query_as(&format!(
         "SELECT {PACKAGE_COLUMNS} FROM packages WHERE student_id = $1 ORDER BY created_at DESC"
     ))
@@ -144,14 +157,15 @@ pub async fn schedule_package_class(
     Path(package_id): Path<Uuid>,
     Json(request): Json<ScheduleClass>,
 ) -> Result<(StatusCode, Json<BookingView>)> {
-    let package: Option<(Uuid, String)> =
-        sqlx::query_as("SELECT mentor_id, subject FROM packages WHERE package_id = $1 AND student_id = $2")
-            .bind(package_id)
-            .bind(student.user_id)
-            .fetch_optional(&state.db)
-            .await?;
-    let (mentor_id, subject) =
-        package.ok_or_else(|| Error::not_found("PACKAGE_NOT_FOUND", "No such package of yours."))?;
+    let package: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT mentor_id, subject FROM packages WHERE package_id = $1 AND student_id = $2",
+    )
+    .bind(package_id)
+    .bind(student.user_id)
+    .fetch_optional(&state.db)
+    .await?;
+    let (mentor_id, subject) = package
+        .ok_or_else(|| Error::not_found("PACKAGE_NOT_FOUND", "No such package of yours."))?;
     let booking = create::create(
         &state,
         student.user_id,

@@ -92,7 +92,11 @@ pub async fn load_mentor(connection: &mut PgConnection, mentor_id: Uuid) -> Resu
 }
 
 /// The fee of `subject` with this mentor, or 422 `SUBJECT_NOT_OFFERED`.
-pub async fn subject_fee(connection: &mut PgConnection, mentor_id: Uuid, subject: &str) -> Result<(String, Decimal)> {
+pub async fn subject_fee(
+    connection: &mut PgConnection,
+    mentor_id: Uuid,
+    subject: &str,
+) -> Result<(String, Decimal)> {
     sqlx::query_as("SELECT subject, class_fee FROM teacher_subjects WHERE mentor_id = $1 AND lower(subject) = lower($2)")
         .bind(mentor_id)
         .bind(subject.trim())
@@ -116,10 +120,16 @@ pub async fn check_time(
     now: DateTime<Utc>,
 ) -> Result<()> {
     if start < now + MIN_LEAD {
-        return Err(unprocessable("TOO_SOON", "Classes start at least 1 hour from now."));
+        return Err(unprocessable(
+            "TOO_SOON",
+            "Classes start at least 1 hour from now.",
+        ));
     }
     if start > now + MAX_AHEAD {
-        return Err(unprocessable("TOO_FAR", "Classes can be booked at most 60 days ahead."));
+        return Err(unprocessable(
+            "TOO_FAR",
+            "Classes can be booked at most 60 days ahead.",
+        ));
     }
     // Share-lock the slots so a concurrent slot edit can't strand this booking.
     let rows: Vec<(i32, i32, i32)> = sqlx::query_as(
@@ -178,7 +188,11 @@ pub async fn check_limits(
         return Err(limit("LIMIT_WEEKLY", "week", weekly));
     }
     if month >= settings.monthly_limit {
-        return Err(limit("LIMIT_MONTHLY", "calendar month", settings.monthly_limit));
+        return Err(limit(
+            "LIMIT_MONTHLY",
+            "calendar month",
+            settings.monthly_limit,
+        ));
     }
     Ok(())
 }
@@ -193,7 +207,11 @@ pub async fn lock_student(connection: &mut PgConnection, student_id: Uuid) -> Re
 }
 
 /// Lapsed holds of these people stop holding time before new bookings are checked.
-pub async fn expire_lapsed_holds(connection: &mut PgConnection, mentor_id: Uuid, student_id: Uuid) -> Result<()> {
+pub async fn expire_lapsed_holds(
+    connection: &mut PgConnection,
+    mentor_id: Uuid,
+    student_id: Uuid,
+) -> Result<()> {
     sqlx::query(
         r#"UPDATE bookings SET status = 'expired', updated_at = now()
            WHERE status = 'pending_payment' AND hold_expires_at <= now()
@@ -216,7 +234,10 @@ pub fn overlap_errors<T>(result: std::result::Result<T, sqlx::Error>) -> Result<
             Error::conflict("STUDENT_CONFLICT", "You already have a class at that time.")
         })
         .on_constraint("bookings_one_demo_per_pair", || {
-            Error::conflict("DEMO_ALREADY_BOOKED", "You have already had a demo with this mentor.")
+            Error::conflict(
+                "DEMO_ALREADY_BOOKED",
+                "You have already had a demo with this mentor.",
+            )
         })
 }
 
@@ -246,7 +267,11 @@ mod tests {
             (Canceller::Admin, hours(-2), 100),
         ];
         for (canceller, until_start, expected) in cases {
-            assert_eq!(refund_percent(canceller, until_start), expected, "{canceller:?} {until_start:?}");
+            assert_eq!(
+                refund_percent(canceller, until_start),
+                expected,
+                "{canceller:?} {until_start:?}"
+            );
         }
     }
 }

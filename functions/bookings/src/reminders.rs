@@ -16,9 +16,23 @@ pub const TIMER: TimerFunction = TimerFunction {
 };
 
 async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
-    let day = send(&state, "reminder_24h_sent_at", Duration::hours(24), "in 24 hours").await?;
-    let hour = send(&state, "reminder_1h_sent_at", Duration::hours(1), "in 1 hour").await?;
-    let mut logs = vec![format!("sent {day} day-ahead and {hour} hour-ahead reminders")];
+    let day = send(
+        &state,
+        "reminder_24h_sent_at",
+        Duration::hours(24),
+        "in 24 hours",
+    )
+    .await?;
+    let hour = send(
+        &state,
+        "reminder_1h_sent_at",
+        Duration::hours(1),
+        "in 1 hour",
+    )
+    .await?;
+    let mut logs = vec![format!(
+        "sent {day} day-ahead and {hour} hour-ahead reminders"
+    )];
     if info.is_past_due {
         logs.push("ran late (past due); caught up".into());
     }
@@ -28,17 +42,21 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
 /// Claims and sends every due reminder of one kind; returns how many classes were reminded.
 async fn send(state: &AppState, sent_column: &str, ahead: Duration, phrase: &str) -> Result<usize> {
     let mut transaction = state.db.begin().await?;
-    let due: Vec<(Uuid, Uuid, Uuid, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(&format!(
-        r#"UPDATE bookings SET {sent_column} = now()
+    let due: Vec<(Uuid, Uuid, Uuid, String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as(&format!(
+            r#"UPDATE bookings SET {sent_column} = now()
            WHERE status = 'confirmed' AND {sent_column} IS NULL
              AND scheduled_at > now() AND scheduled_at <= now() + $1
            RETURNING booking_id, student_id, mentor_id, subject, scheduled_at"#
-    ))
-    .bind(ahead)
-    .fetch_all(&mut *transaction)
-    .await?;
+        ))
+        .bind(ahead)
+        .fetch_all(&mut *transaction)
+        .await?;
     for (booking_id, student_id, mentor_id, subject, scheduled_at) in &due {
-        let body = format!("{subject} starts {phrase}, at {}.", scheduled_at.format("%Y-%m-%d %H:%M UTC"));
+        let body = format!(
+            "{subject} starts {phrase}, at {}.",
+            scheduled_at.format("%Y-%m-%d %H:%M UTC")
+        );
         for user_id in [*student_id, *mentor_id] {
             notifications::notify(
                 &mut transaction,

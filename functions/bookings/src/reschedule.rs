@@ -50,11 +50,12 @@ pub async fn reschedule_booking(
     let settings = policy::settings(&state).await?;
     let now = Utc::now();
     let mut transaction = state.db.begin().await?;
-    let student_id: Uuid = sqlx::query_scalar("SELECT student_id FROM bookings WHERE booking_id = $1")
-        .bind(booking_id)
-        .fetch_optional(&mut *transaction)
-        .await?
-        .ok_or_else(view::not_found)?;
+    let student_id: Uuid =
+        sqlx::query_scalar("SELECT student_id FROM bookings WHERE booking_id = $1")
+            .bind(booking_id)
+            .fetch_optional(&mut *transaction)
+            .await?
+            .ok_or_else(view::not_found)?;
     policy::lock_student(&mut transaction, student_id).await?;
     let booking: Movable = sqlx::query_as(
         "SELECT student_id, mentor_id, status, scheduled_at, ends_at FROM bookings WHERE booking_id = $1 FOR UPDATE",
@@ -66,18 +67,42 @@ pub async fn reschedule_booking(
         return Err(view::not_found());
     }
     if !matches!(booking.status.as_str(), "pending_payment" | "confirmed") {
-        return Err(Error::conflict("BOOKING_NOT_RESCHEDULABLE", format!("A {} booking can't be moved.", booking.status)));
+        return Err(Error::conflict(
+            "BOOKING_NOT_RESCHEDULABLE",
+            format!("A {} booking can't be moved.", booking.status),
+        ));
     }
     if booking.scheduled_at - now < policy::RESCHEDULE_CUTOFF {
-        return Err(Error::conflict("RESCHEDULE_TOO_LATE", "Classes can be moved up to 6 hours before they start."));
+        return Err(Error::conflict(
+            "RESCHEDULE_TOO_LATE",
+            "Classes can be moved up to 6 hours before they start.",
+        ));
     }
     let duration = booking.ends_at - booking.scheduled_at;
     let mentor = policy::load_mentor(&mut transaction, booking.mentor_id).await?;
     if request.scheduled_at == booking.scheduled_at {
-        return Err(unprocessable("SAME_TIME", "The class is already at that time."));
+        return Err(unprocessable(
+            "SAME_TIME",
+            "The class is already at that time.",
+        ));
     }
-    policy::check_time(&mut transaction, &mentor, request.scheduled_at, duration, now).await?;
-    policy::check_limits(&mut transaction, student_id, mentor.time_zone, request.scheduled_at, Some(booking_id), &settings).await?;
+    policy::check_time(
+        &mut transaction,
+        &mentor,
+        request.scheduled_at,
+        duration,
+        now,
+    )
+    .await?;
+    policy::check_limits(
+        &mut transaction,
+        student_id,
+        mentor.time_zone,
+        request.scheduled_at,
+        Some(booking_id),
+        &settings,
+    )
+    .await?;
     let moved = sqlx::query(
         r#"UPDATE bookings SET scheduled_at = $2, ends_at = $3, blocked_until = $4,
                   reminder_24h_sent_at = NULL, reminder_1h_sent_at = NULL, updated_at = now()
@@ -98,7 +123,11 @@ pub async fn reschedule_booking(
         booking.scheduled_at.format("%Y-%m-%d %H:%M UTC"),
         rescheduled.scheduled_at.format("%Y-%m-%d %H:%M UTC")
     );
-    let other = if user.user_id == booking.student_id { booking.mentor_id } else { booking.student_id };
+    let other = if user.user_id == booking.student_id {
+        booking.mentor_id
+    } else {
+        booking.student_id
+    };
     notifications::notify(
         &mut transaction,
         &Notice {

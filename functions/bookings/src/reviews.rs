@@ -59,10 +59,22 @@ pub async fn review_booking(
     Path(booking_id): Path<Uuid>,
     Json(request): Json<ReviewInput>,
 ) -> Result<(StatusCode, Json<ReviewView>)> {
-    let comment = request.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let comment = request
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
     Validator::new()
-        .check((1..=5).contains(&request.rating), "rating", "must be 1 to 5")
-        .check(comment.is_none_or(|c| c.chars().count() <= 2000), "comment", "at most 2000 characters")
+        .check(
+            (1..=5).contains(&request.rating),
+            "rating",
+            "must be 1 to 5",
+        )
+        .check(
+            comment.is_none_or(|c| c.chars().count() <= 2000),
+            "comment",
+            "at most 2000 characters",
+        )
         .finish()?;
     let mut transaction = state.db.begin().await?;
     let booking: Option<(Uuid, String, String)> = sqlx::query_as(
@@ -74,7 +86,10 @@ pub async fn review_booking(
     .await?;
     let (mentor_id, status, subject) = booking.ok_or_else(view::not_found)?;
     if status != "completed" {
-        return Err(Error::conflict("REVIEW_NOT_ALLOWED", "Only a completed class can be reviewed."));
+        return Err(Error::conflict(
+            "REVIEW_NOT_ALLOWED",
+            "Only a completed class can be reviewed.",
+        ));
     }
     let review: ReviewView = sqlx::query_as(
         r#"INSERT INTO reviews (review_id, booking_id, mentor_id, student_id, rating, comment)
@@ -89,7 +104,9 @@ pub async fn review_booking(
     .bind(comment)
     .fetch_one(&mut *transaction)
     .await
-    .on_constraint("reviews_booking_key", || Error::conflict("REVIEW_EXISTS", "This class is already reviewed."))?;
+    .on_constraint("reviews_booking_key", || {
+        Error::conflict("REVIEW_EXISTS", "This class is already reviewed.")
+    })?;
     refresh_mentor_figures(&mut transaction, Some(mentor_id)).await?;
     let body = format!("A student rated your {subject} class {}/5.", request.rating);
     notifications::notify(
@@ -111,7 +128,10 @@ pub async fn review_booking(
 
 /// Recomputes rating (mean of reviews, 2 places), review count and distinct students taught,
 /// for one mentor or (with `None`) every mentor. Returns how many profiles changed.
-pub async fn refresh_mentor_figures(connection: &mut PgConnection, mentor_id: Option<Uuid>) -> Result<u64> {
+pub async fn refresh_mentor_figures(
+    connection: &mut PgConnection,
+    mentor_id: Option<Uuid>,
+) -> Result<u64> {
     let updated = sqlx::query(
         r#"UPDATE mentor_profiles p
            SET rating = figures.rating, review_count = figures.review_count,
@@ -139,5 +159,7 @@ async fn recalculate_ratings(state: AppState, _info: TimerInfo) -> Result<Vec<St
     let mut connection = state.db.acquire().await?;
     let changed = refresh_mentor_figures(&mut connection, None).await?;
     state.cache.bump_generation(MENTOR_LIST).await;
-    Ok(vec![format!("recalculated mentor figures; {changed} changed")])
+    Ok(vec![format!(
+        "recalculated mentor figures; {changed} changed"
+    )])
 }

@@ -43,6 +43,7 @@ pub struct BookingView {
     pub cancelled_by: Option<Uuid>,
     pub cancel_reason: Option<String>,
     pub refund_percent: Option<i32>,
+    #[serde(serialize_with = "shared::money::two_places_option")]
     #[schema(value_type = Option<String>)]
     pub refund_amount: Option<Decimal>,
     pub created_at: DateTime<Utc>,
@@ -66,10 +67,20 @@ pub async fn load(executor: impl PgExecutor<'_>, booking_id: Uuid) -> Result<Boo
 
 /// The booking if `user` takes part in it or is an admin; 404 otherwise (its existence is not
 /// revealed to others).
-pub async fn load_for(executor: impl PgExecutor<'_>, booking_id: Uuid, user: &CurrentUser) -> Result<BookingView> {
+pub async fn load_for(
+    executor: impl PgExecutor<'_>,
+    booking_id: Uuid,
+    user: &CurrentUser,
+) -> Result<BookingView> {
     let booking = load(executor, booking_id).await?;
-    let allowed = user.role == Role::Admin || booking.student_id == user.user_id || booking.mentor_id == user.user_id;
-    if allowed { Ok(booking) } else { Err(not_found()) }
+    let allowed = user.role == Role::Admin
+        || booking.student_id == user.user_id
+        || booking.mentor_id == user.user_id;
+    if allowed {
+        Ok(booking)
+    } else {
+        Err(not_found())
+    }
 }
 
 pub fn not_found() -> Error {

@@ -109,7 +109,7 @@ async fn seed_mentor_profile(
     .bind(format!("{} mentor", subjects[0]))
     .bind(format!("Demo mentor {n:02}: patient, practical {} lessons.", subjects[0]))
     .bind(format!("mentor{n:02}@okaxis"))
-    .bind(n % 2 == 0)
+    .bind(n.is_multiple_of(2))
     .bind(rating)
     .execute(&mut *connection)
     .await?;
