@@ -39,6 +39,38 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// `RUST_LOG`-style filter for the JSON logs (`LOG_LEVEL`, default `info`).
     pub log_filter: String,
+    pub payments: PaymentsConfig,
+}
+
+/// Gateway credentials. A gateway without its keys is unavailable whatever the admin enables.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentsConfig {
+    pub razorpay: Option<RazorpayConfig>,
+    pub stripe: Option<StripeConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RazorpayConfig {
+    /// `RAZORPAY_KEY_ID` (public, sent to checkout).
+    pub key_id: String,
+    /// `RAZORPAY_KEY_SECRET`: API basic auth and checkout signatures.
+    pub key_secret: Secret,
+    /// `RAZORPAY_WEBHOOK_SECRET`: webhook signatures (a different secret).
+    pub webhook_secret: Secret,
+    /// `RAZORPAY_BASE_URL`, default `https://api.razorpay.com` (tests point it at a mock).
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    /// `STRIPE_PUBLISHABLE_KEY` (public, sent to checkout).
+    pub publishable_key: String,
+    /// `STRIPE_SECRET_KEY`.
+    pub secret_key: Secret,
+    /// `STRIPE_WEBHOOK_SECRET` (`whsec_…`).
+    pub webhook_secret: Secret,
+    /// `STRIPE_BASE_URL`, default `https://api.stripe.com`.
+    pub base_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +160,38 @@ impl Config {
             log_filter: reader
                 .optional("LOG_LEVEL")
                 .unwrap_or_else(|| "info".into()),
+            payments: PaymentsConfig {
+                razorpay: reader
+                    .all_or_none(&[
+                        "RAZORPAY_KEY_ID",
+                        "RAZORPAY_KEY_SECRET",
+                        "RAZORPAY_WEBHOOK_SECRET",
+                    ])
+                    .map(|[key_id, key_secret, webhook_secret]| RazorpayConfig {
+                        key_id,
+                        key_secret: Secret::new(key_secret),
+                        webhook_secret: Secret::new(webhook_secret),
+                        base_url: reader
+                            .optional("RAZORPAY_BASE_URL")
+                            .unwrap_or_else(|| "https://api.razorpay.com".into()),
+                    }),
+                stripe: reader
+                    .all_or_none(&[
+                        "STRIPE_PUBLISHABLE_KEY",
+                        "STRIPE_SECRET_KEY",
+                        "STRIPE_WEBHOOK_SECRET",
+                    ])
+                    .map(
+                        |[publishable_key, secret_key, webhook_secret]| StripeConfig {
+                            publishable_key,
+                            secret_key: Secret::new(secret_key),
+                            webhook_secret: Secret::new(webhook_secret),
+                            base_url: reader
+                                .optional("STRIPE_BASE_URL")
+                                .unwrap_or_else(|| "https://api.stripe.com".into()),
+                        },
+                    ),
+            },
         };
         if reader.problems.is_empty() {
             Ok(config)
@@ -155,6 +219,29 @@ impl Reader<'_> {
                 .push(format!("{name} is required but not set"));
             String::new()
         })
+    }
+
+    /// All three settings, or none (a partial set is a misconfiguration, named).
+    fn all_or_none(&mut self, names: &[&str; 3]) -> Option<[String; 3]> {
+        let values = names.map(|name| self.optional(name));
+        match &values {
+            [Some(_), Some(_), Some(_)] => Some(values.map(Option::unwrap_or_default)),
+            [None, None, None] => None,
+            _ => {
+                let missing: Vec<&str> = names
+                    .iter()
+                    .zip(&values)
+                    .filter(|(_, value)| value.is_none())
+                    .map(|(name, _)| *name)
+                    .collect();
+                self.problems.push(format!(
+                    "{} must be set together with {}",
+                    missing.join(", "),
+                    names.join(", ")
+                ));
+                None
+            }
+        }
     }
 
     fn parsed<T: std::str::FromStr>(&mut self, name: &str, default: T) -> T {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use shared::AppState;
-use shared::config::{CacheConfig, Config, DatabaseConfig, Secret};
+use shared::config::{CacheConfig, Config, DatabaseConfig, PaymentsConfig, Secret};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -30,6 +30,8 @@ pub struct TestApp {
 pub struct Options {
     /// `None`: the machine's Redis. `Some("")`: no Redis at all.
     pub redis_url: Option<String>,
+    /// Gateways (pointed at mock servers); none by default.
+    pub payments: PaymentsConfig,
 }
 
 fn setting(name: &str, default: &str) -> String {
@@ -94,6 +96,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         },
         cors_allowed_origins: vec!["https://app.codeconnect.example".into()],
         log_filter: "info".into(),
+        payments: options.payments,
     };
     let options = PgConnectOptions::from_str(&direct_url)
         .expect("test database URL")

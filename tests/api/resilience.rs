@@ -87,6 +87,7 @@ async fn exercise(app: &TestApp, email: &str) {
 async fn requests_succeed_when_redis_is_unreachable_from_the_start() {
     let app = spawn_app_with(Options {
         redis_url: Some("redis://127.0.0.1:1".into()),
+        ..Default::default()
     })
     .await;
 
@@ -101,6 +102,7 @@ async fn requests_keep_succeeding_when_redis_stops_mid_flight() {
     let mut redis = PrivateRedis::start().await;
     let app = spawn_app_with(Options {
         redis_url: Some(format!("redis://127.0.0.1:{}", redis.port)),
+        ..Default::default()
     })
     .await;
     exercise(&app, "before@example.com").await;
@@ -118,6 +120,7 @@ async fn requests_keep_succeeding_when_redis_stops_mid_flight() {
 async fn the_app_runs_without_redis_configured() {
     let app = spawn_app_with(Options {
         redis_url: Some(String::new()),
+        ..Default::default()
     })
     .await;
 

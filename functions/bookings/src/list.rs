@@ -8,6 +8,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use shared::auth::{CurrentUser, Role};
+use shared::cache::bookings_of;
 use shared::pagination::{Page, PageQuery, TimeCursor};
 use shared::{AppState, Json, Path, Query, Result};
 use utoipa::{IntoParams, ToSchema};
@@ -59,7 +60,7 @@ pub async fn list_bookings(
 ) -> Result<impl IntoResponse> {
     let limit = page.limit()?;
     let cursor = page.cursor::<TimeCursor>()?;
-    let generation = state.cache.generation(&family(user.user_id)).await;
+    let generation = state.cache.generation(&bookings_of(user.user_id)).await;
     let key = format!(
         "bookings:{}:{generation}:{}:{limit}:{}",
         user.user_id,
@@ -106,12 +107,8 @@ impl Status {
 /// Retires the cached booking lists of these people (call after the change commits).
 pub async fn changed(state: &AppState, user_ids: &[Uuid]) {
     for user_id in user_ids {
-        state.cache.bump_generation(&family(*user_id)).await;
+        state.cache.bump_generation(&bookings_of(*user_id)).await;
     }
-}
-
-fn family(user_id: Uuid) -> String {
-    format!("bookings-of:{user_id}")
 }
 
 async fn query_page(

@@ -28,6 +28,7 @@ pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
         bookings::FUNCTIONS,
         health::FUNCTIONS,
         mentors::FUNCTIONS,
+        payments::FUNCTIONS,
         routes::FUNCTIONS,
     ]
     .into_iter()
@@ -36,7 +37,9 @@ pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
 
 /// Every timer function's code.
 pub fn timer_functions() -> impl Iterator<Item = &'static TimerFunction> {
-    [auth::TIMERS, bookings::TIMERS].into_iter().flatten()
+    [auth::TIMERS, bookings::TIMERS, payments::TIMERS]
+        .into_iter()
+        .flatten()
 }
 
 /// A bound, ready-to-run handler.

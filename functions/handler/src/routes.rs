@@ -60,7 +60,8 @@ fn api_parts() -> (Router<AppState>, OpenApi) {
         .merge(admin::router())
         .merge(bookings::router())
         .merge(health::router())
-        .merge(mentors::router());
+        .merge(mentors::router())
+        .merge(payments::router());
     let (router, mut document) = OpenApiRouter::new().nest("/api", groups).split_for_parts();
     document.info = InfoBuilder::new()
         .title("CodeConnect API")

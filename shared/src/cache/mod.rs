@@ -33,6 +33,11 @@ const GENERATION_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 /// Generation family of the public mentor list and its filtered pages.
 pub const MENTOR_LIST: &str = "mentor-list";
 
+/// Generation family of one person's cached booking lists.
+pub fn bookings_of(user_id: uuid::Uuid) -> String {
+    format!("bookings-of:{user_id}")
+}
+
 /// Longest life of a fallback entry while Redis is configured but down.
 pub const SHARED_FALLBACK_TTL: Duration = Duration::from_secs(30);
 
