@@ -16,6 +16,7 @@ mod mentor_login;
 mod mentor_self_service;
 mod operations;
 mod password_reset;
+mod payments;
 mod resilience;
 mod sessions;
 mod timers;
