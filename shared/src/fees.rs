@@ -58,7 +58,11 @@ mod tests {
                 (d(platform), d(gst), d(payout)),
                 "fee {fee}"
             );
-            assert_eq!(split.platform_fee + split.gst + split.mentor_payout, d(fee), "fee {fee} adds up");
+            assert_eq!(
+                split.platform_fee + split.gst + split.mentor_payout,
+                d(fee),
+                "fee {fee} adds up"
+            );
         }
     }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cache;
 pub mod client_ip;
 pub mod config;
+pub mod credentials;
 pub mod db;
 pub mod error;
 pub mod extract;

@@ -1,12 +1,12 @@
 //! Money and other fixed-point values travel as decimal strings with exactly two places
 //! (`"500.00"`), whatever scale Postgres hands back.
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serializer;
 
 /// `serialize_with` for a `Decimal` shown with two places.
 pub fn two_places<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(&format_args!("{:.2}", value.round_dp(2)))
+    serializer.collect_str(&format_args!("{:.2}", value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)))
 }
 
 /// `serialize_with` for an optional `Decimal` shown with two places.

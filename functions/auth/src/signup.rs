@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared::auth::{self, Role, password};
+use shared::credentials::{self, Qualification, Specialty};
 use shared::users::{self, ApprovalStatus, NewUser, UserView};
 use shared::validation::Validator;
 use shared::{AppState, Error, Json, Result};
@@ -28,31 +29,12 @@ pub struct Signup {
     specialties: Vec<Specialty>,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Qualification {
-    qualification: String,
-    specialization: String,
-    score: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Specialty {
-    subject: String,
-    /// Years of experience.
-    #[schema(maximum = 60)]
-    experience: u8,
-}
-
 /// A mentor's account, which can't sign in until approved.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MentorSignedUp {
     user: UserView,
 }
-
-const MAX_LIST_ITEMS: usize = 20;
 
 #[utoipa::path(
     post, path = "/auth/signup", tag = "auth",
@@ -138,58 +120,17 @@ fn validate(request: &Signup) -> Result<()> {
     if let Some(country) = &request.country {
         validator.length(country, "country", 2, 100);
     }
-    validator
-        .check(
-            request.qualifications.len() <= MAX_LIST_ITEMS,
-            "qualifications",
-            "at most 20 items",
-        )
-        .check(
-            request.specialties.len() <= MAX_LIST_ITEMS,
-            "specialties",
-            "at most 20 items",
-        );
+    credentials::validate(
+        &mut validator,
+        &request.qualifications,
+        &request.specialties,
+    );
     if request.role == Role::Mentor {
         validator.check(
             !request.specialties.is_empty(),
             "specialties",
             "mentors list at least one subject they teach",
         );
-    }
-    for (index, qualification) in request.qualifications.iter().enumerate() {
-        validator
-            .length(
-                &qualification.qualification,
-                &format!("qualifications[{index}].qualification"),
-                1,
-                200,
-            )
-            .length(
-                &qualification.specialization,
-                &format!("qualifications[{index}].specialization"),
-                1,
-                200,
-            )
-            .length(
-                &qualification.score,
-                &format!("qualifications[{index}].score"),
-                1,
-                50,
-            );
-    }
-    for (index, specialty) in request.specialties.iter().enumerate() {
-        validator
-            .length(
-                &specialty.subject,
-                &format!("specialties[{index}].subject"),
-                1,
-                100,
-            )
-            .check(
-                specialty.experience <= 60,
-                &format!("specialties[{index}].experience"),
-                "at most 60 years",
-            );
     }
     validator.finish()
 }

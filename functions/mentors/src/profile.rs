@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::auth::MentorUser;
 use shared::cache::MENTOR_LIST;
+use shared::credentials::{self, Qualification, Specialty};
 use shared::validation::Validator;
 use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
@@ -53,21 +54,6 @@ pub struct UpdateProfile {
     qualifications: Vec<Qualification>,
     #[serde(default)]
     specialties: Vec<Specialty>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Qualification {
-    qualification: String,
-    specialization: String,
-    score: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Specialty {
-    subject: String,
-    experience: u8,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -135,16 +121,6 @@ pub async fn update_profile(
             request.time_zone.parse::<chrono_tz::Tz>().is_ok(),
             "timeZone",
             "must be an IANA time zone such as Asia/Kolkata",
-        )
-        .check(
-            request.qualifications.len() <= 20,
-            "qualifications",
-            "at most 20 items",
-        )
-        .check(
-            request.specialties.len() <= 20,
-            "specialties",
-            "at most 20 items",
         );
     if let Some(country) = &request.country {
         validator.length(country, "country", 2, 100);
@@ -159,41 +135,11 @@ pub async fn update_profile(
             "at most 5000 characters",
         );
     }
-    for (index, specialty) in request.specialties.iter().enumerate() {
-        validator
-            .length(
-                &specialty.subject,
-                &format!("specialties[{index}].subject"),
-                1,
-                100,
-            )
-            .check(
-                specialty.experience <= 60,
-                &format!("specialties[{index}].experience"),
-                "at most 60 years",
-            );
-    }
-    for (index, qualification) in request.qualifications.iter().enumerate() {
-        validator
-            .length(
-                &qualification.qualification,
-                &format!("qualifications[{index}].qualification"),
-                1,
-                200,
-            )
-            .length(
-                &qualification.specialization,
-                &format!("qualifications[{index}].specialization"),
-                1,
-                200,
-            )
-            .length(
-                &qualification.score,
-                &format!("qualifications[{index}].score"),
-                1,
-                50,
-            );
-    }
+    credentials::validate(
+        &mut validator,
+        &request.qualifications,
+        &request.specialties,
+    );
     validator.finish()?;
 
     let mut transaction = state.db.begin().await?;

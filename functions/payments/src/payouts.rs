@@ -32,9 +32,8 @@ pub struct MarkPaid {
     reference: String,
 }
 
-const ELIGIBLE: &str = r#"b.status = 'completed' AND b.completed_at <= now() - interval '24 hours'
-    AND b.mentor_payout > 0
-    AND NOT EXISTS (SELECT 1 FROM payment_transactions t WHERE t.kind = 'payout' AND t.booking_id = b.booking_id)"#;
+/// A class whose payout has come due (paid or not).
+const DUE: &str = "b.status = 'completed' AND b.completed_at <= now() - interval '24 hours' AND b.mentor_payout > 0";
 
 #[utoipa::path(
     get, path = "/admin/payouts", tag = "admin",
@@ -49,7 +48,8 @@ pub async fn due_payouts(
         r#"SELECT b.booking_id, b.mentor_id, m.first_name || ' ' || m.last_name AS mentor_name, p.upi_id,
                   b.mentor_payout AS amount, b.completed_at
            FROM bookings b JOIN users m ON m.user_id = b.mentor_id JOIN mentor_profiles p ON p.user_id = b.mentor_id
-           WHERE {ELIGIBLE}
+           WHERE {DUE}
+             AND NOT EXISTS (SELECT 1 FROM payment_transactions t WHERE t.kind = 'payout' AND t.booking_id = b.booking_id)
            ORDER BY b.completed_at
            LIMIT 500"#
     ))
@@ -77,8 +77,7 @@ pub async fn mark_paid(
     let recorded = sqlx::query(&format!(
         r#"INSERT INTO payment_transactions (payment_transaction_id, kind, gateway_reference, booking_id, mentor_id, amount, status)
            SELECT $1, 'payout', $3, b.booking_id, b.mentor_id, b.mentor_payout, 'succeeded'
-           FROM bookings b WHERE b.booking_id = $2 AND b.status = 'completed'
-             AND b.completed_at <= now() - interval '24 hours' AND b.mentor_payout > 0"#
+           FROM bookings b WHERE b.booking_id = $2 AND {DUE}"#
     ))
     .bind(Uuid::new_v4())
     .bind(booking_id)

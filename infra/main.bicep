@@ -1,0 +1,304 @@
+// CodeConnect in one resource group: the Rust custom handler on Flex Consumption, Postgres with PgBouncer,
+// Azure Managed Redis, Web PubSub, Blob Storage, Key Vault and Application Insights. See README.md to deploy.
+
+targetScope = 'resourceGroup'
+
+@description('Short environment name used in resource names, e.g. dev or prod.')
+@minLength(2)
+@maxLength(8)
+param environmentName string
+
+@description('Azure region for every resource.')
+param location string = resourceGroup().location
+
+@description('Browser origins allowed to call the API (platform CORS and CORS_ALLOWED_ORIGINS).')
+param allowedOrigins array
+
+@description('Public base URL of the API; empty means https://<app>.azurewebsites.net.')
+param publicBaseUrl string = ''
+
+@description('Memory per Function App instance in MB.')
+@allowed([512, 2048, 4096])
+param functionInstanceMemoryMB int = 2048
+
+@description('Upper bound on Function App scale-out.')
+@minValue(40)
+@maxValue(1000)
+param functionMaximumInstanceCount int = 100
+
+@description('HTTP instances kept warm.')
+param functionAlwaysReadyInstances int = 1
+
+@description('Concurrent HTTP requests per instance before scaling out.')
+param functionHttpConcurrency int = 64
+
+@description('Postgres compute SKU (General Purpose or Memory Optimized: PgBouncer is not offered on Burstable).')
+param postgresSkuName string = 'Standard_D2ds_v5'
+
+@description('Postgres compute tier matching postgresSkuName.')
+@allowed(['GeneralPurpose', 'MemoryOptimized'])
+param postgresSkuTier string = 'GeneralPurpose'
+
+@description('Postgres major version.')
+param postgresVersion string = '16'
+
+@description('Postgres storage in GiB.')
+param postgresStorageSizeGB int = 32
+
+@description('Postgres max_connections. D2ds_v5 allows 859; the rest of its memory goes to shared buffers.')
+param postgresMaxConnections int = 400
+
+@description('PgBouncer server connections per user/database pair; below postgresMaxConnections with room for direct sessions.')
+param pgbouncerPoolSize int = 300
+
+@description('Postgres administrator login (also the app\'s login).')
+param postgresAdminLogin string = 'codeconnect'
+
+@secure()
+@description('Postgres administrator password.')
+param postgresAdminPassword string
+
+@description('Client connections each Function App instance opens to PgBouncer (DATABASE_MAX_CONNECTIONS).')
+param databaseMaxConnections int = 20
+
+@description('Azure Managed Redis SKU.')
+param redisSkuName string = 'Balanced_B1'
+
+@description('Web PubSub SKU.')
+param webPubSubSkuName string = 'Standard_S1'
+
+@description('Web PubSub units.')
+param webPubSubCapacity int = 1
+
+@description('App ID URI Web PubSub requests a token for when it calls /api/realtime/events (the audience the app checks).')
+param realtimeEventsTokenResource string = 'https://webpubsub.azure.com'
+
+@description('Handler log filter (LOG_LEVEL).')
+param logLevel string = 'info'
+
+@description('Sender address of outgoing email (EMAIL_FROM).')
+param emailFrom string = 'no-reply@codeconnect.example'
+
+@secure()
+@description('SendGrid API key; empty keeps email in the outbox.')
+param sendgridApiKey string = ''
+
+@description('Razorpay key id (public); empty disables Razorpay.')
+param razorpayKeyId string = ''
+
+@secure()
+@description('Razorpay key secret.')
+param razorpayKeySecret string = ''
+
+@secure()
+@description('Razorpay webhook secret.')
+param razorpayWebhookSecret string = ''
+
+@description('Stripe publishable key (public).')
+param stripePublishableKey string = ''
+
+@secure()
+@description('Stripe secret key; empty disables Stripe.')
+param stripeSecretKey string = ''
+
+@secure()
+@description('Stripe webhook endpoint secret (whsec_...).')
+param stripeWebhookSecret string = ''
+
+@description('Comma-separated TURN URLs for video clients.')
+param turnUrls string = ''
+
+@secure()
+@description('TURN REST shared secret.')
+param turnSharedSecret string = ''
+
+@description('Tags applied to every resource.')
+param tags object = {}
+
+var namePrefix = 'cc-${environmentName}'
+var token = uniqueString(resourceGroup().id, environmentName)
+var allTags = union(tags, { application: 'codeconnect', environment: environmentName })
+var appName = '${namePrefix}-func-${take(token, 6)}'
+var containers = {
+  deployment: 'app-package'
+  media: 'media'
+  recordings: 'recordings'
+}
+var hubName = 'codeconnect'
+
+// The versionless URI of an optional integration secret, or '' when it is not configured (the setting stays empty).
+func integrationSecretUri(vaultUri string, secretName string, value string) string => empty(value) ? '' : '${vaultUri}secrets/${secretName}'
+
+// Logs and telemetry.
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    tags: allTags
+  }
+}
+
+// Host storage, deployment package, media and recordings.
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    accountName: 'stcc${take(token, 13)}'
+    tags: allTags
+    deploymentContainerName: containers.deployment
+    mediaContainerName: containers.media
+    recordingsContainerName: containers.recordings
+  }
+}
+
+// Secrets, read by the app through Key Vault references.
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    location: location
+    vaultName: 'kv-${namePrefix}-${take(token, 8)}'
+    tags: allTags
+    sendgridApiKey: sendgridApiKey
+    razorpayKeySecret: razorpayKeySecret
+    razorpayWebhookSecret: razorpayWebhookSecret
+    stripeSecretKey: stripeSecretKey
+    stripeWebhookSecret: stripeWebhookSecret
+    turnSharedSecret: turnSharedSecret
+  }
+}
+
+// Postgres with PgBouncer; writes the database URLs to Key Vault.
+module postgres 'modules/postgres.bicep' = {
+  name: 'postgres'
+  params: {
+    location: location
+    serverName: '${namePrefix}-pg-${take(token, 6)}'
+    tags: allTags
+    skuName: postgresSkuName
+    skuTier: postgresSkuTier
+    version: postgresVersion
+    storageSizeGB: postgresStorageSizeGB
+    maxConnections: postgresMaxConnections
+    pgbouncerPoolSize: pgbouncerPoolSize
+    administratorLogin: postgresAdminLogin
+    administratorPassword: postgresAdminPassword
+    databaseName: 'codeconnect'
+    keyVaultName: keyVault.outputs.vaultName
+  }
+}
+
+// Azure Managed Redis; writes REDIS_URL to Key Vault.
+module redis 'modules/redis.bicep' = {
+  name: 'redis'
+  params: {
+    location: location
+    clusterName: '${namePrefix}-redis-${take(token, 6)}'
+    tags: allTags
+    skuName: redisSkuName
+    keyVaultName: keyVault.outputs.vaultName
+  }
+}
+
+// Web PubSub service (its hub comes after the app, which it calls).
+module webPubSub 'modules/webpubsub.bicep' = {
+  name: 'webpubsub'
+  params: {
+    location: location
+    serviceName: '${namePrefix}-wps-${take(token, 6)}'
+    tags: allTags
+    skuName: webPubSubSkuName
+    capacity: webPubSubCapacity
+  }
+}
+
+// Flex Consumption plan and Function App with its system-assigned identity.
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    location: location
+    appName: appName
+    planName: '${namePrefix}-plan'
+    tags: allTags
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: containers.deployment
+    instanceMemoryMB: functionInstanceMemoryMB
+    maximumInstanceCount: functionMaximumInstanceCount
+    alwaysReadyHttpInstances: functionAlwaysReadyInstances
+    httpPerInstanceConcurrency: functionHttpConcurrency
+    allowedOrigins: allowedOrigins
+  }
+}
+
+// What the app identity may do: blobs, Web PubSub, Key Vault secrets, telemetry.
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  params: {
+    principalId: functionApp.outputs.principalId
+    storageAccountName: storage.outputs.accountName
+    webPubSubName: webPubSub.outputs.serviceName
+    keyVaultName: keyVault.outputs.vaultName
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+// App settings, after the roles so the Key Vault references resolve when the app restarts with them.
+module appSettings 'modules/appsettings.bicep' = {
+  name: 'appsettings'
+  params: {
+    appName: functionApp.outputs.appName
+    storageAccountName: storage.outputs.accountName
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    mediaContainerName: containers.media
+    recordingsContainerName: containers.recordings
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    secretUris: {
+      databaseUrl: postgres.outputs.pooledUrlSecretUri
+      databaseDirectUrl: postgres.outputs.directUrlSecretUri
+      // No read replica yet: reads go to the primary through PgBouncer.
+      databaseReadUrl: postgres.outputs.pooledUrlSecretUri
+      redisUrl: redis.outputs.urlSecretUri
+      sendgridApiKey: integrationSecretUri(keyVault.outputs.vaultUri, 'sendgrid-api-key', sendgridApiKey)
+      razorpayKeySecret: integrationSecretUri(keyVault.outputs.vaultUri, 'razorpay-key-secret', razorpayKeySecret)
+      razorpayWebhookSecret: integrationSecretUri(keyVault.outputs.vaultUri, 'razorpay-webhook-secret', razorpayWebhookSecret)
+      stripeSecretKey: integrationSecretUri(keyVault.outputs.vaultUri, 'stripe-secret-key', stripeSecretKey)
+      stripeWebhookSecret: integrationSecretUri(keyVault.outputs.vaultUri, 'stripe-webhook-secret', stripeWebhookSecret)
+      turnSharedSecret: integrationSecretUri(keyVault.outputs.vaultUri, 'turn-shared-secret', turnSharedSecret)
+    }
+    databaseMaxConnections: databaseMaxConnections
+    redisKeyPrefix: 'cc:${environmentName}:'
+    allowedOrigins: allowedOrigins
+    logLevel: logLevel
+    publicBaseUrl: empty(publicBaseUrl) ? 'https://${functionApp.outputs.defaultHostName}' : publicBaseUrl
+    webPubSubEndpoint: webPubSub.outputs.endpoint
+    webPubSubHub: hubName
+    emailFrom: emailFrom
+    razorpayKeyId: razorpayKeyId
+    stripePublishableKey: stripePublishableKey
+    turnUrls: turnUrls
+  }
+  dependsOn: [roles]
+}
+
+// The hub's event handler points at the app, so it comes last.
+module webPubSubHub 'modules/webpubsub-hub.bicep' = {
+  name: 'webpubsub-hub'
+  params: {
+    serviceName: webPubSub.outputs.serviceName
+    hubName: hubName
+    appHostName: functionApp.outputs.defaultHostName
+    eventHandlerTokenResource: realtimeEventsTokenResource
+  }
+}
+
+output functionAppName string = functionApp.outputs.appName
+output functionAppHostName string = functionApp.outputs.defaultHostName
+output functionAppUrl string = 'https://${functionApp.outputs.defaultHostName}'
+output storageAccountName string = storage.outputs.accountName
+output deploymentContainerName string = containers.deployment
+output keyVaultName string = keyVault.outputs.vaultName
+output postgresServerName string = postgres.outputs.serverName
+output postgresHost string = postgres.outputs.host
+output redisHostName string = redis.outputs.hostName
+output webPubSubEndpoint string = webPubSub.outputs.endpoint
+output webPubSubPrincipalId string = webPubSub.outputs.principalId

@@ -1,0 +1,131 @@
+// The Function App's app settings: every setting the handler reads (shared::config::Config), secrets as Key Vault
+// references. Flex Consumption sets the runtime in functionAppConfig, so FUNCTIONS_WORKER_RUNTIME and
+// FUNCTIONS_EXTENSION_VERSION must not appear here. tests/infra checks this list against the Rust code.
+
+@description('Existing Function App.')
+param appName string
+
+@description('Storage account for the host (identity-based AzureWebJobsStorage) and media.')
+param storageAccountName string
+
+@description('Blob endpoint of that account, https://<account>.blob.core.windows.net/.')
+param storageBlobEndpoint string
+
+@description('Blob container for profile photos and intro videos.')
+param mediaContainerName string
+
+@description('Blob container for class recordings.')
+param recordingsContainerName string
+
+@description('Application Insights connection string (not a secret: ingestion needs the app identity).')
+param appInsightsConnectionString string
+
+@description('Versionless Key Vault secret URIs; an empty URI leaves that setting empty (integration off).')
+param secretUris {
+  databaseUrl: string
+  databaseDirectUrl: string
+  databaseReadUrl: string
+  redisUrl: string
+  sendgridApiKey: string
+  razorpayKeySecret: string
+  razorpayWebhookSecret: string
+  stripeSecretKey: string
+  stripeWebhookSecret: string
+  turnSharedSecret: string
+}
+
+@description('Client connections each instance opens to PgBouncer.')
+param databaseMaxConnections int
+
+@description('Prefix of every Redis key, so environments can share a cache.')
+param redisKeyPrefix string
+
+@description('Browser origins allowed to call the API with credentials.')
+param allowedOrigins array
+
+@description('RUST_LOG-style filter for the handler\'s logs.')
+param logLevel string
+
+@description('Public base URL of the API, used in links the app sends.')
+param publicBaseUrl string
+
+@description('Web PubSub endpoint, https://<name>.webpubsub.azure.com.')
+param webPubSubEndpoint string
+
+@description('Web PubSub hub name.')
+param webPubSubHub string
+
+@description('Sender address of outgoing email.')
+param emailFrom string
+
+@description('Razorpay key id (public).')
+param razorpayKeyId string
+
+@description('Stripe publishable key (public).')
+param stripePublishableKey string
+
+@description('Comma-separated TURN server URLs handed to video clients.')
+param turnUrls string
+
+// A Key Vault reference the platform resolves with the app identity; a versionless URI follows rotations.
+func keyVaultReference(secretUri string) string => empty(secretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${secretUri})'
+
+// Existing app the settings belong to.
+resource app 'Microsoft.Web/sites@2024-11-01' existing = {
+  name: appName
+}
+
+// The whole set of app settings (this resource replaces any set by hand).
+resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
+  parent: app
+  name: 'appsettings'
+  properties: {
+    // Functions host.
+    AzureWebJobsStorage__accountName: storageAccountName
+    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+
+    // Handler process.
+    HANDLER_BIND_ADDRESS: '127.0.0.1'
+    LOG_LEVEL: logLevel
+    CORS_ALLOWED_ORIGINS: join(allowedOrigins, ',')
+    PUBLIC_BASE_URL: publicBaseUrl
+
+    // Postgres: the app through PgBouncer (6432), migrations direct (5432).
+    DATABASE_URL: keyVaultReference(secretUris.databaseUrl)
+    DATABASE_DIRECT_URL: keyVaultReference(secretUris.databaseDirectUrl)
+    DATABASE_READ_URL: keyVaultReference(secretUris.databaseReadUrl)
+    DATABASE_MAX_CONNECTIONS: string(databaseMaxConnections)
+    DATABASE_ACQUIRE_TIMEOUT_SECS: '30'
+
+    // Redis.
+    REDIS_URL: keyVaultReference(secretUris.redisUrl)
+    REDIS_KEY_PREFIX: redisKeyPrefix
+    REDIS_TIMEOUT_MS: '1000'
+
+    // Blob storage through the managed identity (no connection string in Azure).
+    AZURE_STORAGE_ACCOUNT_URL: storageBlobEndpoint
+    BLOB_MEDIA_CONTAINER: mediaContainerName
+    BLOB_RECORDINGS_CONTAINER: recordingsContainerName
+
+    // Web PubSub through the managed identity.
+    WEBPUBSUB_ENDPOINT: webPubSubEndpoint
+    WEBPUBSUB_HUB: webPubSubHub
+
+    // Email.
+    SENDGRID_API_KEY: keyVaultReference(secretUris.sendgridApiKey)
+    EMAIL_FROM: emailFrom
+
+    // Payments.
+    RAZORPAY_KEY_ID: razorpayKeyId
+    RAZORPAY_KEY_SECRET: keyVaultReference(secretUris.razorpayKeySecret)
+    RAZORPAY_WEBHOOK_SECRET: keyVaultReference(secretUris.razorpayWebhookSecret)
+    STRIPE_SECRET_KEY: keyVaultReference(secretUris.stripeSecretKey)
+    STRIPE_PUBLISHABLE_KEY: stripePublishableKey
+    STRIPE_WEBHOOK_SECRET: keyVaultReference(secretUris.stripeWebhookSecret)
+
+    // Video.
+    TURN_URLS: turnUrls
+    TURN_SHARED_SECRET: keyVaultReference(secretUris.turnSharedSecret)
+  }
+}

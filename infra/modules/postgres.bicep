@@ -1,0 +1,132 @@
+// PostgreSQL Flexible Server with the built-in PgBouncer, and the app's connection URLs as Key Vault secrets.
+
+@description('Azure region for the resources.')
+param location string
+
+@description('Server name (becomes <name>.postgres.database.azure.com).')
+param serverName string
+
+@description('Tags applied to every resource.')
+param tags object
+
+@description('Compute SKU. PgBouncer is not available on Burstable.')
+param skuName string
+
+@description('Compute tier matching skuName.')
+@allowed(['GeneralPurpose', 'MemoryOptimized'])
+param skuTier string
+
+@description('PostgreSQL major version.')
+param version string
+
+@description('Storage size in GiB (grows automatically).')
+param storageSizeGB int
+
+@description('max_connections: PgBouncer\'s server pool plus headroom for migrations and admin sessions (D2ds_v5 allows up to 859).')
+param maxConnections int
+
+@description('Server connections PgBouncer keeps per user/database pair; keep below maxConnections.')
+param pgbouncerPoolSize int
+
+@description('Administrator login, also used by the app.')
+param administratorLogin string
+
+@secure()
+@description('Administrator password.')
+param administratorPassword string
+
+@description('Database the app uses.')
+param databaseName string
+
+@description('Key Vault that receives the connection URLs.')
+param keyVaultName string
+
+var host = server.properties.fullyQualifiedDomainName
+var credentials = '${uriComponent(administratorLogin)}:${uriComponent(administratorPassword)}'
+
+// Server parameters, applied in this order one at a time (the server rejects concurrent changes).
+var serverParameters = [
+  // Pooling the app's many short connections; transaction mode hands out server connections per transaction.
+  { name: 'pgbouncer.enabled', value: 'true' }
+  { name: 'pgbouncer.pool_mode', value: 'transaction' }
+  // sqlx names its prepared statements; PgBouncer re-prepares them per server connection (above sqlx's cache of 100).
+  { name: 'pgbouncer.max_prepared_statements', value: '500' }
+  // sqlx sends extra_float_digits at start-up, which PgBouncer otherwise refuses.
+  { name: 'pgbouncer.ignore_startup_parameters', value: 'extra_float_digits' }
+  { name: 'pgbouncer.default_pool_size', value: string(pgbouncerPoolSize) }
+  { name: 'require_secure_transport', value: 'ON' }
+  { name: 'max_connections', value: string(maxConnections) }
+  // Booking exclusion constraints need btree_gist, which Azure only allows once listed here.
+  { name: 'azure.extensions', value: 'BTREE_GIST' }
+]
+
+// General Purpose server; password auth for the app's URLs, Entra enabled for operators.
+resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
+  name: serverName
+  location: location
+  tags: tags
+  sku: { name: skuName, tier: skuTier }
+  properties: {
+    version: version
+    administratorLogin: administratorLogin
+    administratorLoginPassword: administratorPassword
+    authConfig: {
+      activeDirectoryAuth: 'Enabled'
+      passwordAuth: 'Enabled'
+      tenantId: subscription().tenantId
+    }
+    storage: { storageSizeGB: storageSizeGB, autoGrow: 'Enabled' }
+    backup: { backupRetentionDays: 7, geoRedundantBackup: 'Disabled' }
+    highAvailability: { mode: 'Disabled' }
+    network: { publicNetworkAccess: 'Enabled' }
+  }
+}
+
+// Flex Consumption has no fixed outbound addresses, so allow Azure services (TLS and the password still apply).
+resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
+  parent: server
+  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
+  properties: { startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }
+}
+
+// PgBouncer and server settings, one at a time to avoid "server busy" conflicts.
+@batchSize(1)
+resource configurations 'Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01' = [
+  for parameter in serverParameters: {
+    parent: server
+    name: parameter.name
+    properties: { value: parameter.value, source: 'user-override' }
+  }
+]
+
+// The app's database; created after the parameters so it never races a configuration change.
+resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-01' = {
+  parent: server
+  name: databaseName
+  properties: { charset: 'UTF8', collation: 'en_US.utf8' }
+  dependsOn: [configurations]
+}
+
+// Existing vault the URLs are written to; they carry the password.
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
+}
+
+// DATABASE_URL: the app's pooled endpoint, PgBouncer on 6432.
+resource pooledUrl 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'database-url'
+  properties: { value: 'postgres://${credentials}@${host}:6432/${database.name}?sslmode=require' }
+}
+
+// DATABASE_DIRECT_URL: the server itself on 5432, for migrations (session advisory lock) and admin commands.
+resource directUrl 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'database-direct-url'
+  properties: { value: 'postgres://${credentials}@${host}:5432/${database.name}?sslmode=require' }
+}
+
+output serverName string = server.name
+output host string = host
+output pooledUrlSecretUri string = pooledUrl.properties.secretUri
+output directUrlSecretUri string = directUrl.properties.secretUri

@@ -1,0 +1,54 @@
+// One storage account for the Functions host (timers' leases, the deployment package) and the app's media and recordings.
+
+@description('Azure region for the resources.')
+param location string
+
+@description('Storage account name: 3-24 lowercase letters and digits.')
+param accountName string
+
+@description('Tags applied to every resource.')
+param tags object
+
+@description('Blob container the deployment package is uploaded to.')
+param deploymentContainerName string
+
+@description('Blob container for profile photos and intro videos.')
+param mediaContainerName string
+
+@description('Blob container for class recordings.')
+param recordingsContainerName string
+
+// Identity-only access: no shared keys, no anonymous blobs, TLS 1.2+.
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: accountName
+  location: location
+  tags: tags
+  kind: 'StorageV2'
+  sku: { name: 'Standard_LRS' }
+  properties: {
+    accessTier: 'Hot'
+    allowSharedKeyAccess: false
+    allowBlobPublicAccess: false
+    defaultToOAuthAuthentication: true
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+  }
+}
+
+// Parent of the containers below.
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: account
+  name: 'default'
+}
+
+// Private containers: the Flex deployment package, media and recordings (read through user-delegation SAS).
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
+  for containerName in [deploymentContainerName, mediaContainerName, recordingsContainerName]: {
+    parent: blobService
+    name: containerName
+    properties: { publicAccess: 'None' }
+  }
+]
+
+output accountName string = account.name
+output blobEndpoint string = account.properties.primaryEndpoints.blob

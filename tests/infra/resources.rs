@@ -1,0 +1,453 @@
+//! Resource facts the app depends on, checked on the parsed templates: the Flex custom runtime,
+//! identities, locked-down storage, Redis and Web PubSub wiring, PgBouncer and the app's roles.
+
+use std::collections::BTreeMap;
+
+use crate::bicep::{BicepFile, declared, infra_files};
+
+enum Expect {
+    /// A literal (string, number or boolean) with this value.
+    Literal(&'static str),
+    /// A string (interpolation allowed) ending with this text.
+    EndsWith(&'static str),
+    /// An array literal of exactly these strings, in any order.
+    Strings(&'static [&'static str]),
+}
+
+/// (resource type, property path, expected, why)
+const RESOURCE_FACTS: &[(&str, &str, Expect, &str)] = &[
+    (
+        "Microsoft.Web/serverfarms",
+        "sku.name",
+        Expect::Literal("FC1"),
+        "Flex Consumption plan",
+    ),
+    (
+        "Microsoft.Web/serverfarms",
+        "properties.reserved",
+        Expect::Literal("true"),
+        "Linux",
+    ),
+    (
+        "Microsoft.Web/sites",
+        "identity.type",
+        Expect::Literal("SystemAssigned"),
+        "the app's managed identity",
+    ),
+    (
+        "Microsoft.Web/sites",
+        "properties.keyVaultReferenceIdentity",
+        Expect::Literal("SystemAssigned"),
+        "Key Vault references resolve with it",
+    ),
+    (
+        "Microsoft.Web/sites",
+        "properties.functionAppConfig.runtime.name",
+        Expect::Literal("custom"),
+        "the Rust custom handler",
+    ),
+    (
+        "Microsoft.Web/sites",
+        "properties.functionAppConfig.runtime.version",
+        Expect::Literal("1.0"),
+        "custom handler runtime version",
+    ),
+    (
+        "Microsoft.Web/sites",
+        "properties.functionAppConfig.deployment.storage.type",
+        Expect::Literal("blobContainer"),
+        "Flex deployment package",
+    ),
+    (
+        "Microsoft.Web/sites",
+        "properties.functionAppConfig.deployment.storage.authentication.type",
+        Expect::Literal("SystemAssignedIdentity"),
+        "no storage keys",
+    ),
+    (
+        "Microsoft.Web/sites",
+        "properties.httpsOnly",
+        Expect::Literal("true"),
+        "no plain HTTP",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts",
+        "kind",
+        Expect::Literal("StorageV2"),
+        "blob containers",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts",
+        "properties.allowSharedKeyAccess",
+        Expect::Literal("false"),
+        "identity-only access",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts",
+        "properties.allowBlobPublicAccess",
+        Expect::Literal("false"),
+        "no blob readable by anyone",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts",
+        "properties.minimumTlsVersion",
+        Expect::Literal("TLS1_2"),
+        "TLS 1.2+",
+    ),
+    (
+        "Microsoft.KeyVault/vaults",
+        "properties.enableRbacAuthorization",
+        Expect::Literal("true"),
+        "role-based secret access",
+    ),
+    (
+        "Microsoft.Insights/components",
+        "properties.DisableLocalAuth",
+        Expect::Literal("true"),
+        "telemetry with the app identity",
+    ),
+    (
+        "Microsoft.Cache/redisEnterprise/databases",
+        "properties.port",
+        Expect::Literal("10000"),
+        "Azure Managed Redis TLS port",
+    ),
+    (
+        "Microsoft.Cache/redisEnterprise/databases",
+        "properties.clientProtocol",
+        Expect::Literal("Encrypted"),
+        "TLS",
+    ),
+    (
+        "Microsoft.Cache/redisEnterprise/databases",
+        "properties.clusteringPolicy",
+        Expect::Literal("EnterpriseCluster"),
+        "a non-cluster client",
+    ),
+    (
+        "Microsoft.SignalRService/webPubSub",
+        "identity.type",
+        Expect::Literal("SystemAssigned"),
+        "managed-identity upstream calls",
+    ),
+    (
+        "Microsoft.SignalRService/webPubSub/hubs",
+        "properties.anonymousConnectPolicy",
+        Expect::Literal("deny"),
+        "clients need the app's token",
+    ),
+    (
+        "Microsoft.SignalRService/webPubSub/hubs",
+        "properties.eventHandlers[0].urlTemplate",
+        Expect::EndsWith("/api/realtime/events"),
+        "the realtime events endpoint",
+    ),
+    (
+        "Microsoft.SignalRService/webPubSub/hubs",
+        "properties.eventHandlers[0].userEventPattern",
+        Expect::Literal("*"),
+        "all user events",
+    ),
+    (
+        "Microsoft.SignalRService/webPubSub/hubs",
+        "properties.eventHandlers[0].systemEvents",
+        Expect::Strings(&["connect", "connected", "disconnected"]),
+        "presence and connect checks",
+    ),
+    (
+        "Microsoft.SignalRService/webPubSub/hubs",
+        "properties.eventHandlers[0].auth.type",
+        Expect::Literal("ManagedIdentity"),
+        "authenticated upstream calls",
+    ),
+];
+
+/// Defaults in `infra/main.bicep`: (`param` or `var`, name, value, why).
+const MAIN_DEFAULTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "param",
+        "postgresSkuName",
+        "Standard_D2ds_v5",
+        "General Purpose: PgBouncer is not offered on Burstable",
+    ),
+    (
+        "param",
+        "postgresSkuTier",
+        "GeneralPurpose",
+        "General Purpose: PgBouncer is not offered on Burstable",
+    ),
+    (
+        "param",
+        "webPubSubSkuName",
+        "Standard_S1",
+        "1,000 connections per unit",
+    ),
+    (
+        "var",
+        "hubName",
+        "codeconnect",
+        "the hub the app publishes to (WEBPUBSUB_HUB)",
+    ),
+];
+
+#[test]
+fn main_bicep_defaults_match_the_design() {
+    let files = infra_files();
+    let main = files
+        .iter()
+        .find(|file| file.path == "infra/main.bicep")
+        .expect("infra/main.bicep exists");
+
+    for (kind, name, expected, why) in MAIN_DEFAULTS {
+        let node = match *kind {
+            "param" => main.parameter_default(name),
+            _ => main.variable(name),
+        };
+        let actual = node.and_then(|node| main.literal(node));
+
+        assert_eq!(actual.as_deref(), Some(*expected), "{kind} {name} ({why})");
+    }
+}
+
+#[test]
+fn resources_have_the_properties_the_app_relies_on() {
+    let files = infra_files();
+    let mut problems = Vec::new();
+
+    for (resource_type, path, expect, why) in RESOURCE_FACTS {
+        let resources = declared(&files, resource_type);
+        if resources.is_empty() {
+            problems.push(format!("no {resource_type} is declared ({why})"));
+        }
+        for resource in &resources {
+            let file = resource.file;
+            let found = resource.property(path);
+            let ok = found.is_some_and(|node| match expect {
+                Expect::Literal(value) => file.literal(node).as_deref() == Some(*value),
+                Expect::EndsWith(suffix) => file
+                    .template(node)
+                    .is_some_and(|template| template.ends_with(suffix)),
+                Expect::Strings(values) => file.string_array(node).is_some_and(|mut found| {
+                    let mut expected: Vec<String> =
+                        values.iter().map(|value| (*value).to_owned()).collect();
+                    found.sort();
+                    expected.sort();
+                    found == expected
+                }),
+            });
+            if !ok {
+                let actual = found.map_or("<absent>", |node| file.text(node));
+                problems.push(format!(
+                    "{}: {path} is `{actual}`, expected {} ({why})",
+                    resource.describe(),
+                    describe(expect)
+                ));
+            }
+        }
+    }
+
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+fn describe(expect: &Expect) -> String {
+    match expect {
+        Expect::Literal(value) => format!("'{value}'"),
+        Expect::EndsWith(suffix) => format!("a string ending in '{suffix}'"),
+        Expect::Strings(values) => format!("{values:?}"),
+    }
+}
+
+/// Server parameters of the Postgres `configurations` loop, resolved through the variable it
+/// iterates: name → (value, where it is declared).
+fn postgres_parameters(files: &[BicepFile]) -> BTreeMap<String, (String, String)> {
+    let mut parameters = BTreeMap::new();
+    for resource in declared(
+        files,
+        "Microsoft.DBforPostgreSQL/flexibleServers/configurations",
+    ) {
+        let file = resource.file;
+        let collection = resource
+            .loop_collection
+            .map(|node| file.variable(file.text(node)).unwrap_or(node))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: expected a loop over the parameters",
+                    resource.describe()
+                )
+            });
+        for item in crate::bicep::named_children(collection) {
+            let name = file.property(item, "name").and_then(|n| file.literal(n));
+            // A non-literal value (a deploy-time parameter) is kept as its expression text.
+            let value = file
+                .property(item, "value")
+                .map(|n| file.literal(n).unwrap_or_else(|| file.text(n).to_owned()));
+            if let (Some(name), Some(value)) = (name, value) {
+                parameters.insert(name, (value, file.location(item)));
+            }
+        }
+    }
+    parameters
+}
+
+/// Whether a server parameter's value is acceptable.
+type ValueCheck = fn(&str) -> bool;
+
+#[test]
+fn postgres_runs_pgbouncer_in_transaction_mode_with_prepared_statements() {
+    let files = infra_files();
+    let parameters = postgres_parameters(&files);
+    let checks: &[(&str, ValueCheck, &str)] = &[
+        (
+            "pgbouncer.enabled",
+            |v| v == "true",
+            "the app connects on 6432",
+        ),
+        (
+            "pgbouncer.pool_mode",
+            |v| v == "transaction",
+            "the pooling the app is written for",
+        ),
+        (
+            "pgbouncer.max_prepared_statements",
+            |v| v.parse::<u32>().is_ok_and(|n| n > 0),
+            "sqlx's named prepared statements",
+        ),
+        (
+            "pgbouncer.ignore_startup_parameters",
+            |v| v.split(',').any(|p| p.trim() == "extra_float_digits"),
+            "sqlx sends extra_float_digits at start-up",
+        ),
+        (
+            "require_secure_transport",
+            |v| v.eq_ignore_ascii_case("on"),
+            "TLS only",
+        ),
+        (
+            "max_connections",
+            // A literal must be positive; `string(maxConnections)` comes from a sized parameter.
+            |v| v.parse::<u32>().is_ok_and(|n| n > 0) || v.starts_with("string("),
+            "sized for PgBouncer's pool plus direct sessions",
+        ),
+    ];
+
+    for (name, is_right, why) in checks {
+        let (value, at) = parameters.get(*name).unwrap_or_else(|| {
+            panic!("server parameter {name} is not set ({why}); found {parameters:?}")
+        });
+        assert!(is_right(value), "{at}: {name} = '{value}' is wrong ({why})");
+    }
+}
+
+#[test]
+fn postgres_parameters_are_applied_one_at_a_time() {
+    let files = infra_files();
+    let configurations = declared(
+        &files,
+        "Microsoft.DBforPostgreSQL/flexibleServers/configurations",
+    );
+
+    assert!(
+        !configurations.is_empty(),
+        "no Postgres configurations declared"
+    );
+    for resource in configurations {
+        assert!(
+            resource
+                .decorators
+                .iter()
+                .any(|d| d.replace(' ', "") == "batchSize(1)"),
+            "{}: needs @batchSize(1), the server rejects concurrent parameter changes",
+            resource.describe()
+        );
+    }
+}
+
+#[test]
+fn connection_urls_in_key_vault_use_the_right_ports_and_tls() {
+    let files = infra_files();
+    let secrets = declared(&files, "Microsoft.KeyVault/vaults/secrets");
+    let cases = [
+        (
+            "database-url",
+            "postgres://",
+            &[":6432/", "sslmode=require"][..],
+        ),
+        (
+            "database-direct-url",
+            "postgres://",
+            &[":5432/", "sslmode=require"][..],
+        ),
+        ("redis-url", "rediss://", &[":10000"][..]),
+    ];
+
+    for (secret_name, scheme, fragments) in cases {
+        let secret = secrets
+            .iter()
+            .find(|secret| secret.literal("name").as_deref() == Some(secret_name))
+            .unwrap_or_else(|| panic!("no Key Vault secret {secret_name}"));
+        let value = secret
+            .property("properties.value")
+            .and_then(|node| secret.file.template(node))
+            .unwrap_or_default();
+
+        assert!(
+            value.starts_with(scheme),
+            "{secret_name}: `{value}` is not {scheme}"
+        );
+        for fragment in fragments {
+            assert!(
+                value.contains(fragment),
+                "{secret_name}: `{value}` lacks {fragment}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_app_identity_gets_the_roles_it_needs() {
+    let files = infra_files();
+    let strings: Vec<String> = files.iter().flat_map(BicepFile::string_contents).collect();
+    let assignments = declared(&files, "Microsoft.Authorization/roleAssignments");
+    let roles = [
+        (
+            "Storage Blob Data Owner",
+            "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+        ),
+        (
+            "Storage Blob Data Contributor",
+            "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        ),
+        (
+            "Web PubSub Service Owner",
+            "12cf5a90-567b-43ae-8102-96cf46c7d9b4",
+        ),
+        (
+            "Key Vault Secrets User",
+            "4633458b-17de-408a-b874-0445c86b69e6",
+        ),
+        (
+            "Monitoring Metrics Publisher",
+            "3913510d-42f4-4e42-8a64-420c390055eb",
+        ),
+    ];
+
+    assert!(
+        assignments.len() >= roles.len(),
+        "expected a role assignment per role, found {}",
+        assignments.len()
+    );
+    for assignment in &assignments {
+        assert_eq!(
+            assignment.literal("properties.principalType").as_deref(),
+            Some("ServicePrincipal"),
+            "{}",
+            assignment.describe()
+        );
+    }
+    for (role, id) in roles {
+        assert!(
+            strings.iter().any(|s| s == id),
+            "role {role} ({id}) is not assigned anywhere in infra/"
+        );
+    }
+}
