@@ -6,7 +6,10 @@ use serde::Serializer;
 
 /// `serialize_with` for a `Decimal` shown with two places.
 pub fn two_places<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(&format_args!("{:.2}", value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)))
+    serializer.collect_str(&format_args!(
+        "{:.2}",
+        value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+    ))
 }
 
 /// `serialize_with` for an optional `Decimal` shown with two places.
