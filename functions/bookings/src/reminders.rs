@@ -1,9 +1,9 @@
-//! The `reminders` timer (every 5 minutes): a reminder 24 hours and 1 hour before each
-//! confirmed class, to both people, each exactly once. Claiming a reminder is the same UPDATE
-//! that marks it sent, in the transaction that writes the notices, so overlapping runs can't
-//! both send it.
+//! The `reminders` timer (every 5 minutes): a reminder a day ahead (for classes more than an
+//! hour away) and an hour ahead of each confirmed class, to both people, each exactly once.
+//! Claiming a reminder is the same UPDATE that marks it sent, in the transaction that writes the
+//! notices, so overlapping runs can't both send it.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use shared::AppState;
 use shared::Result;
 use shared::invocation::{TimerFunction, TimerInfo};
@@ -19,15 +19,15 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
     let day = send(
         &state,
         "reminder_24h_sent_at",
+        Duration::hours(1),
         Duration::hours(24),
-        "in 24 hours",
     )
     .await?;
     let hour = send(
         &state,
         "reminder_1h_sent_at",
+        Duration::zero(),
         Duration::hours(1),
-        "in 1 hour",
     )
     .await?;
     let mut logs = vec![format!(
@@ -39,22 +39,28 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
     Ok(logs)
 }
 
-/// Claims and sends every due reminder of one kind; returns how many classes were reminded.
-async fn send(state: &AppState, sent_column: &str, ahead: Duration, phrase: &str) -> Result<usize> {
+/// Claims and sends every reminder of one kind for classes starting between `after` and
+/// `within` from now; returns how many classes were reminded.
+async fn send(
+    state: &AppState,
+    sent_column: &str,
+    after: Duration,
+    within: Duration,
+) -> Result<usize> {
     let mut transaction = state.db.begin().await?;
-    let due: Vec<(Uuid, Uuid, Uuid, String, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as(&format!(
-            r#"UPDATE bookings SET {sent_column} = now()
+    let due: Vec<(Uuid, Uuid, Uuid, String, DateTime<Utc>)> = sqlx::query_as(&format!(
+        r#"UPDATE bookings SET {sent_column} = now()
            WHERE status = 'confirmed' AND {sent_column} IS NULL
-             AND scheduled_at > now() AND scheduled_at <= now() + $1
+             AND scheduled_at > now() + $1 AND scheduled_at <= now() + $2
            RETURNING booking_id, student_id, mentor_id, subject, scheduled_at"#
-        ))
-        .bind(ahead)
-        .fetch_all(&mut *transaction)
-        .await?;
+    ))
+    .bind(after)
+    .bind(within)
+    .fetch_all(&mut *transaction)
+    .await?;
     for (booking_id, student_id, mentor_id, subject, scheduled_at) in &due {
         let body = format!(
-            "{subject} starts {phrase}, at {}.",
+            "Your {subject} class starts at {}.",
             scheduled_at.format("%Y-%m-%d %H:%M UTC")
         );
         for user_id in [*student_id, *mentor_id] {

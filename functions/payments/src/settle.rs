@@ -145,12 +145,13 @@ pub async fn record_failure(
     Ok(())
 }
 
-/// Confirms the booking or activates the package, if it is still waiting for this payment.
+/// Confirms the booking (only while its hold lasts) or activates the package, if it is still
+/// waiting for this payment.
 async fn fulfil(connection: &mut PgConnection, order: &Order) -> Result<bool> {
     if let Some(booking_id) = order.booking_id {
         let confirmed: Option<(Uuid, String)> = sqlx::query_as(
             r#"UPDATE bookings SET status = 'confirmed', hold_expires_at = NULL, updated_at = now()
-               WHERE booking_id = $1 AND status = 'pending_payment'
+               WHERE booking_id = $1 AND status = 'pending_payment' AND hold_expires_at > now()
                RETURNING mentor_id, subject"#,
         )
         .bind(booking_id)
