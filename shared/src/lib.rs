@@ -17,6 +17,7 @@ pub mod money;
 pub mod notifications;
 pub mod outbox;
 pub mod pagination;
+pub mod platform_settings;
 pub mod schedule;
 pub mod state;
 pub mod telemetry;

@@ -48,3 +48,39 @@ impl Validator {
         }
     }
 }
+
+/// `handle@provider`, as UPI virtual payment addresses are written.
+pub fn is_upi_id(upi_id: &str) -> bool {
+    let Some((handle, provider)) = upi_id.split_once('@') else {
+        return false;
+    };
+    (2..=256).contains(&handle.len())
+        && handle
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        && (2..=64).contains(&provider.len())
+        && provider.chars().all(|c| c.is_ascii_alphabetic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upi_ids() {
+        for good in ["ravi.k@okaxis", "9876543210@ybl", "mentor_1@paytm"] {
+            assert!(is_upi_id(good), "{good}");
+        }
+        for bad in [
+            "",
+            "ravi",
+            "@okaxis",
+            "r@",
+            "ravi@ok axis",
+            "ravi@ok@axis",
+            "ravi@123",
+        ] {
+            assert!(!is_upi_id(bad), "{bad}");
+        }
+    }
+}

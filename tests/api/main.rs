@@ -17,6 +17,7 @@ mod mentor_self_service;
 mod operations;
 mod password_reset;
 mod payments;
+mod platform_settings;
 mod resilience;
 mod sessions;
 mod timers;

@@ -1,10 +1,13 @@
-//! Platform administration under `/api/admin/*` (product-spec §9), admin role only: accounts
-//! (create admins, list, deactivate, reactivate) and the mentor approval queue.
+//! Platform administration under `/api/admin/*` (product-spec §9), admin role only (except the
+//! public UI config): accounts (create admins, list, deactivate, reactivate), the mentor
+//! approval queue and platform settings; plus the public `/api/fee-config` and
+//! `/api/payment-config` derived from those settings.
 //!
 //! The Functions host disables any function whose route *text* starts with `admin`, so this
 //! group's `function.json` matches `{area:regex(^admin$)}/{*rest}`: same URLs, no reserved prefix.
 
 mod approvals;
+mod settings;
 mod users;
 
 use shared::AppState;
@@ -12,10 +15,20 @@ use shared::invocation::FunctionDefinition;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub const FUNCTIONS: &[FunctionDefinition] = &[FunctionDefinition {
-    name: "admin",
-    function_json: include_str!("../azure/admin/function.json"),
-}];
+pub const FUNCTIONS: &[FunctionDefinition] = &[
+    FunctionDefinition {
+        name: "admin",
+        function_json: include_str!("../azure/admin/function.json"),
+    },
+    FunctionDefinition {
+        name: "fee-config",
+        function_json: include_str!("../azure/fee-config/function.json"),
+    },
+    FunctionDefinition {
+        name: "payment-config",
+        function_json: include_str!("../azure/payment-config/function.json"),
+    },
+];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -25,4 +38,23 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approvals::pending_mentors))
         .routes(routes!(approvals::approve_mentor))
         .routes(routes!(approvals::reject_mentor))
+        .routes(routes!(settings::ui_config, settings::update_ui_config))
+        .routes(routes!(
+            settings::payment_config,
+            settings::update_payment_config
+        ))
+        .routes(routes!(
+            settings::payment_methods,
+            settings::update_payment_methods
+        ))
+        .routes(routes!(
+            settings::booking_limits,
+            settings::update_booking_limits
+        ))
+        .routes(routes!(
+            settings::marketplace_settings,
+            settings::update_marketplace_settings
+        ))
+        .routes(routes!(settings::fee_config))
+        .routes(routes!(settings::checkout_config))
 }

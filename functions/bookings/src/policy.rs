@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use shared::error::ConstraintExt;
+use shared::platform_settings::{self, BookingLimits, PaymentConfig};
 use shared::schedule::{self, WeeklySlot};
 use shared::{AppState, Error, Result};
 use sqlx::PgConnection;
@@ -29,15 +30,17 @@ pub struct BookingSettings {
     pub gst_percent: Decimal,
 }
 
-pub async fn settings(_state: &AppState) -> Result<BookingSettings> {
+pub async fn settings(state: &AppState) -> Result<BookingSettings> {
+    let limits = platform_settings::load::<BookingLimits>(state).await?;
+    let payment = platform_settings::load::<PaymentConfig>(state).await?;
     Ok(BookingSettings {
-        daily_limit: 3,
-        weekly_limit: None,
-        monthly_limit: 15,
-        max_active_packages: 2,
-        buffer: Duration::minutes(5),
-        platform_fee_percent: Decimal::new(15, 0),
-        gst_percent: Decimal::new(18, 0),
+        daily_limit: limits.daily_limit,
+        weekly_limit: limits.weekly_limit_enabled.then_some(limits.weekly_limit),
+        monthly_limit: limits.monthly_limit,
+        max_active_packages: limits.max_active_packages,
+        buffer: Duration::minutes(limits.buffer_minutes),
+        platform_fee_percent: payment.platform_fee_percent,
+        gst_percent: payment.gst_percent,
     })
 }
 

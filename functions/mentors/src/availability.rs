@@ -6,6 +6,7 @@ use axum::extract::State;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use shared::platform_settings::{self, BookingLimits};
 use shared::schedule::{self, Busy, SessionType, WeeklySlot, Window};
 use shared::{AppState, Error, Json, Path, Query, Result};
 use utoipa::{IntoParams, ToSchema};
@@ -15,7 +16,6 @@ use crate::discovery::ensure_visible;
 
 const MIN_LEAD: Duration = Duration::hours(1);
 const MAX_AHEAD: Duration = Duration::days(60);
-const DEFAULT_BUFFER: Duration = Duration::minutes(5);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
@@ -95,23 +95,18 @@ pub async fn availability(
         earliest: now + MIN_LEAD,
         latest: now + MAX_AHEAD,
     };
-    let starts = schedule::bookable_starts(
-        query.date,
-        zone,
-        &slots,
-        &busy,
-        duration,
-        DEFAULT_BUFFER,
-        window,
-    )
-    .into_iter()
-    .map(|start| BookableStart {
-        start_utc: start,
-        end_utc: start + duration,
-        start_local: local(start, zone),
-        end_local: local(start + duration, zone),
-    })
-    .collect();
+    let limits = platform_settings::load::<BookingLimits>(&state).await?;
+    let buffer = Duration::minutes(limits.buffer_minutes);
+    let starts =
+        schedule::bookable_starts(query.date, zone, &slots, &busy, duration, buffer, window)
+            .into_iter()
+            .map(|start| BookableStart {
+                start_utc: start,
+                end_utc: start + duration,
+                start_local: local(start, zone),
+                end_local: local(start + duration, zone),
+            })
+            .collect();
     Ok(Json(Availability {
         date: query.date,
         time_zone,

@@ -7,7 +7,7 @@ use serde_json::Value;
 use shared::auth::MentorUser;
 use shared::cache::MENTOR_LIST;
 use shared::credentials::{self, Qualification, Specialty};
-use shared::validation::Validator;
+use shared::validation::{Validator, is_upi_id};
 use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -293,41 +293,4 @@ where
     .await?;
     changed(state).await;
     Ok(Json(load(state, mentor_id).await?))
-}
-
-/// `handle@provider`: 2-256 characters of letters, digits, `.`, `-`, `_` before the `@`, and
-/// 2-64 letters after it.
-fn is_upi_id(upi_id: &str) -> bool {
-    let Some((handle, provider)) = upi_id.split_once('@') else {
-        return false;
-    };
-    (2..=256).contains(&handle.len())
-        && handle
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        && (2..=64).contains(&provider.len())
-        && provider.chars().all(|c| c.is_ascii_alphabetic())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_upi_id;
-
-    #[test]
-    fn upi_ids() {
-        for good in ["ravi.k@okaxis", "9876543210@ybl", "mentor_1@paytm"] {
-            assert!(is_upi_id(good), "{good}");
-        }
-        for bad in [
-            "",
-            "ravi",
-            "@okaxis",
-            "r@",
-            "ravi@ok axis",
-            "ravi@ok@axis",
-            "ravi@123",
-        ] {
-            assert!(!is_upi_id(bad), "{bad}");
-        }
-    }
 }

@@ -13,6 +13,9 @@ pub const VISIBLE_MENTOR: &str = r#"
 "#;
 
 /// The admin's "media approval required" setting.
-pub async fn media_approval_required(_state: &shared::AppState) -> shared::Result<bool> {
-    Ok(false)
+pub async fn media_approval_required(state: &shared::AppState) -> shared::Result<bool> {
+    let settings =
+        shared::platform_settings::load::<shared::platform_settings::MarketplaceSettings>(state)
+            .await?;
+    Ok(settings.media_approval_required)
 }

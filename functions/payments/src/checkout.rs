@@ -78,7 +78,7 @@ pub async fn razorpay_order(
     StudentUser(student): StudentUser,
     Json(request): Json<PayFor>,
 ) -> Result<Json<RazorpayOrder>> {
-    let config = gateways::razorpay(&state)?;
+    let config = gateways::razorpay(&state).await?;
     let payable = payable(&state, student.user_id, &request).await?;
     let amount = gateways::to_paise(payable.amount);
     let order_id = gateways::razorpay_order(config, amount, &payable.reference).await?;
@@ -114,7 +114,7 @@ pub async fn razorpay_verify(
     StudentUser(student): StudentUser,
     Json(request): Json<VerifyRazorpay>,
 ) -> Result<Json<PaymentResult>> {
-    let config = gateways::razorpay(&state)?;
+    let config = gateways::razorpay(&state).await?;
     // Verify against the order id we stored for this student, never one the client made up.
     let owned: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM payment_orders WHERE gateway = 'razorpay' AND gateway_order_id = $1 AND student_id = $2)",
@@ -172,7 +172,7 @@ pub async fn stripe_intent(
     StudentUser(student): StudentUser,
     Json(request): Json<PayFor>,
 ) -> Result<Json<StripeCheckout>> {
-    let config = gateways::stripe(&state)?;
+    let config = gateways::stripe(&state).await?;
     let payable = payable(&state, student.user_id, &request).await?;
     let amount = gateways::to_paise(payable.amount);
     // One intent per thing and amount: a retried checkout gets the same intent back.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 use shared::config::{RazorpayConfig, StripeConfig};
+use shared::platform_settings::{self, PaymentConfig};
 use shared::{AppState, Error, Result};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -62,21 +63,25 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-pub fn razorpay(state: &AppState) -> Result<&RazorpayConfig> {
-    state
-        .config
-        .payments
-        .razorpay
-        .as_ref()
+/// Razorpay's credentials, if it is configured and the admin has it enabled.
+pub async fn razorpay(state: &AppState) -> Result<&RazorpayConfig> {
+    let enabled = platform_settings::load::<PaymentConfig>(state)
+        .await?
+        .razorpay_enabled;
+    let config = state.config.payments.razorpay.as_ref();
+    config
+        .filter(|_| enabled)
         .ok_or_else(|| disabled(Gateway::Razorpay))
 }
 
-pub fn stripe(state: &AppState) -> Result<&StripeConfig> {
-    state
-        .config
-        .payments
-        .stripe
-        .as_ref()
+/// Stripe's credentials, if it is configured and the admin has it enabled.
+pub async fn stripe(state: &AppState) -> Result<&StripeConfig> {
+    let enabled = platform_settings::load::<PaymentConfig>(state)
+        .await?
+        .stripe_enabled;
+    let config = state.config.payments.stripe.as_ref();
+    config
+        .filter(|_| enabled)
         .ok_or_else(|| disabled(Gateway::Stripe))
 }
 

@@ -145,7 +145,7 @@ async fn send(state: &AppState, refund: &DueRefund) -> Result<String> {
     match Gateway::parse(&refund.gateway) {
         Some(Gateway::Razorpay) => {
             gateways::razorpay_refund(
-                gateways::razorpay(state)?,
+                gateways::razorpay(state).await?,
                 &refund.gateway_payment_id,
                 paise,
                 &key,
@@ -154,7 +154,7 @@ async fn send(state: &AppState, refund: &DueRefund) -> Result<String> {
         }
         Some(Gateway::Stripe) => {
             gateways::stripe_refund(
-                gateways::stripe(state)?,
+                gateways::stripe(state).await?,
                 &refund.gateway_payment_id,
                 paise,
                 &key,

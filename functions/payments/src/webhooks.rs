@@ -45,7 +45,7 @@ pub async fn razorpay_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookAck>> {
-    let config = gateways::razorpay(&state)?;
+    let config = gateways::razorpay(&state).await?;
     let signature = header(&headers, "x-razorpay-signature");
     if !signatures::razorpay_webhook_valid(config.webhook_secret.expose(), &body, signature) {
         return Err(invalid_signature());
@@ -99,7 +99,7 @@ pub async fn stripe_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<WebhookAck>> {
-    let config = gateways::stripe(&state)?;
+    let config = gateways::stripe(&state).await?;
     let signature = header(&headers, "stripe-signature");
     let now = chrono::Utc::now().timestamp();
     if !signatures::stripe_webhook_valid(config.webhook_secret.expose(), &body, signature, now) {

@@ -1,0 +1,145 @@
+//! Platform settings: admin GET/PUT for each (full replacement, validated), the public UI
+//! config, and the public fee and checkout configuration.
+
+use axum::extract::State;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use shared::auth::AdminUser;
+use shared::cache::MENTOR_LIST;
+use shared::platform_settings::{
+    self, BookingLimits, MarketplaceSettings, PaymentConfig, PaymentMethods, RazorpayMode, Setting,
+    UiConfig,
+};
+use shared::{AppState, Json, Result};
+use utoipa::ToSchema;
+
+/// Admin-only GET and PUT for one setting.
+macro_rules! admin_setting {
+    (get: $get:ident, put: $put:ident, $setting:ty, $path:literal) => {
+        #[utoipa::path(
+            get, path = $path, tag = "admin",
+            security(("session" = [])),
+            responses((status = 200, body = $setting), (status = 403, description = "FORBIDDEN_ROLE"))
+        )]
+        pub async fn $get(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<$setting>> {
+            Ok(Json(platform_settings::load::<$setting>(&state).await?))
+        }
+
+        put_setting!($put, $setting, $path);
+    };
+}
+
+/// Admin-only PUT (full replacement) for one setting.
+macro_rules! put_setting {
+    ($put:ident, $setting:ty, $path:literal) => {
+        #[utoipa::path(
+            put, path = $path, tag = "admin",
+            security(("session" = [])),
+            request_body = $setting,
+            responses((status = 200, body = $setting), (status = 422, description = "VALIDATION_FAILED"))
+        )]
+        pub async fn $put(
+            State(state): State<AppState>,
+            AdminUser(admin): AdminUser,
+            Json(value): Json<$setting>,
+        ) -> Result<Json<$setting>> {
+            platform_settings::save(&state, &value, admin.user_id).await?;
+            after_change::<$setting>(&state).await;
+            Ok(Json(value))
+        }
+    };
+}
+
+admin_setting!(get: payment_config, put: update_payment_config, PaymentConfig, "/admin/payment-config");
+admin_setting!(get: payment_methods, put: update_payment_methods, PaymentMethods, "/admin/payment-methods");
+admin_setting!(get: booking_limits, put: update_booking_limits, BookingLimits, "/admin/booking-limits");
+admin_setting!(get: marketplace_settings, put: update_marketplace_settings, MarketplaceSettings, "/admin/settings");
+put_setting!(update_ui_config, UiConfig, "/admin/ui-config");
+
+#[utoipa::path(get, path = "/admin/ui-config", tag = "admin", responses((status = 200, body = UiConfig)))]
+pub async fn ui_config(State(state): State<AppState>) -> Result<Json<UiConfig>> {
+    Ok(Json(platform_settings::load::<UiConfig>(&state).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FeeConfig {
+    /// Fraction of the class fee, e.g. `"0.15"`.
+    #[schema(value_type = String, example = "0.15")]
+    platform_fee_rate: Decimal,
+    /// Fraction of the platform fee, e.g. `"0.18"`.
+    #[schema(value_type = String, example = "0.18")]
+    gst_rate: Decimal,
+}
+
+#[utoipa::path(get, path = "/fee-config", tag = "payments", responses((status = 200, body = FeeConfig)))]
+pub async fn fee_config(State(state): State<AppState>) -> Result<Json<FeeConfig>> {
+    let config = platform_settings::load::<PaymentConfig>(&state).await?;
+    let rate = |percent: Decimal| (percent / Decimal::ONE_HUNDRED).normalize();
+    Ok(Json(FeeConfig {
+        platform_fee_rate: rate(config.platform_fee_percent),
+        gst_rate: rate(config.gst_percent),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckoutConfig {
+    razorpay: RazorpayCheckout,
+    stripe: StripeCheckout,
+    methods: PaymentMethods,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RazorpayCheckout {
+    enabled: bool,
+    mode: RazorpayMode,
+    /// Public key for Razorpay Checkout, when enabled.
+    key_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StripeCheckout {
+    enabled: bool,
+    publishable_key: Option<String>,
+}
+
+/// What checkout needs: gateways that are both configured and enabled, their public keys, and
+/// the payment methods on offer. Never secrets.
+#[utoipa::path(get, path = "/payment-config", tag = "payments", responses((status = 200, body = CheckoutConfig)))]
+pub async fn checkout_config(State(state): State<AppState>) -> Result<Json<CheckoutConfig>> {
+    let config = platform_settings::load::<PaymentConfig>(&state).await?;
+    let methods = platform_settings::load::<PaymentMethods>(&state).await?;
+    let keys = &state.config.payments;
+    let razorpay_key = keys
+        .razorpay
+        .as_ref()
+        .filter(|_| config.razorpay_enabled)
+        .map(|r| r.key_id.clone());
+    let stripe_key = keys
+        .stripe
+        .as_ref()
+        .filter(|_| config.stripe_enabled)
+        .map(|s| s.publishable_key.clone());
+    Ok(Json(CheckoutConfig {
+        razorpay: RazorpayCheckout {
+            enabled: razorpay_key.is_some(),
+            mode: config.razorpay_mode,
+            key_id: razorpay_key,
+        },
+        stripe: StripeCheckout {
+            enabled: stripe_key.is_some(),
+            publishable_key: stripe_key,
+        },
+        methods,
+    }))
+}
+
+/// Settings that change who is listed retire the cached mentor list.
+async fn after_change<T: Setting>(state: &AppState) {
+    if T::KEY == MarketplaceSettings::KEY {
+        state.cache.bump_generation(MENTOR_LIST).await;
+    }
+}

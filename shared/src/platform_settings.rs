@@ -1,0 +1,316 @@
+//! Admin-tuned settings (product-spec §4, §9): typed, with the spec's defaults in code, stored as
+//! one JSON document per setting and read through the cache, since bookings and payments read
+//! them on hot paths. A write invalidates the cached copy on every instance.
+
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::Result;
+use crate::state::AppState;
+use crate::validation::{Validator, is_upi_id};
+
+const TTL: Duration = Duration::from_secs(5 * 60);
+
+/// One setting: its storage key, its defaults (`Default`) and its rules.
+pub trait Setting: Serialize + DeserializeOwned + Default + Send + Sync + Unpin + 'static {
+    const KEY: &'static str;
+    fn validate(&self, validator: &mut Validator);
+}
+
+/// The stored value, or the default when an admin never set it.
+pub async fn load<T: Setting>(state: &AppState) -> Result<T> {
+    let key = cache_key(T::KEY);
+    if let Some(value) = state.cache.get::<T>(&key).await {
+        return Ok(value);
+    }
+    let stored: Option<sqlx::types::Json<T>> =
+        sqlx::query_scalar("SELECT value FROM platform_settings WHERE setting_key = $1")
+            .bind(T::KEY)
+            .fetch_optional(&state.db)
+            .await?;
+    let value = stored.map(|json| json.0).unwrap_or_default();
+    state.cache.fill(&key, &value, TTL).await;
+    Ok(value)
+}
+
+/// Validates and stores a full replacement, then drops every cached copy.
+pub async fn save<T: Setting>(state: &AppState, value: &T, admin_id: Uuid) -> Result<()> {
+    let mut validator = Validator::new();
+    value.validate(&mut validator);
+    validator.finish()?;
+    sqlx::query(
+        r#"INSERT INTO platform_settings (setting_key, value, updated_at, updated_by) VALUES ($1, $2, now(), $3)
+           ON CONFLICT (setting_key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = $3"#,
+    )
+    .bind(T::KEY)
+    .bind(sqlx::types::Json(value))
+    .bind(admin_id)
+    .execute(&state.db)
+    .await?;
+    state.cache.invalidate(&[cache_key(T::KEY)], TTL).await;
+    Ok(())
+}
+
+fn cache_key(key: &str) -> String {
+    format!("setting:{key}")
+}
+
+/// Footer link toggles, help centre and dashboard links (GET is public).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UiConfig {
+    pub show_about: bool,
+    pub show_careers: bool,
+    pub show_blog: bool,
+    pub show_help_centre: bool,
+    pub help_centre_url: Option<String>,
+    pub dashboard_links: Vec<DashboardLink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DashboardLink {
+    pub label: String,
+    pub url: String,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            show_about: true,
+            show_careers: false,
+            show_blog: false,
+            show_help_centre: true,
+            help_centre_url: None,
+            dashboard_links: Vec::new(),
+        }
+    }
+}
+
+impl Setting for UiConfig {
+    const KEY: &'static str = "ui-config";
+
+    fn validate(&self, validator: &mut Validator) {
+        if let Some(url) = &self.help_centre_url {
+            validator.check(is_web_url(url), "helpCentreUrl", "must be an http(s) URL");
+        }
+        validator.check(
+            self.dashboard_links.len() <= 20,
+            "dashboardLinks",
+            "at most 20 links",
+        );
+        for (index, link) in self.dashboard_links.iter().enumerate() {
+            validator
+                .length(
+                    &link.label,
+                    &format!("dashboardLinks[{index}].label"),
+                    1,
+                    60,
+                )
+                .check(
+                    is_web_url(&link.url),
+                    &format!("dashboardLinks[{index}].url"),
+                    "must be an http(s) URL",
+                );
+        }
+    }
+}
+
+/// Fees and gateways. Percentages are decimal strings (`"15.00"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentConfig {
+    #[schema(value_type = String, example = "15.00")]
+    pub platform_fee_percent: Decimal,
+    #[schema(value_type = String, example = "18.00")]
+    pub gst_percent: Decimal,
+    pub razorpay_enabled: bool,
+    pub stripe_enabled: bool,
+    pub razorpay_mode: RazorpayMode,
+    pub admin_upi_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RazorpayMode {
+    Test,
+    Live,
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        Self {
+            platform_fee_percent: Decimal::new(1500, 2),
+            gst_percent: Decimal::new(1800, 2),
+            razorpay_enabled: true,
+            stripe_enabled: true,
+            razorpay_mode: RazorpayMode::Test,
+            admin_upi_id: None,
+        }
+    }
+}
+
+impl Setting for PaymentConfig {
+    const KEY: &'static str = "payment-config";
+
+    fn validate(&self, validator: &mut Validator) {
+        let percent = |value: Decimal, max: i64| {
+            value >= Decimal::ZERO && value <= Decimal::from(max) && value.scale() <= 2
+        };
+        validator
+            .check(
+                percent(self.platform_fee_percent, 50),
+                "platformFeePercent",
+                "must be 0 to 50 with at most 2 decimals",
+            )
+            .check(
+                percent(self.gst_percent, 40),
+                "gstPercent",
+                "must be 0 to 40 with at most 2 decimals",
+            );
+        if let Some(upi) = &self.admin_upi_id {
+            validator.check(
+                is_upi_id(upi),
+                "adminUpiId",
+                "must be a UPI id such as name@bank",
+            );
+        }
+    }
+}
+
+/// Which payment methods checkout offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PaymentMethods {
+    pub upi: bool,
+    pub cards: bool,
+    pub netbanking: bool,
+    pub stripe: bool,
+}
+
+impl Default for PaymentMethods {
+    fn default() -> Self {
+        Self {
+            upi: true,
+            cards: true,
+            netbanking: true,
+            stripe: true,
+        }
+    }
+}
+
+impl Setting for PaymentMethods {
+    const KEY: &'static str = "payment-methods";
+
+    fn validate(&self, _validator: &mut Validator) {}
+}
+
+/// Student booking limits and the buffer between classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BookingLimits {
+    pub daily_limit: i64,
+    pub weekly_limit: i64,
+    pub weekly_limit_enabled: bool,
+    pub monthly_limit: i64,
+    pub max_active_packages: i64,
+    pub buffer_minutes: i64,
+}
+
+impl Default for BookingLimits {
+    fn default() -> Self {
+        Self {
+            daily_limit: 3,
+            weekly_limit: 10,
+            weekly_limit_enabled: false,
+            monthly_limit: 15,
+            max_active_packages: 2,
+            buffer_minutes: 5,
+        }
+    }
+}
+
+impl Setting for BookingLimits {
+    const KEY: &'static str = "booking-limits";
+
+    fn validate(&self, validator: &mut Validator) {
+        validator
+            .check(
+                (1..=20).contains(&self.daily_limit),
+                "dailyLimit",
+                "must be 1 to 20",
+            )
+            .check(
+                (1..=100).contains(&self.weekly_limit),
+                "weeklyLimit",
+                "must be 1 to 100",
+            )
+            .check(
+                (1..=300).contains(&self.monthly_limit),
+                "monthlyLimit",
+                "must be 1 to 300",
+            )
+            .check(
+                (0..=10).contains(&self.max_active_packages),
+                "maxActivePackages",
+                "must be 0 to 10",
+            )
+            .check(
+                (0..=60).contains(&self.buffer_minutes),
+                "bufferMinutes",
+                "must be 0 to 60",
+            );
+    }
+}
+
+/// Marketplace rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MarketplaceSettings {
+    /// Mentors need an approved photo or intro video to be listed.
+    pub media_approval_required: bool,
+}
+
+impl Setting for MarketplaceSettings {
+    const KEY: &'static str = "settings";
+
+    fn validate(&self, _validator: &mut Validator) {}
+}
+
+fn is_web_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 500
+        && !url.contains(char::is_whitespace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_spec_and_pass_their_own_rules() {
+        let limits = BookingLimits::default();
+        assert_eq!(
+            (
+                limits.daily_limit,
+                limits.monthly_limit,
+                limits.buffer_minutes
+            ),
+            (3, 15, 5)
+        );
+        assert_eq!(
+            serde_json::to_value(PaymentConfig::default()).unwrap()["platformFeePercent"],
+            "15.00"
+        );
+        let mut validator = Validator::new();
+        limits.validate(&mut validator);
+        PaymentConfig::default().validate(&mut validator);
+        UiConfig::default().validate(&mut validator);
+        assert!(validator.finish().is_ok());
+    }
+}
