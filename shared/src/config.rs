@@ -40,6 +40,23 @@ pub struct Config {
     /// `RUST_LOG`-style filter for the JSON logs (`LOG_LEVEL`, default `info`).
     pub log_filter: String,
     pub payments: PaymentsConfig,
+    pub mail: MailConfig,
+}
+
+/// Email delivery. Without a SendGrid key, emails stay in the outbox table (local default).
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    pub sendgrid: Option<SendGridConfig>,
+    /// `EMAIL_FROM`, default `no-reply@codeconnect.example`.
+    pub from: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SendGridConfig {
+    /// `SENDGRID_API_KEY`.
+    pub api_key: Secret,
+    /// `SENDGRID_BASE_URL`, default `https://api.sendgrid.com` (EU: `https://api.eu.sendgrid.com`).
+    pub base_url: String,
 }
 
 /// Gateway credentials. A gateway without its keys is unavailable whatever the admin enables.
@@ -160,6 +177,19 @@ impl Config {
             log_filter: reader
                 .optional("LOG_LEVEL")
                 .unwrap_or_else(|| "info".into()),
+            mail: MailConfig {
+                sendgrid: reader
+                    .optional("SENDGRID_API_KEY")
+                    .map(|api_key| SendGridConfig {
+                        api_key: Secret::new(api_key),
+                        base_url: reader
+                            .optional("SENDGRID_BASE_URL")
+                            .unwrap_or_else(|| "https://api.sendgrid.com".into()),
+                    }),
+                from: reader
+                    .optional("EMAIL_FROM")
+                    .unwrap_or_else(|| "no-reply@codeconnect.example".into()),
+            },
             payments: PaymentsConfig {
                 razorpay: reader
                     .all_or_none(&[

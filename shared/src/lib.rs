@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod fees;
 pub mod invocation;
+pub mod mailer;
 pub mod money;
 pub mod notifications;
 pub mod outbox;

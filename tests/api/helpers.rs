@@ -7,7 +7,9 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use shared::AppState;
-use shared::config::{CacheConfig, Config, DatabaseConfig, PaymentsConfig, Secret};
+use shared::config::{
+    CacheConfig, Config, DatabaseConfig, MailConfig, PaymentsConfig, Secret, SendGridConfig,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -32,6 +34,8 @@ pub struct Options {
     pub redis_url: Option<String>,
     /// Gateways (pointed at mock servers); none by default.
     pub payments: PaymentsConfig,
+    /// SendGrid (a mock server); none by default, so emails stay in the outbox.
+    pub sendgrid: Option<SendGridConfig>,
 }
 
 fn setting(name: &str, default: &str) -> String {
@@ -97,6 +101,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         cors_allowed_origins: vec!["https://app.codeconnect.example".into()],
         log_filter: "info".into(),
         payments: options.payments,
+        mail: MailConfig {
+            sendgrid: options.sendgrid,
+            from: "no-reply@codeconnect.example".into(),
+        },
     };
     let options = PgConnectOptions::from_str(&direct_url)
         .expect("test database URL")

@@ -14,6 +14,7 @@ mod discovery;
 mod lockout;
 mod mentor_login;
 mod mentor_self_service;
+mod notifications;
 mod operations;
 mod password_reset;
 mod payments;

@@ -28,6 +28,7 @@ pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
         bookings::FUNCTIONS,
         health::FUNCTIONS,
         mentors::FUNCTIONS,
+        notifications::FUNCTIONS,
         payments::FUNCTIONS,
         routes::FUNCTIONS,
     ]
@@ -37,9 +38,14 @@ pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
 
 /// Every timer function's code.
 pub fn timer_functions() -> impl Iterator<Item = &'static TimerFunction> {
-    [auth::TIMERS, bookings::TIMERS, payments::TIMERS]
-        .into_iter()
-        .flatten()
+    [
+        auth::TIMERS,
+        bookings::TIMERS,
+        notifications::TIMERS,
+        payments::TIMERS,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// A bound, ready-to-run handler.

@@ -61,6 +61,7 @@ fn api_parts() -> (Router<AppState>, OpenApi) {
         .merge(bookings::router())
         .merge(health::router())
         .merge(mentors::router())
+        .merge(notifications::router())
         .merge(payments::router());
     let (router, mut document) = OpenApiRouter::new().nest("/api", groups).split_for_parts();
     document.info = InfoBuilder::new()

@@ -1,0 +1,148 @@
+//! Delivery of the email outbox through SendGrid's v3 Mail Send API. Each run leases a batch of
+//! due emails (so overlapping runs never take the same one), sends them, and records the result
+//! under that lease: sent exactly once, retried with exponential backoff on 429/5xx/network
+//! errors, failed at once on other 4xx. Keys and email bodies are never logged (bodies carry
+//! password reset codes).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::config::SendGridConfig;
+use crate::error::Result;
+use crate::state::AppState;
+
+const BATCH: i64 = 50;
+const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+const MAX_ATTEMPTS: i32 = 8;
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What one delivery pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub sent: usize,
+    pub retrying: usize,
+    pub failed: usize,
+}
+
+#[derive(sqlx::FromRow)]
+struct Leased {
+    email_outbox_id: Uuid,
+    recipient: String,
+    subject: String,
+    body_text: String,
+    category: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+}
+
+enum Outcome {
+    Sent,
+    Retry(String),
+    Permanent(String),
+}
+
+/// Delivers every due email once; without a SendGrid key it leaves them pending.
+pub async fn deliver_due(state: &AppState) -> Result<Delivery> {
+    let Some(sendgrid) = &state.config.mail.sendgrid else {
+        return Ok(Delivery::default());
+    };
+    let leased: Vec<Leased> = sqlx::query_as(
+        r#"UPDATE email_outbox SET next_attempt_at = now() + $2
+           WHERE email_outbox_id IN (
+               SELECT email_outbox_id FROM email_outbox
+               WHERE status = 'pending' AND next_attempt_at <= now()
+               ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+           RETURNING email_outbox_id, recipient, subject, body_text, category, attempts, next_attempt_at"#,
+    )
+    .bind(BATCH)
+    .bind(LEASE)
+    .fetch_all(&state.db)
+    .await?;
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .unwrap_or_default();
+    let mut delivery = Delivery::default();
+    for email in leased {
+        let outcome = send(&client, sendgrid, &state.config.mail.from, &email).await;
+        let (result, error) = match outcome {
+            Outcome::Sent => ("sent", None),
+            Outcome::Retry(error) if email.attempts + 1 < MAX_ATTEMPTS => ("retry", Some(error)),
+            Outcome::Retry(error) | Outcome::Permanent(error) => ("failed", Some(error)),
+        };
+        match result {
+            "sent" => delivery.sent += 1,
+            "retry" => delivery.retrying += 1,
+            _ => delivery.failed += 1,
+        }
+        // Guarded by the lease, so a run that outlived its lease changes nothing.
+        sqlx::query(
+            r#"UPDATE email_outbox
+               SET status = CASE WHEN $3 = 'retry' THEN status ELSE $3 END,
+                   sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
+                   attempts = attempts + 1,
+                   last_error = $4,
+                   next_attempt_at = CASE WHEN $3 = 'retry' THEN now() + $5 ELSE next_attempt_at END
+               WHERE email_outbox_id = $1 AND status = 'pending' AND next_attempt_at = $2"#,
+        )
+        .bind(email.email_outbox_id)
+        .bind(email.next_attempt_at)
+        .bind(result)
+        .bind(error)
+        .bind(backoff(email.attempts))
+        .execute(&state.db)
+        .await?;
+    }
+    Ok(delivery)
+}
+
+/// 1, 2, 4, … minutes, capped at an hour.
+fn backoff(attempts: i32) -> chrono::Duration {
+    chrono::Duration::minutes((1i64 << attempts.clamp(0, 6)).min(60))
+}
+
+async fn send(
+    client: &reqwest::Client,
+    sendgrid: &SendGridConfig,
+    from: &str,
+    email: &Leased,
+) -> Outcome {
+    let body = json!({
+        "personalizations": [{"to": [{"email": email.recipient}]}],
+        "from": {"email": from, "name": "CodeConnect"},
+        "subject": email.subject,
+        "content": [{"type": "text/plain", "value": email.body_text}],
+        "categories": [email.category],
+        "custom_args": {"outbox_id": email.email_outbox_id.to_string()},
+    });
+    let response = client
+        .post(format!("{}/v3/mail/send", sendgrid.base_url))
+        .bearer_auth(sendgrid.api_key.expose())
+        .json(&body)
+        .send()
+        .await;
+    match response {
+        Ok(response) if response.status().is_success() => Outcome::Sent,
+        Ok(response)
+            if response.status().as_u16() == 429 || response.status().is_server_error() =>
+        {
+            Outcome::Retry(format!("SendGrid answered {}", response.status()))
+        }
+        Ok(response) => Outcome::Permanent(format!("SendGrid answered {}", response.status())),
+        Err(error) => Outcome::Retry(format!("SendGrid unreachable: {}", error.without_url())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let minutes: Vec<i64> = (0..9).map(|n| backoff(n).num_minutes()).collect();
+        assert_eq!(minutes, vec![1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+}
