@@ -672,3 +672,39 @@ async fn a_gateway_without_keys_is_disabled() {
 
     expect_problem(response, StatusCode::CONFLICT, "GATEWAY_DISABLED").await;
 }
+
+#[tokio::test]
+async fn refund_webhooks_settle_the_ledger_including_refunds_made_elsewhere() {
+    let pay = spawn_with_gateways().await;
+    let booking_id = pay.held_booking(8).await;
+    let order_id = pay.razorpay_order(booking_id).await;
+    expect_status(pay.verify(&order_id, "pay_dash").await, StatusCode::OK).await;
+    let refund = |event: &str, id: &str| json!({"event": event, "payload": {"refund": {"entity": {"id": id, "payment_id": "pay_dash", "amount": 20000, "status": "processed"}}}});
+
+    // A partial refund made in the gateway's dashboard still reaches the ledger.
+    let reported = pay
+        .razorpay_webhook(
+            "evt_r1",
+            &refund("refund.processed", "rfnd_dash"),
+            RAZORPAY_WEBHOOK_SECRET,
+        )
+        .await;
+    expect_status(reported, StatusCode::OK).await;
+    assert_eq!(
+        pay.ledger("refund").await,
+        vec![("200.00".to_owned(), "succeeded".to_owned())]
+    );
+
+    let failed = pay
+        .razorpay_webhook(
+            "evt_r2",
+            &refund("refund.failed", "rfnd_dash"),
+            RAZORPAY_WEBHOOK_SECRET,
+        )
+        .await;
+    expect_status(failed, StatusCode::OK).await;
+    assert_eq!(
+        pay.ledger("refund").await,
+        vec![("200.00".to_owned(), "failed".to_owned())]
+    );
+}

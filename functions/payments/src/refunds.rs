@@ -46,6 +46,35 @@ pub async fn queue(
     Ok(())
 }
 
+/// A refund reported by a gateway webhook: settles our ledger row, or records a refund made
+/// elsewhere (say, in the gateway's dashboard) so the ledger stays complete.
+pub async fn record_reported(
+    state: &AppState,
+    gateway: Gateway,
+    payment_id: &str,
+    refund_id: &str,
+    amount_minor: i64,
+    succeeded: bool,
+) -> Result<()> {
+    sqlx::query(
+        r#"INSERT INTO payment_transactions (payment_transaction_id, kind, gateway, gateway_reference, payment_order_id,
+                                             booking_id, package_id, amount, status)
+           SELECT $1, 'refund', o.gateway, $3, o.payment_order_id, o.booking_id, o.package_id, $4, $5
+           FROM payment_orders o WHERE o.gateway = $2 AND o.gateway_payment_id = $6
+           ON CONFLICT (payment_order_id) WHERE kind = 'refund'
+           DO UPDATE SET status = EXCLUDED.status, gateway_reference = EXCLUDED.gateway_reference, updated_at = now()"#,
+    )
+    .bind(Uuid::new_v4())
+    .bind(gateway.name())
+    .bind(refund_id)
+    .bind(Decimal::new(amount_minor, 2))
+    .bind(if succeeded { "succeeded" } else { "failed" })
+    .bind(payment_id)
+    .execute(&state.db)
+    .await?;
+    Ok(())
+}
+
 async fn reconcile(state: AppState, _info: TimerInfo) -> Result<Vec<String>> {
     let queued = queue_policy_refunds(&state).await?;
     let (sent, failed) = process_due(&state).await?;

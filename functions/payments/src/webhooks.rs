@@ -10,6 +10,7 @@ use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 
 use crate::gateways::{self, Gateway};
+use crate::refunds;
 use crate::settle;
 use crate::signatures;
 
@@ -83,6 +84,29 @@ pub async fn razorpay_webhook(
             }
             "processed"
         }
+        "refund.processed" | "refund.failed" => {
+            let refund = &event.payload["refund"]["entity"];
+            let (Some(refund_id), Some(payment_id)) =
+                (refund["id"].as_str(), refund["payment_id"].as_str())
+            else {
+                return Err(Error::bad_request(
+                    "INVALID_BODY",
+                    "refund entity lacks id or payment_id",
+                ));
+            };
+            let amount = refund["amount"].as_i64().unwrap_or(0);
+            let succeeded = event.event == "refund.processed";
+            refunds::record_reported(
+                &state,
+                Gateway::Razorpay,
+                payment_id,
+                refund_id,
+                amount,
+                succeeded,
+            )
+            .await?;
+            "processed"
+        }
         _ => "ignored",
     };
     remember(&state, Gateway::Razorpay, &event_id).await?;
@@ -120,6 +144,24 @@ pub async fn stripe_webhook(
         }
         "payment_intent.payment_failed" => {
             settle::record_failure(&state, Gateway::Stripe, intent_id).await?;
+            "processed"
+        }
+        "refund.updated" | "refund.failed" => {
+            let refund = &event.data["object"];
+            let status = refund["status"].as_str().unwrap_or_default();
+            let payment_intent = refund["payment_intent"].as_str().unwrap_or_default();
+            if matches!(status, "succeeded" | "failed" | "canceled") {
+                let amount = refund["amount"].as_i64().unwrap_or(0);
+                refunds::record_reported(
+                    &state,
+                    Gateway::Stripe,
+                    payment_intent,
+                    intent_id,
+                    amount,
+                    status == "succeeded",
+                )
+                .await?;
+            }
             "processed"
         }
         _ => "ignored",
