@@ -72,7 +72,22 @@ fn dummy_hash() -> Result<&'static str> {
     Ok(DUMMY.get_or_init(|| hash))
 }
 
+/// Hashes in flight at once: one per core. Each argon2id hash holds 19 MiB, so an unbounded
+/// burst of logins would exhaust memory; beyond this they queue, which costs no throughput
+/// (the cores are already busy).
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let _slot = hashing_slots()
+        .acquire()
+        .await
+        .context("password hashing slots closed")?;
     let span = tracing::Span::current();
     let result = tokio::task::spawn_blocking(move || span.in_scope(work))
         .instrument(tracing::Span::current())

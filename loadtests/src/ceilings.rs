@@ -1,0 +1,61 @@
+//! The machine's ceilings, measured in the same run: a minimal axum JSON endpoint at the same
+//! concurrency, and argon2id hashes per second on every core with the login's parameters.
+
+use std::time::{Duration, Instant};
+
+use argon2_ceiling::hashes_per_second;
+use axum::Router;
+use axum::routing::get;
+
+use crate::Options;
+use crate::phases::{self, Outcome};
+
+/// Hello world served in-process on its own port, driven like a phase.
+pub async fn hello_world(client: &reqwest::Client, options: &Options) -> anyhow::Result<Outcome> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hello", listener.local_addr()?);
+    let router = Router::new().route(
+        "/hello",
+        get(|| async { axum::Json(serde_json::json!({"hello": "world"})) }),
+    );
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = std::sync::Arc::new(url);
+    let outcome = phases::closed_loop(client, options, None, move |client, _| {
+        let request = client.get(url.as_str());
+        async move { phases::expect_ok(request.send().await) }
+    })
+    .await;
+    server.abort();
+    Ok(outcome)
+}
+
+pub fn argon2_per_second() -> f64 {
+    hashes_per_second(Duration::from_secs(5))
+}
+
+mod argon2_ceiling {
+    use super::*;
+    use argon2::password_hash::{PasswordHasher, SaltString};
+
+    /// Hashes on every core for `duration`; returns hashes per second overall.
+    pub fn hashes_per_second(duration: Duration) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let started = Instant::now();
+        let handles: Vec<_> = (0..cores)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let hasher = shared::auth::password::hasher();
+                    let salt = SaltString::encode_b64(b"loadtest-salt-16").expect("salt");
+                    let mut count = 0u64;
+                    while started.elapsed() < duration {
+                        let _ = hasher.hash_password(b"LoadTest123", &salt);
+                        count += 1;
+                    }
+                    count
+                })
+            })
+            .collect();
+        let total: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+        total as f64 / started.elapsed().as_secs_f64()
+    }
+}

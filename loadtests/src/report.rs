@@ -1,0 +1,204 @@
+//! The results table, as Markdown (for people) and JSON (for tools).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::Options;
+use crate::phases::{Kind, Outcome, Phase};
+use crate::server::ServerSummary;
+
+#[derive(Serialize)]
+pub struct Report {
+    command: String,
+    connections: usize,
+    duration_seconds: u64,
+    server: ServerSummary,
+    hello_world_per_second: f64,
+    hello_world_p975_ms: f64,
+    argon2_hashes_per_second: f64,
+    phases: Vec<Row>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    number: u8,
+    name: &'static str,
+    /// `measured`, or `not built yet` for features that don't exist.
+    status: &'static str,
+    requests: u64,
+    successes: u64,
+    success_percent: f64,
+    per_second: f64,
+    p50_ms: f64,
+    p975_ms: f64,
+    p99_ms: f64,
+    errors: BTreeMap<String, u64>,
+    peak_rss_mb: f64,
+    cpu_percent: f64,
+    /// Throughput over its ceiling (argon2id for logins, hello world otherwise).
+    ceiling_ratio: f64,
+}
+
+impl Report {
+    pub fn new(
+        command: &str,
+        options: &Options,
+        server: ServerSummary,
+        hello: Outcome,
+        argon2: f64,
+        results: Vec<(Phase, Option<Outcome>)>,
+    ) -> Self {
+        let hello_rate = rate(&hello);
+        let phases = results
+            .into_iter()
+            .map(|(phase, outcome)| match outcome {
+                None => Row {
+                    number: phase.number,
+                    name: phase.name,
+                    status: "not built yet",
+                    requests: 0,
+                    successes: 0,
+                    success_percent: 0.0,
+                    per_second: 0.0,
+                    p50_ms: 0.0,
+                    p975_ms: 0.0,
+                    p99_ms: 0.0,
+                    errors: BTreeMap::new(),
+                    peak_rss_mb: 0.0,
+                    cpu_percent: 0.0,
+                    ceiling_ratio: 0.0,
+                },
+                Some(outcome) => {
+                    let ceiling = match phase.run {
+                        Some(Kind::Login) => argon2,
+                        _ => hello_rate,
+                    };
+                    let usage = outcome.usage.unwrap_or_default();
+                    Row {
+                        number: phase.number,
+                        name: phase.name,
+                        status: "measured",
+                        requests: outcome.requests,
+                        successes: outcome.successes,
+                        success_percent: percent(outcome.successes, outcome.requests),
+                        per_second: rate(&outcome),
+                        p50_ms: millis(&outcome, 50.0),
+                        p975_ms: millis(&outcome, 97.5),
+                        p99_ms: millis(&outcome, 99.0),
+                        errors: outcome.errors.clone(),
+                        peak_rss_mb: usage.peak_rss_mb,
+                        cpu_percent: usage.cpu_percent,
+                        ceiling_ratio: if ceiling > 0.0 {
+                            rate(&outcome) / ceiling
+                        } else {
+                            0.0
+                        },
+                    }
+                }
+            })
+            .collect();
+        Report {
+            command: command.to_owned(),
+            connections: options.connections,
+            duration_seconds: options.duration.as_secs(),
+            server,
+            hello_world_per_second: hello_rate,
+            hello_world_p975_ms: millis(&hello, 97.5),
+            argon2_hashes_per_second: argon2,
+            phases,
+        }
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# Load test: {} connections, {} s per phase\n",
+            self.connections, self.duration_seconds
+        );
+        let _ = writeln!(out, "Command: `{}`\n", self.command);
+        let _ = writeln!(
+            out,
+            "Ceilings in this run: hello world {:.0} req/s (p97.5 {:.1} ms); argon2id {:.1} hashes/s on all cores.",
+            self.hello_world_per_second, self.hello_world_p975_ms, self.argon2_hashes_per_second
+        );
+        let _ = writeln!(
+            out,
+            "Handler: ready {} ms after start; peak RSS over the run {:.1} MB.\n",
+            self.server.ready_ms, self.server.peak_rss_mb
+        );
+        let _ = writeln!(
+            out,
+            "| # | phase | requests | successes | success % | req/s | of ceiling | p50 ms | p97.5 ms | p99 ms | errors | peak RSS MB | CPU % |"
+        );
+        let _ = writeln!(
+            out,
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+        );
+        for row in &self.phases {
+            if row.status != "measured" {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | | | | | | | | | | |",
+                    row.number, row.name, row.status
+                );
+                continue;
+            }
+            let errors = if row.errors.is_empty() {
+                "none".to_owned()
+            } else {
+                row.errors
+                    .iter()
+                    .map(|(kind, count)| format!("{kind}: {count}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.2} | {:.0} | {:.0}% | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0} |",
+                row.number,
+                row.name,
+                row.requests,
+                row.successes,
+                row.success_percent,
+                row.per_second,
+                row.ceiling_ratio * 100.0,
+                row.p50_ms,
+                row.p975_ms,
+                row.p99_ms,
+                errors,
+                row.peak_rss_mb,
+                row.cpu_percent
+            );
+        }
+        out
+    }
+
+    /// Writes `phases-<connections>.md` and `.json` under `dir`.
+    pub fn write(&self, dir: &str) -> anyhow::Result<(String, String)> {
+        std::fs::create_dir_all(dir)?;
+        let markdown = format!("{dir}/phases-{}.md", self.connections);
+        let json = format!("{dir}/phases-{}.json", self.connections);
+        std::fs::write(&markdown, self.markdown())?;
+        std::fs::write(&json, serde_json::to_string_pretty(self)?)?;
+        Ok((markdown, json))
+    }
+}
+
+fn rate(outcome: &Outcome) -> f64 {
+    outcome.successes as f64 / outcome.elapsed.as_secs_f64().max(0.001)
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+fn millis(outcome: &Outcome, quantile: f64) -> f64 {
+    outcome.latency.value_at_percentile(quantile) as f64 / 1000.0
+}

@@ -1,0 +1,143 @@
+//! Seeds a dedicated database with load-test data in a few set-based statements: 100 visible
+//! mentors (subjects, weekly slots, UPI ids), 2,000 students with a known password and live
+//! sessions, some bookings and reviews.
+
+use anyhow::Context;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "LoadTest123";
+pub const MENTORS: usize = 100;
+pub const STUDENTS: usize = 2000;
+const DATABASE: &str = "codeconnect_load";
+
+pub struct LoadData {
+    pub pooled_url: String,
+    pub mentor_ids: Vec<Uuid>,
+    pub student_emails: Vec<String>,
+    /// One live session token per student (written directly, as a login would).
+    pub student_tokens: Vec<String>,
+}
+
+pub async fn seed() -> anyhow::Result<LoadData> {
+    let direct_base = std::env::var("LOAD_DATABASE_DIRECT_BASE")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let pooled_base = std::env::var("LOAD_DATABASE_POOLED_BASE")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:6432".into());
+    let mut admin = PgConnection::connect(&format!("{direct_base}/postgres"))
+        .await
+        .context("connect to Postgres")?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::query(&format!("CREATE DATABASE {DATABASE}"))
+        .execute(&mut admin)
+        .await?;
+    let direct_url = format!("{direct_base}/{DATABASE}");
+    shared::db::migrate(&direct_url).await?;
+    let mut db = PgConnection::connect(&direct_url).await?;
+    let hash = shared::auth::password::hash(PASSWORD.into())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+
+    sqlx::query(
+        r#"INSERT INTO users (user_id, email, password_hash, first_name, last_name, role, country)
+           SELECT gen_random_uuid(), 'mentor' || n || '@load.example', $1, 'Mentor', n::text, 'mentor', 'India'
+           FROM generate_series(1, $2) n"#,
+    )
+    .bind(&hash)
+    .bind(MENTORS as i32)
+    .execute(&mut db)
+    .await?;
+    sqlx::query(
+        r#"INSERT INTO mentor_profiles (user_id, title, description, upi_id, demo_enabled, rating, review_count)
+           SELECT user_id, 'Mentor ' || last_name, 'Load-test mentor', 'm' || last_name || '@okaxis', true,
+                  3 + (last_name::int % 200) / 100.0, 0
+           FROM users WHERE role = 'mentor'"#,
+    )
+    .execute(&mut db)
+    .await?;
+    sqlx::query(
+        r#"INSERT INTO teacher_subjects (teacher_subject_id, mentor_id, subject, experience_years, class_fee)
+           SELECT gen_random_uuid(), u.user_id, s.subject, 1 + (u.last_name::int % 9), 400 + (u.last_name::int % 8) * 100
+           FROM users u CROSS JOIN (VALUES ('Physics'), ('Mathematics')) s(subject)
+           WHERE u.role = 'mentor'"#,
+    )
+    .execute(&mut db)
+    .await?;
+    sqlx::query(
+        r#"INSERT INTO time_slots (time_slot_id, mentor_id, day_of_week, start_minute, end_minute)
+           SELECT gen_random_uuid(), u.user_id, d, 9 * 60, 21 * 60
+           FROM users u CROSS JOIN generate_series(1, 7) d WHERE u.role = 'mentor'"#,
+    )
+    .execute(&mut db)
+    .await?;
+    sqlx::query(
+        r#"INSERT INTO users (user_id, email, password_hash, first_name, last_name, role)
+           SELECT gen_random_uuid(), 'student' || n || '@load.example', $1, 'Student', n::text, 'student'
+           FROM generate_series(1, $2) n"#,
+    )
+    .bind(&hash)
+    .bind(STUDENTS as i32)
+    .execute(&mut db)
+    .await?;
+    // Past, completed classes with reviews, and upcoming confirmed ones, so lists have rows.
+    sqlx::query(
+        r#"WITH pairs AS (
+               SELECT s.user_id AS student_id, m.user_id AS mentor_id, row_number() OVER () AS n
+               FROM (SELECT user_id, row_number() OVER () AS k FROM users WHERE role = 'student') s
+               JOIN (SELECT user_id, row_number() OVER () AS k FROM users WHERE role = 'mentor') m
+                 ON m.k = 1 + (s.k % 100))
+           INSERT INTO bookings (booking_id, student_id, mentor_id, subject, session_type, status, scheduled_at, ends_at,
+                                 blocked_until, completed_at, class_fee, platform_fee, gst, mentor_payout)
+           SELECT gen_random_uuid(), student_id, mentor_id, 'Physics', 'regular', 'completed',
+                  date_trunc('hour', now()) - make_interval(days => 1 + (n % 300)::int, hours => (n / 300)::int),
+                  date_trunc('hour', now()) - make_interval(days => 1 + (n % 300)::int, hours => (n / 300)::int) + interval '55 minutes',
+                  date_trunc('hour', now()) - make_interval(days => 1 + (n % 300)::int, hours => (n / 300)::int) + interval '60 minutes',
+                  now() - interval '1 day', 500, 75, 13.5, 411.5
+           FROM pairs"#,
+    )
+    .execute(&mut db)
+    .await?;
+    sqlx::query(
+        r#"INSERT INTO reviews (review_id, booking_id, mentor_id, student_id, rating, comment)
+           SELECT gen_random_uuid(), booking_id, mentor_id, student_id, 3 + (abs(hashtext(booking_id::text)) % 3), 'Helpful'
+           FROM bookings"#,
+    )
+    .execute(&mut db)
+    .await?;
+
+    let mentor_ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT user_id FROM users WHERE role = 'mentor' ORDER BY email")
+            .fetch_all(&mut db)
+            .await?;
+    let students: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT user_id, email FROM users WHERE role = 'student' ORDER BY email")
+            .fetch_all(&mut db)
+            .await?;
+    let mut student_tokens = Vec::with_capacity(students.len());
+    let mut ids = Vec::with_capacity(students.len());
+    let mut hashes = Vec::with_capacity(students.len());
+    for (user_id, _) in &students {
+        let (token, token_hash) = shared::auth::token::generate();
+        student_tokens.push(token);
+        ids.push(*user_id);
+        hashes.push(token_hash);
+    }
+    sqlx::query(
+        r#"INSERT INTO sessions (session_id, user_id, token_hash, kind, expires_at)
+           SELECT gen_random_uuid(), u, h, 'session', now() + interval '1 day'
+           FROM unnest($1::uuid[], $2::bytea[]) AS t(u, h)"#,
+    )
+    .bind(&ids)
+    .bind(&hashes)
+    .execute(&mut db)
+    .await?;
+    db.close().await?;
+    Ok(LoadData {
+        pooled_url: format!("{pooled_base}/{DATABASE}"),
+        mentor_ids,
+        student_emails: students.into_iter().map(|(_, email)| email).collect(),
+        student_tokens,
+    })
+}

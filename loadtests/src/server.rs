@@ -1,0 +1,140 @@
+//! The handler under test, as its own process (like the Functions host starts it), with its
+//! start-up time and resource use measured from /proc.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    pub ready_ms: u128,
+}
+
+/// Peak resident memory and mean CPU over one phase.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Usage {
+    pub peak_rss_mb: f64,
+    pub cpu_percent: f64,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ServerSummary {
+    pub ready_ms: u128,
+    /// The process's high-water mark over the whole run.
+    pub peak_rss_mb: f64,
+}
+
+impl Server {
+    pub async fn start(binary: &str, database_url: &str) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let started = Instant::now();
+        let child = Command::new(binary)
+            .env("DATABASE_URL", database_url)
+            .env("DATABASE_MAX_CONNECTIONS", "20")
+            .env(
+                "REDIS_URL",
+                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            )
+            .env(
+                "REDIS_KEY_PREFIX",
+                format!("load:{}:", uuid::Uuid::new_v4().simple()),
+            )
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| {
+                format!("start {binary} (build it with cargo build --release -p handler)")
+            })?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        loop {
+            if client
+                .get(format!("{base_url}/api/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "the handler did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(Server {
+            child,
+            base_url,
+            ready_ms: started.elapsed().as_millis(),
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stop(mut self) -> ServerSummary {
+        let peak_rss_mb = status_kb(self.pid(), "VmHWM:") as f64 / 1024.0;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        ServerSummary {
+            ready_ms: self.ready_ms,
+            peak_rss_mb,
+        }
+    }
+}
+
+/// Samples the handler's RSS and CPU time until `done` is set.
+pub async fn sample(pid: u32, done: Arc<AtomicBool>) -> Usage {
+    let peak_kb = Arc::new(AtomicU64::new(0));
+    let start_ticks = cpu_ticks(pid);
+    let started = Instant::now();
+    while !done.load(Ordering::SeqCst) {
+        peak_kb.fetch_max(status_kb(pid, "VmRSS:"), Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ticks = cpu_ticks(pid).saturating_sub(start_ticks);
+    // /proc reports CPU in clock ticks of 1/100 s on Linux.
+    let cpu_seconds = ticks as f64 / 100.0;
+    Usage {
+        peak_rss_mb: peak_kb.load(Ordering::SeqCst) as f64 / 1024.0,
+        cpu_percent: 100.0 * cpu_seconds / started.elapsed().as_secs_f64(),
+    }
+}
+
+fn status_kb(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with(field))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// utime + stime of the process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
