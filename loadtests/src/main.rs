@@ -28,7 +28,7 @@ async fn main() -> anyhow::Result<()> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
 
     eprintln!("seeding the load database");
-    let data = seed::seed().await?;
+    let mut data = seed::seed().await?;
     eprintln!("starting the handler");
     let server = server::Server::start(&options.handler, &data.pooled_url).await?;
     eprintln!("handler ready in {} ms", server.ready_ms);
@@ -37,6 +37,9 @@ async fn main() -> anyhow::Result<()> {
     let mut results = Vec::new();
     for phase in phases::ALL {
         eprintln!("phase {}: {}", phase.number, phase.name);
+        if matches!(phase.run, Some(phases::Kind::DatabasePool)) {
+            data.student_tokens = seed::fresh_sessions(&data.direct_url, &data.student_ids).await?;
+        }
         let outcome = match phase.run {
             Some(run) => Some(phases::drive(&client, &server, &data, &options, run).await),
             None => None,

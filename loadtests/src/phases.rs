@@ -94,15 +94,18 @@ pub async fn drive(
 ) -> Outcome {
     let data = Arc::new(LoadData {
         pooled_url: data.pooled_url.clone(),
+        direct_url: data.direct_url.clone(),
+        student_ids: data.student_ids.clone(),
         mentor_ids: data.mentor_ids.clone(),
         student_emails: data.student_emails.clone(),
         student_tokens: data.student_tokens.clone(),
     });
     let base = Arc::new(server.base_url.clone());
+    let connections = options.connections;
     closed_loop(client, options, Some(server.pid()), move |client, user| {
         let data = data.clone();
         let base = base.clone();
-        async move { step(&client, &base, &data, kind, user).await }
+        async move { step(&client, &base, &data, kind, user, connections).await }
     })
     .await
 }
@@ -188,8 +191,9 @@ async fn step(
     data: &LoadData,
     kind: Kind,
     user: usize,
+    connections: usize,
 ) -> Result<(), String> {
-    let student = rand::rng().random_range(0..data.student_emails.len());
+    let student = random_student(user, connections, data.student_emails.len());
     let mentor = data.mentor_ids[rand::rng().random_range(0..data.mentor_ids.len())];
     match kind {
         Kind::Login => login(client, base, &data.student_emails[student])
@@ -210,8 +214,8 @@ async fn step(
             expect_ok(request.send().await)
         }
         Kind::AuthenticatedFlow => {
-            // A student of its own per virtual user, so logins don't revoke each other's sessions.
-            let email = &data.student_emails[user % data.student_emails.len()];
+            // Students of its own per virtual user, so logins don't revoke each other's sessions.
+            let email = &data.student_emails[student];
             let token = login(client, base, email).await?;
             expect_ok(
                 client
@@ -239,6 +243,17 @@ async fn step(
             expect_ok(client.get(url).send().await)
         }
     }
+}
+
+/// A random student among those only this virtual user logs in as, so one account never has
+/// several logins in flight (which the lockout, counting attempts in flight, would refuse as a
+/// guessing burst). With more users than students, two users share each student.
+fn random_student(user: usize, connections: usize, students: usize) -> usize {
+    if connections >= students {
+        return user % students;
+    }
+    let choices = (students - 1 - user) / connections + 1;
+    user + connections * rand::rng().random_range(0..choices)
 }
 
 /// Logs in; success only with a 200 carrying a session token.

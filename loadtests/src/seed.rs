@@ -13,6 +13,8 @@ const DATABASE: &str = "codeconnect_load";
 
 pub struct LoadData {
     pub pooled_url: String,
+    pub direct_url: String,
+    pub student_ids: Vec<Uuid>,
     pub mentor_ids: Vec<Uuid>,
     pub student_emails: Vec<String>,
     /// One live session token per student (written directly, as a login would).
@@ -115,29 +117,35 @@ pub async fn seed() -> anyhow::Result<LoadData> {
         sqlx::query_as("SELECT user_id, email FROM users WHERE role = 'student' ORDER BY email")
             .fetch_all(&mut db)
             .await?;
-    let mut student_tokens = Vec::with_capacity(students.len());
-    let mut ids = Vec::with_capacity(students.len());
-    let mut hashes = Vec::with_capacity(students.len());
-    for (user_id, _) in &students {
-        let (token, token_hash) = shared::auth::token::generate();
-        student_tokens.push(token);
-        ids.push(*user_id);
-        hashes.push(token_hash);
-    }
+    db.close().await?;
+    let ids: Vec<Uuid> = students.iter().map(|(user_id, _)| *user_id).collect();
+    Ok(LoadData {
+        pooled_url: format!("{pooled_base}/{DATABASE}"),
+        student_tokens: fresh_sessions(&direct_url, &ids).await?,
+        direct_url,
+        student_ids: ids,
+        mentor_ids,
+        student_emails: students.into_iter().map(|(_, email)| email).collect(),
+    })
+}
+
+/// A live session per student, written directly (as a login would). Logins revoke a user's
+/// other sessions, so phases that use tokens get fresh ones.
+pub async fn fresh_sessions(direct_url: &str, student_ids: &[Uuid]) -> anyhow::Result<Vec<String>> {
+    let mut db = PgConnection::connect(direct_url).await?;
+    let (tokens, hashes): (Vec<String>, Vec<Vec<u8>>) = student_ids
+        .iter()
+        .map(|_| shared::auth::token::generate())
+        .unzip();
     sqlx::query(
         r#"INSERT INTO sessions (session_id, user_id, token_hash, kind, expires_at)
            SELECT gen_random_uuid(), u, h, 'session', now() + interval '1 day'
            FROM unnest($1::uuid[], $2::bytea[]) AS t(u, h)"#,
     )
-    .bind(&ids)
+    .bind(student_ids)
     .bind(&hashes)
     .execute(&mut db)
     .await?;
     db.close().await?;
-    Ok(LoadData {
-        pooled_url: format!("{pooled_base}/{DATABASE}"),
-        mentor_ids,
-        student_emails: students.into_iter().map(|(_, email)| email).collect(),
-        student_tokens,
-    })
+    Ok(tokens)
 }
