@@ -708,3 +708,71 @@ async fn refund_webhooks_settle_the_ledger_including_refunds_made_elsewhere() {
         vec![("200.00".to_owned(), "failed".to_owned())]
     );
 }
+
+#[tokio::test]
+async fn paying_for_a_package_activates_it_once() {
+    let pay = spawn_with_gateways().await;
+    pay.app
+        .insert_booking(
+            pay.mentor_id,
+            pay.student_id,
+            Utc::now() - Duration::days(2),
+            "completed",
+        )
+        .await;
+    let bought = pay
+        .app
+        .post(
+            "/api/packages",
+            &json!({"mentorId": pay.mentor_id, "subject": "Physics"}),
+            Some(&pay.student),
+        )
+        .await;
+    let package_id = expect_status(bought, StatusCode::CREATED).await["packageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let order = pay
+        .app
+        .post(
+            "/api/payments/razorpay/orders",
+            &json!({"packageId": package_id}),
+            Some(&pay.student),
+        )
+        .await;
+    let order = expect_status(order, StatusCode::OK).await;
+    assert_eq!(order["amount"], 360000, "6 × 600.00 in paise");
+    let order_id = order["orderId"].as_str().unwrap();
+    expect_status(pay.verify(order_id, "pay_pkg").await, StatusCode::OK).await;
+    expect_status(
+        pay.razorpay_webhook(
+            "evt_pkg",
+            &captured(order_id, "pay_pkg"),
+            RAZORPAY_WEBHOOK_SECRET,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+
+    let packages = expect_status(
+        pay.app.get("/api/packages", Some(&pay.student)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(packages[0]["status"], "active");
+    assert_eq!(
+        pay.ledger("payment").await,
+        vec![("3600.00".to_owned(), "succeeded".to_owned())]
+    );
+    let again = pay
+        .app
+        .post(
+            "/api/payments/razorpay/orders",
+            &json!({"packageId": package_id}),
+            Some(&pay.student),
+        )
+        .await;
+    expect_problem(again, StatusCode::CONFLICT, "NOT_PAYABLE").await;
+}
