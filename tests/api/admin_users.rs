@@ -89,14 +89,7 @@ async fn every_admin_route_answers_by_role() {
             ("mentor", Some(mentor.as_str()), StatusCode::FORBIDDEN),
             ("admin", Some(admin.as_str()), admin_status),
         ] {
-            let mut request = app.client.request(method.clone(), app.url(&path));
-            if !body.is_null() {
-                request = request.json(&body);
-            }
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            let response = request.send().await.unwrap();
+            let response = app.send(method.clone(), &path, &body, token).await;
             assert_eq!(response.status(), expected, "{method} {path} as {who}");
         }
     }

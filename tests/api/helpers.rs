@@ -148,19 +148,12 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
-        let mut request = self.client.post(self.url(path)).json(body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.expect("send request")
+        self.send(reqwest::Method::POST, path, body, token).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
-        let mut request = self.client.get(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.expect("send request")
+        self.send(reqwest::Method::GET, path, &Value::Null, token)
+            .await
     }
 
     pub async fn count(&self, table: &str) -> i64 {
@@ -276,20 +269,31 @@ impl TestApp {
         (mentor_id, token, secret)
     }
 
-    pub async fn put(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
-        let mut request = self.client.put(self.url(path)).json(body);
+    /// Any method; a JSON body unless `body` is null; a bearer token if given.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if !body.is_null() {
+            request = request.json(body);
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         request.send().await.expect("send request")
     }
 
+    pub async fn put(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        self.send(reqwest::Method::PUT, path, body, token).await
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
-        let mut request = self.client.delete(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.expect("send request")
+        self.send(reqwest::Method::DELETE, path, &Value::Null, token)
+            .await
     }
 
     /// A mentor who appears in Find Mentors: approved, 2FA enrolled, one subject ("Physics",

@@ -113,18 +113,8 @@ async fn every_settings_route_answers_by_role() {
             ("mentor", Some(mentor.as_str()), StatusCode::FORBIDDEN),
             ("admin", Some(admin.as_str()), StatusCode::OK),
         ] {
-            let mut request = app.client.request(method.clone(), app.url(path));
-            if !body.is_null() {
-                request = request.json(&body);
-            }
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            assert_eq!(
-                request.send().await.unwrap().status(),
-                expected,
-                "{method} {path} as {who}"
-            );
+            let response = app.send(method.clone(), path, &body, token).await;
+            assert_eq!(response.status(), expected, "{method} {path} as {who}");
         }
     }
     for path in [
