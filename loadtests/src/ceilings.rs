@@ -12,7 +12,10 @@ use crate::phases::{self, Outcome};
 
 /// Hello world served in-process on its own port, driven like a phase.
 pub async fn hello_world(client: &reqwest::Client, options: &Options) -> anyhow::Result<Outcome> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    // The same accept backlog as the handler's, so the ceiling isn't limited by dropped connects.
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind("127.0.0.1:0".parse()?)?;
+    let listener = socket.listen(4096)?;
     let url = format!("http://{}/hello", listener.local_addr()?);
     let router = Router::new().route(
         "/hello",

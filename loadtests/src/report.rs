@@ -17,6 +17,8 @@ pub struct Report {
     server: ServerSummary,
     hello_world_per_second: f64,
     hello_world_p975_ms: f64,
+    /// Errors while measuring the hello-world ceiling (a ceiling with errors is not a ceiling).
+    hello_world_errors: BTreeMap<String, u64>,
     argon2_hashes_per_second: f64,
     phases: Vec<Row>,
 }
@@ -106,6 +108,7 @@ impl Report {
             server,
             hello_world_per_second: hello_rate,
             hello_world_p975_ms: millis(&hello, 97.5),
+            hello_world_errors: hello.errors.clone(),
             argon2_hashes_per_second: argon2,
             phases,
         }
@@ -124,6 +127,13 @@ impl Report {
             "Ceilings in this run: hello world {:.0} req/s (p97.5 {:.1} ms); argon2id {:.1} hashes/s on all cores.",
             self.hello_world_per_second, self.hello_world_p975_ms, self.argon2_hashes_per_second
         );
+        if !self.hello_world_errors.is_empty() {
+            let _ = writeln!(
+                out,
+                "Hello-world ceiling errors (ceiling not reliable): {:?}.",
+                self.hello_world_errors
+            );
+        }
         let _ = writeln!(
             out,
             "Handler: ready {} ms after start; peak RSS over the run {:.1} MB.\n",
