@@ -10,6 +10,9 @@ source /tmp/codeconnect-local/env
 
 cargo build --release -p handler
 export FUNCTIONS_CUSTOMHANDLER_PORT="${FUNCTIONS_CUSTOMHANDLER_PORT:-7071}"
+# The plain local run keeps blobs in a folder (tests use Azurite).
+unset AZURE_STORAGE_CONNECTION_STRING
+export LOCAL_BLOB_DIR="${LOCAL_BLOB_DIR:-.local/blobs}"
 export CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:5173}"
 target/release/handler migrate
 target/release/handler seed-demo

@@ -2,7 +2,10 @@
 //! `local.settings.json` under `func start`). Nothing else in the code base reads the environment.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::blob::StorageAccount;
 
 /// A value that must never appear in logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,6 +44,31 @@ pub struct Config {
     pub log_filter: String,
     pub payments: PaymentsConfig,
     pub mail: MailConfig,
+    pub blob: BlobConfig,
+}
+
+/// Blob storage: Azure with the managed identity (`AZURE_STORAGE_ACCOUNT_URL`), Azure or Azurite
+/// with an account key (`AZURE_STORAGE_CONNECTION_STRING`), else a local folder.
+#[derive(Debug, Clone)]
+pub struct BlobConfig {
+    pub backend: BlobBackend,
+    /// `BLOB_MEDIA_CONTAINER`, default `media`.
+    pub media_container: String,
+    /// `BLOB_RECORDINGS_CONTAINER`, default `recordings`.
+    pub recordings_container: String,
+    /// `PUBLIC_BASE_URL`, default `http://127.0.0.1:7071`: where clients reach this app (the
+    /// local-folder store's read URLs point there).
+    pub public_base_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum BlobBackend {
+    /// `AZURE_STORAGE_ACCOUNT_URL`: `https://<account>.blob.core.windows.net`.
+    ManagedIdentity { account_url: String },
+    /// `AZURE_STORAGE_CONNECTION_STRING` (`UseDevelopmentStorage=true` for Azurite).
+    SharedKey(StorageAccount),
+    /// `LOCAL_BLOB_DIR`, default `.local/blobs`.
+    LocalFolder { dir: PathBuf },
 }
 
 /// Email delivery. Without a SendGrid key, emails stay in the outbox table (local default).
@@ -222,6 +250,7 @@ impl Config {
                         },
                     ),
             },
+            blob: reader.blob(),
         };
         if reader.problems.is_empty() {
             Ok(config)
@@ -271,6 +300,47 @@ impl Reader<'_> {
                 ));
                 None
             }
+        }
+    }
+
+    fn blob(&mut self) -> BlobConfig {
+        let account_url = self.optional("AZURE_STORAGE_ACCOUNT_URL");
+        let connection_string = self.optional("AZURE_STORAGE_CONNECTION_STRING");
+        let local_dir = self.optional("LOCAL_BLOB_DIR");
+        let backend = match (account_url, connection_string) {
+            (Some(_), Some(_)) => {
+                self.problems.push(
+                    "set only one of AZURE_STORAGE_ACCOUNT_URL and AZURE_STORAGE_CONNECTION_STRING"
+                        .into(),
+                );
+                None
+            }
+            (Some(account_url), None) => Some(BlobBackend::ManagedIdentity { account_url }),
+            (None, Some(connection_string)) => {
+                match StorageAccount::from_connection_string(&connection_string) {
+                    Ok(account) => Some(BlobBackend::SharedKey(account)),
+                    Err(problem) => {
+                        self.problems
+                            .push(format!("AZURE_STORAGE_CONNECTION_STRING: {problem}"));
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        BlobConfig {
+            backend: backend.unwrap_or_else(|| BlobBackend::LocalFolder {
+                dir: local_dir.unwrap_or_else(|| ".local/blobs".into()).into(),
+            }),
+            media_container: self
+                .optional("BLOB_MEDIA_CONTAINER")
+                .unwrap_or_else(|| "media".into()),
+            recordings_container: self
+                .optional("BLOB_RECORDINGS_CONTAINER")
+                .unwrap_or_else(|| "recordings".into()),
+            public_base_url: self
+                .optional("PUBLIC_BASE_URL")
+                .unwrap_or_else(|| "http://127.0.0.1:7071".into()),
         }
     }
 
@@ -345,5 +415,53 @@ mod tests {
             vec!["https://a.example", "https://b.example"]
         );
         assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(matches!(
+            config.blob.backend,
+            BlobBackend::LocalFolder { ref dir } if dir == std::path::Path::new(".local/blobs")
+        ));
+    }
+
+    #[test]
+    fn blob_settings_choose_the_backend_and_keep_the_key_secret() {
+        let config = config_from(&[
+            ("DATABASE_URL", "postgres://x"),
+            (
+                "AZURE_STORAGE_CONNECTION_STRING",
+                "UseDevelopmentStorage=true",
+            ),
+        ])
+        .unwrap();
+        assert!(matches!(config.blob.backend, BlobBackend::SharedKey(_)));
+        assert!(!format!("{config:?}").contains("Eby8"));
+
+        let config = config_from(&[
+            ("DATABASE_URL", "postgres://x"),
+            (
+                "AZURE_STORAGE_ACCOUNT_URL",
+                "https://acct.blob.core.windows.net/",
+            ),
+        ])
+        .unwrap();
+        assert!(matches!(
+            config.blob.backend,
+            BlobBackend::ManagedIdentity { .. }
+        ));
+
+        let error = config_from(&[
+            ("DATABASE_URL", "postgres://x"),
+            (
+                "AZURE_STORAGE_ACCOUNT_URL",
+                "https://acct.blob.core.windows.net/",
+            ),
+            (
+                "AZURE_STORAGE_CONNECTION_STRING",
+                "AccountName=a;AccountKey=c2VjcmV0",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.problems,
+            vec!["set only one of AZURE_STORAGE_ACCOUNT_URL and AZURE_STORAGE_CONNECTION_STRING"]
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! The library every CodeConnect function crate stands on: typed configuration, the one error
 //! type and its HTTP mapping, the Postgres pool (through PgBouncer) and migrations, the cache
-//! (Redis with an in-process fallback), authentication, the email outbox and the Azure Functions
-//! invocation types. It knows nothing about any endpoint group's rules.
+//! (Redis with an in-process fallback), blob storage, authentication, the email outbox and the
+//! Azure Functions invocation types. It knows nothing about any endpoint group's rules.
 
 pub mod auth;
+pub mod blob;
 pub mod cache;
 pub mod client_ip;
 pub mod config;

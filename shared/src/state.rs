@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use crate::blob::BlobStore;
 use crate::cache::Cache;
 use crate::config::Config;
 
@@ -12,4 +13,5 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: PgPool,
     pub cache: Cache,
+    pub blobs: Arc<dyn BlobStore>,
 }

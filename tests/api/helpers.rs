@@ -7,8 +7,10 @@ use std::time::Duration;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use shared::AppState;
+use shared::blob::StorageAccount;
 use shared::config::{
-    CacheConfig, Config, DatabaseConfig, MailConfig, PaymentsConfig, Secret, SendGridConfig,
+    BlobBackend, BlobConfig, CacheConfig, Config, DatabaseConfig, MailConfig, PaymentsConfig,
+    Secret, SendGridConfig,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -104,6 +106,19 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         mail: MailConfig {
             sendgrid: options.sendgrid,
             from: "no-reply@codeconnect.example".into(),
+        },
+        // Azurite, so API tests exercise the production Azure code path.
+        blob: BlobConfig {
+            backend: BlobBackend::SharedKey(
+                StorageAccount::from_connection_string(&setting(
+                    "TEST_AZURE_STORAGE_CONNECTION_STRING",
+                    "UseDevelopmentStorage=true",
+                ))
+                .expect("Azurite connection string"),
+            ),
+            media_container: "media".into(),
+            recordings_container: "recordings".into(),
+            public_base_url: "http://127.0.0.1:7071".into(),
         },
     };
     let options = PgConnectOptions::from_str(&direct_url)

@@ -55,12 +55,13 @@ pub struct App {
     state: AppState,
 }
 
-/// Builds the state and binds the port. Nothing here waits on Postgres or Redis, so the host's
-/// readiness probe succeeds as soon as the process starts.
+/// Builds the state and binds the port. Nothing here waits on Postgres, Redis or blob storage, so
+/// the host's readiness probe succeeds as soon as the process starts.
 pub async fn build(config: Config) -> anyhow::Result<App> {
     let state = AppState {
         db: shared::db::pool(&config.database)?,
         cache: Cache::new(&config.cache)?,
+        blobs: shared::blob::from_config(&config.blob).context("blob storage")?,
         config: Arc::new(config),
     };
     let address = format!("{}:{}", state.config.bind_address, state.config.port);
