@@ -121,12 +121,14 @@ impl Setting for UiConfig {
     }
 }
 
-/// Fees and gateways. Percentages are decimal strings (`"15.00"`).
+/// Fees and gateways. Percentages are decimal strings, always shown with two places (`"15.00"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PaymentConfig {
+    #[serde(serialize_with = "crate::money::two_places")]
     #[schema(value_type = String, example = "15.00")]
     pub platform_fee_percent: Decimal,
+    #[serde(serialize_with = "crate::money::two_places")]
     #[schema(value_type = String, example = "18.00")]
     pub gst_percent: Decimal,
     pub razorpay_enabled: bool,
@@ -282,10 +284,21 @@ impl Setting for MarketplaceSettings {
     fn validate(&self, _validator: &mut Validator) {}
 }
 
+/// An absolute http(s) URL with a host, so a link can't smuggle `javascript:` or a bare path.
 fn is_web_url(url: &str) -> bool {
-    (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() <= 500
-        && !url.contains(char::is_whitespace)
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    url.len() <= 500
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
 }
 
 #[cfg(test)]
@@ -312,5 +325,42 @@ mod tests {
         PaymentConfig::default().validate(&mut validator);
         UiConfig::default().validate(&mut validator);
         assert!(validator.finish().is_ok());
+    }
+
+    #[test]
+    fn percentages_always_leave_with_two_places() {
+        let config = PaymentConfig {
+            platform_fee_percent: Decimal::new(125, 1),
+            gst_percent: Decimal::from(18),
+            ..PaymentConfig::default()
+        };
+        let json = serde_json::to_value(config).unwrap();
+        assert_eq!(
+            (&json["platformFeePercent"], &json["gstPercent"]),
+            (&"12.50".into(), &"18.00".into())
+        );
+    }
+
+    #[test]
+    fn only_absolute_web_urls_with_a_host_are_links() {
+        for good in [
+            "https://help.codeconnect.example",
+            "http://localhost:3000/help?topic=fees#top",
+            "https://codeconnect.example/guide",
+        ] {
+            assert!(is_web_url(good), "{good}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "https://",
+            "https:///path",
+            "ftp://files.example",
+            "//codeconnect.example",
+            "https://user@evil.example",
+            "https://codeconnect.example/a b",
+            "/relative/path",
+        ] {
+            assert!(!is_web_url(bad), "{bad}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use shared::config::{PaymentsConfig, RazorpayConfig, Secret, StripeConfig};
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -11,74 +12,204 @@ fn limits(daily: i64, weekly: i64, weekly_enabled: bool, buffer: i64) -> Value {
            "monthlyLimit": 15, "maxActivePackages": 2, "bufferMinutes": buffer})
 }
 
+const ADMIN_SETTINGS: [&str; 5] = [
+    "/api/admin/ui-config",
+    "/api/admin/payment-config",
+    "/api/admin/payment-methods",
+    "/api/admin/booking-limits",
+    "/api/admin/settings",
+];
+
+fn default_payment_config() -> Value {
+    json!({"platformFeePercent": "15.00", "gstPercent": "18.00", "razorpayEnabled": true,
+           "stripeEnabled": true, "razorpayMode": "test", "adminUpiId": null})
+}
+
+/// A valid, non-default value for every admin setting.
+fn edited_settings() -> [(&'static str, Value); 5] {
+    [
+        (
+            "/api/admin/ui-config",
+            json!({"showAbout": false, "showCareers": true, "showBlog": true, "showHelpCentre": true,
+                   "helpCentreUrl": "https://help.codeconnect.example",
+                   "dashboardLinks": [{"label": "Guide", "url": "https://codeconnect.example/guide"}]}),
+        ),
+        (
+            "/api/admin/payment-config",
+            json!({"platformFeePercent": "12.50", "gstPercent": "5.00", "razorpayEnabled": false,
+                   "stripeEnabled": true, "razorpayMode": "live", "adminUpiId": "platform@okaxis"}),
+        ),
+        (
+            "/api/admin/payment-methods",
+            json!({"upi": true, "cards": false, "netbanking": false, "stripe": true}),
+        ),
+        ("/api/admin/booking-limits", limits(4, 12, true, 10)),
+        (
+            "/api/admin/settings",
+            json!({"mediaApprovalRequired": true}),
+        ),
+    ]
+}
+
 #[tokio::test]
-async fn defaults_come_from_the_spec_and_edits_show_everywhere_at_once() {
+async fn every_setting_starts_at_the_spec_defaults_and_reading_writes_nothing() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let all_methods = json!({"upi": true, "cards": true, "netbanking": true, "stripe": true});
+    let cases = [
+        (
+            "/api/admin/ui-config",
+            json!({"showAbout": true, "showCareers": false, "showBlog": false, "showHelpCentre": true,
+                   "helpCentreUrl": null, "dashboardLinks": []}),
+        ),
+        ("/api/admin/payment-config", default_payment_config()),
+        ("/api/admin/payment-methods", all_methods.clone()),
+        ("/api/admin/booking-limits", limits(3, 10, false, 5)),
+        (
+            "/api/admin/settings",
+            json!({"mediaApprovalRequired": false}),
+        ),
+        (
+            "/api/fee-config",
+            json!({"platformFeeRate": "0.15", "gstRate": "0.18"}),
+        ),
+        (
+            "/api/payment-config",
+            json!({"razorpay": {"enabled": false, "mode": "test", "keyId": null},
+                   "stripe": {"enabled": false, "publishableKey": null},
+                   "methods": all_methods}),
+        ),
+    ];
+
+    for (path, expected) in cases {
+        let body = expect_status(app.get(path, Some(&admin)).await, StatusCode::OK).await;
+        assert_eq!(body, expected, "GET {path}");
+    }
+
+    assert_eq!(app.count("platform_settings").await, 0);
+}
+
+#[tokio::test]
+async fn each_setting_round_trips_and_every_instance_reads_the_new_value() {
+    let app = spawn_app().await;
+    let other_instance = app.second_instance().await;
+    let (admin_id, admin) = app.admin().await;
+    for path in ADMIN_SETTINGS {
+        // Both instances cache the default first, so the reads below prove the invalidation.
+        for instance in [&app, &other_instance] {
+            expect_status(instance.get(path, Some(&admin)).await, StatusCode::OK).await;
+        }
+    }
+
+    for (path, edited) in edited_settings() {
+        let saved = expect_status(app.put(path, &edited, Some(&admin)).await, StatusCode::OK).await;
+        assert_eq!(saved, edited, "PUT {path} answers the stored value");
+        for (instance, name) in [(&app, "same"), (&other_instance, "other")] {
+            let read = expect_status(instance.get(path, Some(&admin)).await, StatusCode::OK).await;
+            assert_eq!(read, edited, "GET {path} on the {name} instance");
+        }
+    }
+
+    let writers: Vec<Option<Uuid>> = sqlx::query_scalar("SELECT updated_by FROM platform_settings")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(writers, vec![Some(admin_id); 5]);
+}
+
+#[tokio::test]
+async fn a_fee_change_shows_in_fee_config_at_once_on_every_instance() {
     let app = spawn_app().await;
     let other_instance = app.second_instance().await;
     let (_, admin) = app.admin().await;
+    let defaults = json!({"platformFeeRate": "0.15", "gstRate": "0.18"});
+    for instance in [&app, &other_instance] {
+        let fees = expect_status(instance.get("/api/fee-config", None).await, StatusCode::OK).await;
+        assert_eq!(fees, defaults);
+    }
 
-    let fees = expect_status(
-        other_instance.get("/api/fee-config", None).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(fees, json!({"platformFeeRate": "0.15", "gstRate": "0.18"}));
-    let payment = expect_status(
-        app.get("/api/admin/payment-config", Some(&admin)).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(payment["platformFeePercent"], "15.00");
-    assert_eq!(
-        expect_status(
-            app.get("/api/admin/booking-limits", Some(&admin)).await,
-            StatusCode::OK
-        )
-        .await,
-        limits(3, 10, false, 5)
-    );
-
-    let mut changed = payment.clone();
-    changed["platformFeePercent"] = json!("12.50");
-    changed["adminUpiId"] = json!("platform@okaxis");
+    let mut changed = default_payment_config();
+    changed["platformFeePercent"] = json!("12.5");
+    changed["gstPercent"] = json!("9");
     let saved = expect_status(
         app.put("/api/admin/payment-config", &changed, Some(&admin))
             .await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(saved, changed);
 
-    let fees = expect_status(
-        other_instance.get("/api/fee-config", None).await,
-        StatusCode::OK,
-    )
-    .await;
     assert_eq!(
-        fees["platformFeeRate"], "0.125",
-        "the other instance sees the change at once"
+        (&saved["platformFeePercent"], &saved["gstPercent"]),
+        (&json!("12.50"), &json!("9.00")),
+        "percentages are stored and shown with two places"
     );
-    let ui = json!({"showAbout": false, "showCareers": true, "showBlog": true, "showHelpCentre": true,
-                    "helpCentreUrl": "https://help.codeconnect.example", "dashboardLinks": [{"label": "Guide", "url": "https://codeconnect.example/guide"}]});
-    expect_status(
-        app.put("/api/admin/ui-config", &ui, Some(&admin)).await,
-        StatusCode::OK,
-    )
+    for (instance, name) in [(&app, "same"), (&other_instance, "other")] {
+        let fees = expect_status(instance.get("/api/fee-config", None).await, StatusCode::OK).await;
+        assert_eq!(
+            fees,
+            json!({"platformFeeRate": "0.125", "gstRate": "0.09"}),
+            "{name} instance"
+        );
+    }
+}
+
+#[tokio::test]
+async fn checkout_config_shows_enabled_gateways_and_public_keys_but_never_secrets() {
+    let app = spawn_app_with(Options {
+        payments: PaymentsConfig {
+            razorpay: Some(RazorpayConfig {
+                key_id: "rzp_test_public_key".into(),
+                key_secret: Secret::new("rzp-key-secret-value"),
+                webhook_secret: Secret::new("rzp-webhook-secret-value"),
+                base_url: "http://127.0.0.1:9".into(),
+            }),
+            stripe: Some(StripeConfig {
+                publishable_key: "pk_test_public_key".into(),
+                secret_key: Secret::new("sk-secret-value"),
+                webhook_secret: Secret::new("whsec-secret-value"),
+                base_url: "http://127.0.0.1:9".into(),
+            }),
+        },
+        ..Default::default()
+    })
     .await;
-    assert_eq!(
-        expect_status(
-            other_instance.get("/api/admin/ui-config", None).await,
-            StatusCode::OK
-        )
-        .await,
-        ui
-    );
+    let (_, admin) = app.admin().await;
     let checkout = expect_status(app.get("/api/payment-config", None).await, StatusCode::OK).await;
     assert_eq!(
-        checkout["razorpay"]["enabled"], false,
-        "no keys configured here"
+        (&checkout["razorpay"], &checkout["stripe"]),
+        (
+            &json!({"enabled": true, "mode": "test", "keyId": "rzp_test_public_key"}),
+            &json!({"enabled": true, "publishableKey": "pk_test_public_key"})
+        )
     );
-    assert_no_secrets(&checkout);
+
+    let mut razorpay_off = default_payment_config();
+    razorpay_off["razorpayEnabled"] = json!(false);
+    expect_status(
+        app.put("/api/admin/payment-config", &razorpay_off, Some(&admin))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let checkout = expect_status(app.get("/api/payment-config", None).await, StatusCode::OK).await;
+    assert_eq!(
+        checkout["razorpay"],
+        json!({"enabled": false, "mode": "test", "keyId": null}),
+        "a disabled gateway offers no key"
+    );
+
+    for path in ["/api/payment-config", "/api/fee-config"]
+        .into_iter()
+        .chain(ADMIN_SETTINGS)
+    {
+        let body = expect_status(app.get(path, Some(&admin)).await, StatusCode::OK).await;
+        assert_no_secrets(&body);
+        let text = body.to_string();
+        assert!(
+            !text.contains("secret-value"),
+            "GET {path} leaks a secret: {text}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -90,21 +221,13 @@ async fn every_settings_route_answers_by_role() {
         .signed_in_mentor("settings-mentor@example.com", &admin)
         .await;
     let mut admin_routes = Vec::new();
-    for path in [
-        "/api/admin/payment-config",
-        "/api/admin/payment-methods",
-        "/api/admin/booking-limits",
-        "/api/admin/settings",
-    ] {
+    for path in ADMIN_SETTINGS {
         let current = expect_status(app.get(path, Some(&admin)).await, StatusCode::OK).await;
-        admin_routes.push((Method::GET, path, Value::Null));
+        if path != "/api/admin/ui-config" {
+            admin_routes.push((Method::GET, path, Value::Null));
+        }
         admin_routes.push((Method::PUT, path, current));
     }
-    admin_routes.push((
-        Method::PUT,
-        "/api/admin/ui-config",
-        expect_status(app.get("/api/admin/ui-config", None).await, StatusCode::OK).await,
-    ));
 
     for (method, path, body) in admin_routes {
         for (who, token, expected) in [
@@ -122,62 +245,238 @@ async fn every_settings_route_answers_by_role() {
         "/api/fee-config",
         "/api/payment-config",
     ] {
-        for token in [
-            None,
-            Some(student.as_str()),
-            Some(mentor.as_str()),
-            Some(admin.as_str()),
+        for (who, token) in [
+            ("anonymous", None),
+            ("student", Some(student.as_str())),
+            ("mentor", Some(mentor.as_str())),
+            ("admin", Some(admin.as_str())),
         ] {
             assert_eq!(
                 app.get(path, token).await.status(),
                 StatusCode::OK,
-                "GET {path}"
+                "GET {path} as {who}"
             );
         }
     }
+}
+
+/// A PUT with a raw JSON text body, to send what `serde_json::Value` can't (malformed JSON).
+async fn put_raw(app: &TestApp, path: &str, body: &str, token: &str) -> reqwest::Response {
+    app.client
+        .put(app.url(path))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("send request")
+}
+
+/// A PUT with bad input and the problem it earns.
+struct BadPut {
+    path: &'static str,
+    body: String,
+    status: StatusCode,
+    code: &'static str,
+    /// The one field a `VALIDATION_FAILED` problem names.
+    field: Option<&'static str>,
+}
+
+/// Valid JSON of the wrong shape: 422 `INVALID_BODY`.
+fn misshapen(path: &'static str, body: String) -> BadPut {
+    BadPut {
+        path,
+        body,
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "INVALID_BODY",
+        field: None,
+    }
+}
+
+/// The right shape breaking a rule on `field`: 422 `VALIDATION_FAILED`.
+fn invalid(path: &'static str, body: String, field: &'static str) -> BadPut {
+    BadPut {
+        path,
+        body,
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "VALIDATION_FAILED",
+        field: Some(field),
+    }
+}
+
+/// `base` with `field` replaced, as JSON text.
+fn with(base: &Value, field: &str, value: Value) -> String {
+    let mut body = base.clone();
+    body[field] = value;
+    body.to_string()
+}
+
+/// Every PUT with malformed JSON, wrong types, missing or unknown fields, out-of-range values
+/// and unknown enum values.
+fn bad_puts() -> Vec<BadPut> {
+    let [ui, payment, methods, booking_limits, marketplace] =
+        edited_settings().map(|(_, body)| body);
+    let mut cases = Vec::new();
+    for path in ADMIN_SETTINGS {
+        cases.push(BadPut {
+            path,
+            body: "{not json".into(),
+            status: StatusCode::BAD_REQUEST,
+            code: "MALFORMED_JSON",
+            field: None,
+        });
+        cases.push(misshapen(path, "[]".into()));
+        cases.push(misshapen(path, "{}".into()));
+    }
+    let path = "/api/admin/ui-config";
+    let link = |label: &str, url: &str| json!([{"label": label, "url": url}]);
+    let too_many = vec![json!({"label": "Guide", "url": "https://codeconnect.example"}); 21];
+    cases.extend([
+        invalid(
+            path,
+            with(&ui, "helpCentreUrl", json!("javascript:alert(1)")),
+            "helpCentreUrl",
+        ),
+        invalid(
+            path,
+            with(&ui, "helpCentreUrl", json!("https://")),
+            "helpCentreUrl",
+        ),
+        invalid(
+            path,
+            with(&ui, "dashboardLinks", link("Files", "ftp://files.example")),
+            "dashboardLinks[0].url",
+        ),
+        invalid(
+            path,
+            with(
+                &ui,
+                "dashboardLinks",
+                link(" ", "https://codeconnect.example"),
+            ),
+            "dashboardLinks[0].label",
+        ),
+        invalid(
+            path,
+            with(&ui, "dashboardLinks", json!(too_many)),
+            "dashboardLinks",
+        ),
+        misshapen(path, with(&ui, "showAbout", json!("yes"))),
+        misshapen(path, with(&ui, "showFaq", json!(true))),
+    ]);
+    let path = "/api/admin/payment-config";
+    cases.extend([
+        invalid(
+            path,
+            with(&payment, "platformFeePercent", json!("75.00")),
+            "platformFeePercent",
+        ),
+        invalid(
+            path,
+            with(&payment, "platformFeePercent", json!("-1.00")),
+            "platformFeePercent",
+        ),
+        invalid(
+            path,
+            with(&payment, "platformFeePercent", json!("15.001")),
+            "platformFeePercent",
+        ),
+        invalid(
+            path,
+            with(&payment, "gstPercent", json!("41.00")),
+            "gstPercent",
+        ),
+        invalid(
+            path,
+            with(&payment, "adminUpiId", json!("not-upi")),
+            "adminUpiId",
+        ),
+        misshapen(path, with(&payment, "gstPercent", json!("eighteen"))),
+        misshapen(path, with(&payment, "razorpayMode", json!("sandbox"))),
+        misshapen(path, with(&payment, "razorpayEnabled", json!("true"))),
+        misshapen(path, with(&payment, "razorpayKeySecret", json!("x"))),
+    ]);
+    let path = "/api/admin/payment-methods";
+    cases.extend([
+        misshapen(path, with(&methods, "upi", json!(1))),
+        misshapen(path, with(&methods, "crypto", json!(true))),
+    ]);
+    let path = "/api/admin/booking-limits";
+    cases.extend([
+        invalid(
+            path,
+            with(&booking_limits, "dailyLimit", json!(0)),
+            "dailyLimit",
+        ),
+        invalid(
+            path,
+            with(&booking_limits, "weeklyLimit", json!(101)),
+            "weeklyLimit",
+        ),
+        invalid(
+            path,
+            with(&booking_limits, "monthlyLimit", json!(0)),
+            "monthlyLimit",
+        ),
+        invalid(
+            path,
+            with(&booking_limits, "maxActivePackages", json!(11)),
+            "maxActivePackages",
+        ),
+        invalid(
+            path,
+            with(&booking_limits, "bufferMinutes", json!(61)),
+            "bufferMinutes",
+        ),
+        invalid(
+            path,
+            with(&booking_limits, "bufferMinutes", json!(-1)),
+            "bufferMinutes",
+        ),
+        misshapen(path, with(&booking_limits, "dailyLimit", json!("three"))),
+        misshapen(path, with(&booking_limits, "dailyLimit", json!(3.5))),
+    ]);
+    let path = "/api/admin/settings";
+    cases.push(misshapen(
+        path,
+        with(&marketplace, "mediaApprovalRequired", json!("yes")),
+    ));
+    cases
 }
 
 #[tokio::test]
 async fn bad_settings_are_refused_and_nothing_is_written() {
     let app = spawn_app().await;
     let (_, admin) = app.admin().await;
-    let cases = [
-        ("/api/admin/booking-limits", limits(0, 10, false, 5)),
-        ("/api/admin/booking-limits", limits(3, 10, false, 61)),
-        ("/api/admin/booking-limits", json!({"dailyLimit": "three"})),
-        (
-            "/api/admin/payment-config",
-            json!({"platformFeePercent": "75.00", "gstPercent": "18.00", "razorpayEnabled": true, "stripeEnabled": true, "razorpayMode": "test", "adminUpiId": null}),
-        ),
-        (
-            "/api/admin/payment-config",
-            json!({"platformFeePercent": "15.00", "gstPercent": "18.00", "razorpayEnabled": true, "stripeEnabled": true, "razorpayMode": "sandbox", "adminUpiId": null}),
-        ),
-        (
-            "/api/admin/payment-config",
-            json!({"platformFeePercent": "15.00", "gstPercent": "18.00", "razorpayEnabled": true, "stripeEnabled": true, "razorpayMode": "test", "adminUpiId": "not-upi"}),
-        ),
-        (
-            "/api/admin/ui-config",
-            json!({"showAbout": true, "showCareers": true, "showBlog": true, "showHelpCentre": true, "helpCentreUrl": "javascript:alert(1)", "dashboardLinks": []}),
-        ),
-        (
-            "/api/admin/settings",
-            json!({"mediaApprovalRequired": "yes"}),
-        ),
-        (
-            "/api/admin/payment-methods",
-            json!({"upi": true, "cards": true, "netbanking": true, "stripe": true, "crypto": true}),
-        ),
-    ];
-    for (path, body) in cases {
-        let status = app.put(path, &body, Some(&admin)).await.status();
-        assert!(
-            status == StatusCode::UNPROCESSABLE_ENTITY,
-            "{path} {body}: {status}"
-        );
+
+    for case in bad_puts() {
+        let response = put_raw(&app, case.path, &case.body, &admin).await;
+        let problem = expect_problem(response, case.status, case.code).await;
+        if let Some(field) = case.field {
+            let fields: Vec<&str> = problem["errors"]
+                .as_array()
+                .expect("field errors")
+                .iter()
+                .filter_map(|error| error["field"].as_str())
+                .collect();
+            assert_eq!(fields, vec![field], "PUT {} {}", case.path, case.body);
+        }
     }
-    assert_eq!(app.count("platform_settings").await, 0);
+    assert_eq!(app.count("platform_settings").await, 0, "no row inserted");
+
+    // Stored values survive bad replacements too.
+    for (path, edited) in edited_settings() {
+        expect_status(app.put(path, &edited, Some(&admin)).await, StatusCode::OK).await;
+    }
+    for case in bad_puts() {
+        let response = put_raw(&app, case.path, &case.body, &admin).await;
+        expect_problem(response, case.status, case.code).await;
+    }
+    assert_eq!(app.count("platform_settings").await, 5);
+    for (path, edited) in edited_settings() {
+        let read = expect_status(app.get(path, Some(&admin)).await, StatusCode::OK).await;
+        assert_eq!(read, edited, "GET {path} after bad PUTs");
+    }
 }
 
 #[tokio::test]

@@ -19,9 +19,12 @@ macro_rules! admin_setting {
         #[utoipa::path(
             get, path = $path, tag = "admin",
             security(("session" = [])),
-            responses((status = 200, body = $setting), (status = 403, description = "FORBIDDEN_ROLE"))
+            responses((status = 200, body = $setting), (status = 401, description = "UNAUTHENTICATED"), (status = 403, description = "FORBIDDEN_ROLE"))
         )]
-        pub async fn $get(State(state): State<AppState>, _admin: AdminUser) -> Result<Json<$setting>> {
+        pub async fn $get(
+            State(state): State<AppState>,
+            _admin: AdminUser,
+        ) -> Result<Json<$setting>> {
             Ok(Json(platform_settings::load::<$setting>(&state).await?))
         }
 
@@ -36,7 +39,13 @@ macro_rules! put_setting {
             put, path = $path, tag = "admin",
             security(("session" = [])),
             request_body = $setting,
-            responses((status = 200, body = $setting), (status = 422, description = "VALIDATION_FAILED"))
+            responses(
+                (status = 200, description = "The stored value", body = $setting),
+                (status = 400, description = "MALFORMED_JSON"),
+                (status = 401, description = "UNAUTHENTICATED"),
+                (status = 403, description = "FORBIDDEN_ROLE"),
+                (status = 422, description = "INVALID_BODY (wrong shape) or VALIDATION_FAILED (per field)")
+            )
         )]
         pub async fn $put(
             State(state): State<AppState>,
@@ -56,6 +65,7 @@ admin_setting!(get: booking_limits, put: update_booking_limits, BookingLimits, "
 admin_setting!(get: marketplace_settings, put: update_marketplace_settings, MarketplaceSettings, "/admin/settings");
 put_setting!(update_ui_config, UiConfig, "/admin/ui-config");
 
+/// Public: footer link toggles, help centre and dashboard links for every visitor.
 #[utoipa::path(get, path = "/admin/ui-config", tag = "admin", responses((status = 200, body = UiConfig)))]
 pub async fn ui_config(State(state): State<AppState>) -> Result<Json<UiConfig>> {
     Ok(Json(platform_settings::load::<UiConfig>(&state).await?))
@@ -72,6 +82,8 @@ pub struct FeeConfig {
     gst_rate: Decimal,
 }
 
+/// Public: the platform fee and GST as fractions (decimal strings, `"0.15"` is 15 %), derived
+/// from the admin payment config. GST applies to the platform fee, not the class fee.
 #[utoipa::path(get, path = "/fee-config", tag = "payments", responses((status = 200, body = FeeConfig)))]
 pub async fn fee_config(State(state): State<AppState>) -> Result<Json<FeeConfig>> {
     let config = platform_settings::load::<PaymentConfig>(&state).await?;
