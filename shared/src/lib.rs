@@ -15,6 +15,7 @@ pub mod extract;
 pub mod fees;
 pub mod invocation;
 pub mod mailer;
+pub mod media;
 pub mod money;
 pub mod notifications;
 pub mod outbox;

@@ -38,6 +38,8 @@ pub struct Options {
     pub payments: PaymentsConfig,
     /// SendGrid (a mock server); none by default, so emails stay in the outbox.
     pub sendgrid: Option<SendGridConfig>,
+    /// A local blob folder instead of Azurite.
+    pub blob_dir: Option<std::path::PathBuf>,
 }
 
 fn setting(name: &str, default: &str) -> String {
@@ -107,15 +109,18 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             sendgrid: options.sendgrid,
             from: "no-reply@codeconnect.example".into(),
         },
-        // Azurite, so API tests exercise the production Azure code path.
+        // Azurite unless a test asks for a folder, so API tests exercise the Azure code path.
         blob: BlobConfig {
-            backend: BlobBackend::SharedKey(
-                StorageAccount::from_connection_string(&setting(
-                    "TEST_AZURE_STORAGE_CONNECTION_STRING",
-                    "UseDevelopmentStorage=true",
-                ))
-                .expect("Azurite connection string"),
-            ),
+            backend: match options.blob_dir {
+                Some(dir) => BlobBackend::LocalFolder { dir },
+                None => BlobBackend::SharedKey(
+                    StorageAccount::from_connection_string(&setting(
+                        "TEST_AZURE_STORAGE_CONNECTION_STRING",
+                        "UseDevelopmentStorage=true",
+                    ))
+                    .expect("Azurite connection string"),
+                ),
+            },
             media_container: "media".into(),
             recordings_container: "recordings".into(),
             public_base_url: "http://127.0.0.1:7071".into(),

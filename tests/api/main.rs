@@ -12,6 +12,7 @@ mod booking_rules;
 mod booking_timers;
 mod discovery;
 mod lockout;
+mod media;
 mod mentor_login;
 mod mentor_self_service;
 mod notifications;

@@ -1,12 +1,13 @@
 //! Platform administration under `/api/admin/*` (product-spec §9), admin role only (except the
 //! public UI config): accounts (create admins, list, deactivate, reactivate), the mentor
-//! approval queue and platform settings; plus the public `/api/fee-config` and
+//! approval queue, the media review queue and platform settings; plus the public `/api/fee-config` and
 //! `/api/payment-config` derived from those settings.
 //!
 //! The Functions host disables any function whose route *text* starts with `admin`, so this
 //! group's `function.json` matches `{area:regex(^admin$)}/{*rest}`: same URLs, no reserved prefix.
 
 mod approvals;
+mod media;
 mod settings;
 mod users;
 
@@ -38,6 +39,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approvals::pending_mentors))
         .routes(routes!(approvals::approve_mentor))
         .routes(routes!(approvals::reject_mentor))
+        .routes(routes!(media::media_queue))
+        .routes(routes!(media::approve_media))
+        .routes(routes!(media::reject_media))
         .routes(routes!(settings::ui_config, settings::update_ui_config))
         .routes(routes!(
             settings::payment_config,

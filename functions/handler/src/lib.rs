@@ -2,6 +2,7 @@
 //! every group's router under `/api`, answers timer invocations at `POST /{functionName}`, and
 //! offers the operator commands (migrate, create an admin, seed demo data, package).
 
+mod blobs;
 pub mod commands;
 mod middleware;
 mod routes;

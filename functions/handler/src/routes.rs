@@ -1,5 +1,5 @@
 //! The router: every group under `/api`, the OpenAPI document, the timer invocation endpoint,
-//! and problem+json answers for unknown paths and methods.
+//! the local blob store's read URLs, and problem+json answers for unknown paths and methods.
 
 use std::sync::{Arc, OnceLock};
 
@@ -13,7 +13,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{middleware, timers};
+use crate::{blobs, middleware, timers};
 
 pub const FUNCTIONS: &[FunctionDefinition] = &[FunctionDefinition {
     name: "openapi",
@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
                 }
             }),
         )
+        .route("/api/blobs/{container}/{*name}", get(blobs::read))
         .route("/{function}", post(timers::invoke))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

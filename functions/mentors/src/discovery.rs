@@ -11,6 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::cache::MENTOR_LIST;
+use shared::media::{self, MEDIA_URL_TTL};
 use shared::pagination::{Page, PageQuery, TimeCursor};
 use shared::{AppState, Error, Json, Path, Query, Result};
 use utoipa::{IntoParams, ToSchema};
@@ -67,6 +68,11 @@ pub struct MentorCard {
     /// `[{subjectId, subject, experienceYears, classFee}]`
     #[schema(value_type = Vec<Object>)]
     subjects: Value,
+    #[serde(skip)]
+    photo_blob: Option<String>,
+    /// Read URL of the approved photo; valid for at least 15 minutes after it is served.
+    #[sqlx(skip)]
+    photo_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
@@ -81,6 +87,11 @@ pub struct MentorDetail {
     #[schema(value_type = Object)]
     specialties: Value,
     package_discount_percent: i32,
+    #[serde(skip)]
+    intro_video_blob: Option<String>,
+    /// Read URL of the approved intro video, valid for 15 minutes.
+    #[sqlx(skip)]
+    intro_video_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
@@ -101,6 +112,8 @@ struct RatingCursor {
 
 const CARD_COLUMNS: &str = r#"u.user_id AS mentor_id, u.first_name, u.last_name, u.country, p.title,
     p.time_zone, p.rating, p.review_count, p.student_count, p.demo_enabled,
+    (SELECT m.blob_name FROM mentor_media m
+     WHERE m.mentor_id = u.user_id AND m.kind = 'photo' AND m.status = 'approved') AS photo_blob,
     (SELECT coalesce(json_agg(json_build_object(
                 'subjectId', s.teacher_subject_id, 'subject', s.subject,
                 'experienceYears', s.experience_years, 'classFee', s.class_fee::text)
@@ -147,7 +160,9 @@ pub async fn mentor_detail(
 ) -> Result<Json<MentorDetail>> {
     let media_required = visibility::media_approval_required(&state).await?;
     let detail: Option<MentorDetail> = sqlx::query_as(&format!(
-        r#"SELECT {CARD_COLUMNS}, p.description, p.qualifications, p.specialties, p.package_discount_percent
+        r#"SELECT {CARD_COLUMNS}, p.description, p.qualifications, p.specialties, p.package_discount_percent,
+                  (SELECT m.blob_name FROM mentor_media m
+                   WHERE m.mentor_id = u.user_id AND m.kind = 'intro_video' AND m.status = 'approved') AS intro_video_blob
            FROM users u JOIN mentor_profiles p USING (user_id)
            WHERE {VISIBLE_MENTOR} AND u.user_id = $2"#
     ))
@@ -155,7 +170,20 @@ pub async fn mentor_detail(
     .bind(mentor_id)
     .fetch_optional(&state.db)
     .await?;
-    detail.map(Json).ok_or_else(not_found)
+    let mut detail = detail.ok_or_else(not_found)?;
+    detail.card.photo_url =
+        signed(&state, detail.card.photo_blob.as_deref(), MEDIA_URL_TTL).await?;
+    detail.intro_video_url =
+        signed(&state, detail.intro_video_blob.as_deref(), MEDIA_URL_TTL).await?;
+    Ok(Json(detail))
+}
+
+/// A read URL for an approved media blob, if there is one.
+async fn signed(state: &AppState, blob: Option<&str>, ttl: Duration) -> Result<Option<String>> {
+    match blob {
+        Some(blob) => Ok(Some(media::read_url(state, blob, ttl).await?)),
+        None => Ok(None),
+    }
 }
 
 #[utoipa::path(
@@ -252,7 +280,7 @@ async fn query_page(
     let media_required = visibility::media_approval_required(state).await?;
     let (min_experience, max_experience) = filter.experience_range();
     let pattern = filter.q.as_deref().map(|q| format!("%{}%", escape_like(q)));
-    let rows: Vec<MentorCard> = sqlx::query_as(&format!(
+    let mut rows: Vec<MentorCard> = sqlx::query_as(&format!(
         r#"SELECT {CARD_COLUMNS}
            FROM users u JOIN mentor_profiles p USING (user_id)
            WHERE {VISIBLE_MENTOR}
@@ -283,6 +311,11 @@ async fn query_page(
     .bind(i64::from(limit) + 1)
     .fetch_all(&state.db)
     .await?;
+    // Pages stay cached for LIST_TTL, so their URLs outlive it by a full MEDIA_URL_TTL.
+    for card in &mut rows {
+        card.photo_url =
+            signed(state, card.photo_blob.as_deref(), LIST_TTL + MEDIA_URL_TTL).await?;
+    }
     Ok(Page::from_rows(rows, limit, |mentor| RatingCursor {
         rating: mentor.rating,
         id: mentor.mentor_id,

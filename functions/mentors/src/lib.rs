@@ -1,5 +1,6 @@
 //! The mentor marketplace (product-spec §2): mentor self-service under `/api/mentors/me`
-//! (profile, bookable subjects, weekly slots, UPI id, demo toggle, package discount) and public
+//! (profile, bookable subjects, weekly slots, UPI id, demo toggle, package discount, photo and
+//! intro video) and public
 //! discovery (`/api/mentors`, detail, reviews, availability). Owns `/api/mentors/*`.
 //!
 //! Every write that can change what discovery shows retires the cached mentor list
@@ -7,6 +8,7 @@
 
 mod availability;
 mod discovery;
+mod media;
 mod profile;
 mod slots;
 mod subjects;
@@ -37,4 +39,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(subjects::update_subject, subjects::delete_subject))
         .routes(routes!(slots::list_slots, slots::add_slot))
         .routes(routes!(slots::update_slot, slots::delete_slot))
+        .routes(routes!(media::my_media))
+        .routes(routes!(media::upload_media, media::delete_media))
 }

@@ -19,6 +19,7 @@ mod account;
 mod azure;
 mod local;
 mod sas;
+pub mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
