@@ -433,6 +433,57 @@ impl TestApp {
         booking_id
     }
 
+    /// Invokes timer `function` as the Functions host does (azure-contracts §1.4) and returns
+    /// the invocation answer.
+    pub async fn invoke_timer(&self, function: &str, past_due: bool) -> Value {
+        let body = json!({
+            "Data": { "myTimer": {
+                "Schedule": { "AdjustForDST": true },
+                "ScheduleStatus": { "Last": "0001-01-01T00:00:00", "Next": chrono::Utc::now().to_rfc3339(),
+                                    "LastUpdated": chrono::Utc::now().to_rfc3339() },
+                "IsPastDue": past_due } },
+            "Metadata": { "sys": { "MethodName": function, "UtcNow": chrono::Utc::now().to_rfc3339() } }
+        });
+        let response = self
+            .client
+            .post(self.url(&format!("/{function}")))
+            .json(&body)
+            .send()
+            .await
+            .expect("invoke timer");
+        expect_status(response, StatusCode::OK).await
+    }
+
+    /// Sends only the headers of a PUT that announces `length` bytes and returns the head of the
+    /// answer: shows a limit is enforced before any body is read.
+    pub async fn put_headers_only(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        length: u64,
+    ) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let address = self.address.trim_start_matches("http://");
+        let mut socket = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let request = format!(
+            "PUT {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
+        );
+        socket
+            .write_all(request.as_bytes())
+            .await
+            .expect("send headers");
+        let mut head = vec![0; 2048];
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut head))
+            .await
+            .expect("an answer without the body")
+            .expect("read the answer");
+        String::from_utf8_lossy(&head[..read]).into_owned()
+    }
+
     /// Runs `sql` directly (arranging states HTTP can't reach, like a session 31 days idle).
     pub async fn execute(&self, sql: &str, id: Uuid) {
         sqlx::query(sql)

@@ -20,6 +20,7 @@ mod operations;
 mod password_reset;
 mod payments;
 mod platform_settings;
+mod recordings;
 mod resilience;
 mod sessions;
 mod timers;

@@ -31,6 +31,7 @@ pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
         mentors::FUNCTIONS,
         notifications::FUNCTIONS,
         payments::FUNCTIONS,
+        recordings::FUNCTIONS,
         routes::FUNCTIONS,
     ]
     .into_iter()
@@ -44,6 +45,7 @@ pub fn timer_functions() -> impl Iterator<Item = &'static TimerFunction> {
         bookings::TIMERS,
         notifications::TIMERS,
         payments::TIMERS,
+        recordings::TIMERS,
     ]
     .into_iter()
     .flatten()

@@ -63,7 +63,8 @@ fn api_parts() -> (Router<AppState>, OpenApi) {
         .merge(health::router())
         .merge(mentors::router())
         .merge(notifications::router())
-        .merge(payments::router());
+        .merge(payments::router())
+        .merge(recordings::router());
     let (router, mut document) = OpenApiRouter::new().nest("/api", groups).split_for_parts();
     document.info = InfoBuilder::new()
         .title("CodeConnect API")

@@ -1,0 +1,155 @@
+//! The `recordings` timer (every 5 minutes): merges the parts of classes that ended at least 20
+//! minutes ago into one blob, in part order, then deletes the parts; deletes recordings 6 months
+//! after their class.
+//!
+//! A merge is claimed by inserting (or re-leasing) the booking's `recordings` row, so
+//! overlapping runs never merge one class twice; a failed merge keeps its row with the error and
+//! is retried with backoff once its lease runs out. The store composes the blob server-side
+//! where it can (Put Block From URL), so no run downloads a recording.
+
+use shared::invocation::{TimerFunction, TimerInfo};
+use shared::{AppState, Result};
+use uuid::Uuid;
+
+pub const TIMER: TimerFunction = TimerFunction {
+    name: "recordings",
+    run: |state, info| Box::pin(run(state, info)),
+};
+
+/// Merges per run; the rest wait for the next run.
+const BATCH: i64 = 20;
+
+async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
+    let claimed = claim(&state).await?;
+    let mut merged = 0;
+    let mut logs = Vec::new();
+    for (recording_id, booking_id) in claimed {
+        match merge(&state, recording_id, booking_id).await {
+            Ok(()) => merged += 1,
+            Err(error) => {
+                let error = format!("{error:?}");
+                tracing::warn!(%booking_id, error, "recording merge failed; will retry");
+                record_failure(&state, recording_id, &error).await?;
+                logs.push(format!("merge of booking {booking_id} failed; will retry"));
+            }
+        }
+    }
+    let expired = expire(&state).await?;
+    logs.insert(
+        0,
+        format!("merged {merged} recordings, deleted {expired} expired"),
+    );
+    if info.is_past_due {
+        logs.push("ran late (past due); caught up".into());
+    }
+    Ok(logs)
+}
+
+/// Claims classes ready to merge: ended 20+ minutes ago, with parts, and neither merged nor
+/// leased by another run. Returns `(recording_id, booking_id)` pairs.
+async fn claim(state: &AppState) -> Result<Vec<(Uuid, Uuid)>> {
+    Ok(sqlx::query_as(
+        r#"INSERT INTO recordings (recording_id, booking_id, status, lease_until)
+           SELECT gen_random_uuid(), b.booking_id, 'merging', now() + interval '15 minutes'
+           FROM bookings b
+           WHERE b.ends_at <= now() - interval '20 minutes'
+             AND EXISTS (SELECT 1 FROM recording_parts p WHERE p.booking_id = b.booking_id)
+             AND NOT EXISTS (
+                 SELECT 1 FROM recordings r WHERE r.booking_id = b.booking_id
+                   AND (r.status = 'ready' OR r.lease_until > now()))
+           ORDER BY b.ends_at
+           LIMIT $1
+           ON CONFLICT (booking_id) DO UPDATE
+           SET lease_until = EXCLUDED.lease_until, attempts = recordings.attempts + 1
+           WHERE recordings.status = 'merging' AND recordings.lease_until <= now()
+           RETURNING recording_id, booking_id"#,
+    )
+    .bind(BATCH)
+    .fetch_all(&state.db)
+    .await?)
+}
+
+async fn merge(state: &AppState, recording_id: Uuid, booking_id: Uuid) -> Result<()> {
+    let container = &state.config.blob.recordings_container;
+    let parts: Vec<(i32, String)> = sqlx::query_as(
+        "SELECT part_number, blob_name FROM recording_parts WHERE booking_id = $1 ORDER BY part_number",
+    )
+    .bind(booking_id)
+    .fetch_all(&state.db)
+    .await?;
+    let names: Vec<String> = parts.iter().map(|(_, name)| name.clone()).collect();
+    let numbers: Vec<i32> = parts.iter().map(|(number, _)| *number).collect();
+    let target = format!("bookings/{booking_id}/recording-{recording_id}.webm");
+    let size = state
+        .blobs
+        .concat(container, &names, &target, "video/webm")
+        .await?;
+
+    let mut transaction = state.db.begin().await?;
+    sqlx::query(
+        r#"UPDATE recordings
+           SET status = 'ready', blob_name = $2, size_bytes = $3, part_count = $4, ready_at = now(),
+               lease_until = NULL, last_error = NULL
+           WHERE recording_id = $1"#,
+    )
+    .bind(recording_id)
+    .bind(&target)
+    .bind(i64::try_from(size).unwrap_or(i64::MAX))
+    .bind(i32::try_from(names.len()).unwrap_or(i32::MAX))
+    .execute(&mut *transaction)
+    .await?;
+    sqlx::query("DELETE FROM recording_parts WHERE booking_id = $1 AND part_number = ANY($2)")
+        .bind(booking_id)
+        .bind(&numbers)
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    for name in &names {
+        if let Err(error) = state.blobs.delete(container, name).await {
+            tracing::warn!(blob = name, error = ?error, "could not delete a merged part");
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the error and retries after a backoff that grows with the attempts (5 minutes each,
+/// at most an hour).
+async fn record_failure(state: &AppState, recording_id: Uuid, error: &str) -> Result<()> {
+    sqlx::query(
+        r#"UPDATE recordings
+           SET last_error = left($2, 2000),
+               lease_until = now() + least(attempts, 12) * interval '5 minutes'
+           WHERE recording_id = $1"#,
+    )
+    .bind(recording_id)
+    .bind(error)
+    .execute(&state.db)
+    .await?;
+    Ok(())
+}
+
+/// Deletes recordings (blob, then row) of classes more than 6 months ago.
+async fn expire(state: &AppState) -> Result<usize> {
+    let container = &state.config.blob.recordings_container;
+    let mut transaction = state.db.begin().await?;
+    let expired: Vec<(Uuid, String)> = sqlx::query_as(
+        r#"SELECT r.recording_id, r.blob_name
+           FROM recordings r JOIN bookings b USING (booking_id)
+           WHERE r.status = 'ready' AND b.scheduled_at < now() - interval '6 months'
+           ORDER BY b.scheduled_at
+           LIMIT 100
+           FOR UPDATE OF r SKIP LOCKED"#,
+    )
+    .fetch_all(&mut *transaction)
+    .await?;
+    for (_, blob_name) in &expired {
+        state.blobs.delete(container, blob_name).await?;
+    }
+    let ids: Vec<Uuid> = expired.iter().map(|(id, _)| *id).collect();
+    sqlx::query("DELETE FROM recordings WHERE recording_id = ANY($1)")
+        .bind(&ids)
+        .execute(&mut *transaction)
+        .await?;
+    transaction.commit().await?;
+    Ok(expired.len())
+}

@@ -1,0 +1,531 @@
+//! Class recordings against Azurite: part uploads by the class's mentor only, within the class's
+//! window, under type and size limits; the `recordings` timer merging parts in part order
+//! exactly once (also under overlapping runs), retrying a failed merge, and deleting recordings
+//! 6 months after the class; read URLs for participants and admins, demo recordings locked.
+
+use chrono::{Duration, Utc};
+use futures::future::join_all;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+/// A class in progress: a student, a mentor, and a confirmed booking that started 10 min ago.
+struct Class {
+    booking_id: Uuid,
+    mentor_id: Uuid,
+    mentor: String,
+    student_id: Uuid,
+    student: String,
+    admin: String,
+}
+
+async fn class_in_progress(app: &TestApp) -> Class {
+    let (_, admin) = app.admin().await;
+    let (mentor_id, mentor) = app.open_mentor("rec-mentor@example.com", &admin).await;
+    let (student_id, student) = app.student("rec-student@example.com").await;
+    let booking_id = app
+        .insert_booking(
+            mentor_id,
+            student_id,
+            Utc::now() - Duration::minutes(10),
+            "confirmed",
+        )
+        .await;
+    Class {
+        booking_id,
+        mentor_id,
+        mentor,
+        student_id,
+        student,
+        admin,
+    }
+}
+
+/// `len` bytes of part `n`: part 1 opens with the WebM (EBML) header, later parts continue it.
+fn part(n: u8, len: usize) -> Vec<u8> {
+    let mut bytes = if n == 1 {
+        vec![0x1A, 0x45, 0xDF, 0xA3]
+    } else {
+        Vec::new()
+    };
+    bytes.extend((0..len - bytes.len()).map(|i| (i as u8) ^ n.wrapping_mul(37)));
+    bytes
+}
+
+async fn upload(app: &TestApp, booking_id: Uuid, n: i32, body: Vec<u8>, token: &str) -> Response {
+    app.client
+        .put(app.url(&format!("/api/bookings/{booking_id}/recording/parts/{n}")))
+        .bearer_auth(token)
+        .header("content-type", "video/webm")
+        .body(body)
+        .send()
+        .await
+        .expect("upload part")
+}
+
+/// Moves the class into the past: ended `minutes_ago`, completed.
+async fn end_class(app: &TestApp, booking_id: Uuid, minutes_ago: i64) {
+    sqlx::query(
+        r#"UPDATE bookings SET status = 'completed',
+               scheduled_at = now() - make_interval(mins => $2 + 55),
+               ends_at = now() - make_interval(mins => $2),
+               blocked_until = now() - make_interval(mins => $2 - 5)
+           WHERE booking_id = $1"#,
+    )
+    .bind(booking_id)
+    .bind(minutes_ago as i32)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+async fn fetch(url: &str) -> (StatusCode, Vec<u8>) {
+    let response = reqwest::get(url).await.expect("fetch");
+    let status = response.status();
+    (status, response.bytes().await.unwrap().to_vec())
+}
+
+async fn recording_url(app: &TestApp, recording_id: &str, token: &str) -> Response {
+    app.get(&format!("/api/recordings/{recording_id}/url"), Some(token))
+        .await
+}
+
+#[tokio::test]
+async fn parts_uploaded_out_of_order_merge_into_their_concatenation() {
+    let app = spawn_app().await;
+    let class = class_in_progress(&app).await;
+    let parts = [
+        part(1, 300_000),
+        part(2, 5 * 1024 * 1024 + 17),
+        part(3, 1234),
+    ];
+    for n in [3, 1, 2] {
+        let view = expect_status(
+            upload(
+                &app,
+                class.booking_id,
+                n,
+                parts[n as usize - 1].clone(),
+                &class.mentor,
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(view["partNumber"], n);
+        assert_eq!(view["sizeBytes"], parts[n as usize - 1].len());
+    }
+    // A retry of part 2 replaces it: the merge has one part 2, the latest.
+    let retried = part(2, 4000);
+    expect_status(
+        upload(&app, class.booking_id, 2, retried.clone(), &class.mentor).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(app.count("recording_parts").await, 3);
+
+    // Not merged while the class is recent.
+    end_class(&app, class.booking_id, 19).await;
+    app.invoke_timer("recordings", false).await;
+    assert_eq!(app.count("recordings").await, 0);
+
+    end_class(&app, class.booking_id, 21).await;
+    let answer = app.invoke_timer("recordings", false).await;
+    assert_eq!(
+        answer["Logs"][0], "merged 1 recordings, deleted 0 expired",
+        "{answer}"
+    );
+    assert_eq!(
+        app.count("recording_parts").await,
+        0,
+        "parts deleted after the merge"
+    );
+
+    let expected: Vec<u8> = [parts[0].clone(), retried, parts[2].clone()].concat();
+    for token in [&class.student, &class.mentor, &class.admin] {
+        let list = expect_status(
+            app.get("/api/recordings", Some(token)).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(list["items"].as_array().unwrap().len(), 1);
+        let recording = &list["items"][0];
+        assert_eq!(recording["bookingId"], class.booking_id.to_string());
+        assert_eq!(recording["sizeBytes"], expected.len());
+        assert_eq!(recording["partCount"], 3);
+        assert_eq!(recording["locked"], false);
+        let url = expect_status(
+            recording_url(&app, recording["recordingId"].as_str().unwrap(), token).await,
+            StatusCode::OK,
+        )
+        .await;
+        let (status, bytes) = fetch(url["url"].as_str().unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            bytes == expected,
+            "the merged blob is the parts in part order"
+        );
+    }
+    // Uploads end with the merge.
+    expect_problem(
+        upload(&app, class.booking_id, 4, part(4, 100), &class.mentor).await,
+        StatusCode::CONFLICT,
+        "RECORDING_ALREADY_MERGED",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn only_the_classes_mentor_uploads_within_limits_and_the_window() {
+    let app = spawn_app().await;
+    let class = class_in_progress(&app).await;
+    let (_, other_mentor) = app.open_mentor("rec-other@example.com", &class.admin).await;
+    let (_, stranger) = app.student("rec-stranger@example.com").await;
+    for (token, code) in [
+        (&class.student, "NOT_THE_MENTOR"),
+        (&other_mentor, "NOT_THE_MENTOR"),
+        (&stranger, "NOT_THE_MENTOR"),
+        (&class.admin, "NOT_THE_MENTOR"),
+    ] {
+        expect_problem(
+            upload(&app, class.booking_id, 1, part(1, 1000), token).await,
+            StatusCode::FORBIDDEN,
+            code,
+        )
+        .await;
+    }
+    let anonymous = app
+        .client
+        .put(app.url(&format!(
+            "/api/bookings/{}/recording/parts/1",
+            class.booking_id
+        )))
+        .header("content-type", "video/webm")
+        .body(part(1, 1000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let path = format!("/api/bookings/{}/recording/parts/1", class.booking_id);
+    let head = app
+        .put_headers_only(&path, &class.mentor, "video/webm", 100 * 1024 * 1024 + 1)
+        .await;
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    assert!(head.contains("PAYLOAD_TOO_LARGE"), "{head}");
+    let wrong_type = app
+        .client
+        .put(app.url(&path))
+        .bearer_auth(&class.mentor)
+        .header("content-type", "video/mp4")
+        .body(b"\0\0\0\x20ftypisom".to_vec())
+        .send()
+        .await
+        .unwrap();
+    expect_problem(
+        wrong_type,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
+    .await;
+    expect_problem(
+        upload(
+            &app,
+            class.booking_id,
+            1,
+            b"not a webm stream".to_vec(),
+            &class.mentor,
+        )
+        .await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "CONTENT_TYPE_MISMATCH",
+    )
+    .await;
+    for n in [0, 1000] {
+        expect_problem(
+            upload(&app, class.booking_id, n, part(2, 100), &class.mentor).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_PART_NUMBER",
+        )
+        .await;
+    }
+    expect_problem(
+        upload(&app, Uuid::new_v4(), 1, part(1, 100), &class.mentor).await,
+        StatusCode::NOT_FOUND,
+        "BOOKING_NOT_FOUND",
+    )
+    .await;
+    assert_eq!(
+        app.count("recording_parts").await,
+        0,
+        "nothing refused was recorded"
+    );
+
+    // Window: 15 minutes after the end is still fine, later is not; nor is a class tomorrow.
+    end_class(&app, class.booking_id, 14).await;
+    expect_status(
+        upload(&app, class.booking_id, 1, part(1, 100), &class.mentor).await,
+        StatusCode::OK,
+    )
+    .await;
+    end_class(&app, class.booking_id, 16).await;
+    expect_problem(
+        upload(&app, class.booking_id, 2, part(2, 100), &class.mentor).await,
+        StatusCode::CONFLICT,
+        "RECORDING_WINDOW_CLOSED",
+    )
+    .await;
+    let tomorrow = app
+        .insert_booking(
+            class.mentor_id,
+            class.student_id,
+            Utc::now() + Duration::days(1),
+            "confirmed",
+        )
+        .await;
+    expect_problem(
+        upload(&app, tomorrow, 1, part(1, 100), &class.mentor).await,
+        StatusCode::CONFLICT,
+        "RECORDING_WINDOW_CLOSED",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn overlapping_runs_merge_once_and_a_failed_merge_is_retried() {
+    let app = spawn_app().await;
+    let class = class_in_progress(&app).await;
+    let parts = [part(1, 2000), part(2, 3000)];
+    for (n, body) in parts.iter().enumerate() {
+        expect_status(
+            upload(
+                &app,
+                class.booking_id,
+                n as i32 + 1,
+                body.clone(),
+                &class.mentor,
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+    }
+    // Part 2's blob vanishes: the merge fails, keeps the parts and records why.
+    let part_2: String = sqlx::query_scalar(
+        "SELECT blob_name FROM recording_parts WHERE booking_id = $1 AND part_number = 2",
+    )
+    .bind(class.booking_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    app.state
+        .blobs
+        .delete(&app.state.config.blob.recordings_container, &part_2)
+        .await
+        .unwrap();
+    end_class(&app, class.booking_id, 30).await;
+    let answer = app.invoke_timer("recordings", true).await;
+    let logs = answer["Logs"].to_string();
+    assert!(logs.contains("merged 0 recordings"), "{logs}");
+    assert!(logs.contains("failed; will retry"), "{logs}");
+    assert!(logs.contains("past due"), "{logs}");
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, last_error FROM recordings WHERE booking_id = $1")
+            .bind(class.booking_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(status, "merging");
+    assert!(error.is_some());
+    assert_eq!(app.count("recording_parts").await, 2);
+
+    // The part arrives again (restored here directly); once the backoff has passed, two
+    // overlapping runs merge it exactly once.
+    app.state
+        .blobs
+        .put(
+            &app.state.config.blob.recordings_container,
+            &part_2,
+            "video/webm",
+            Box::pin(futures::stream::once(async {
+                Ok::<_, std::io::Error>(bytes::Bytes::from(part(2, 3000)))
+            })),
+        )
+        .await
+        .unwrap();
+    app.execute(
+        "UPDATE recordings SET lease_until = now() - interval '1 second' WHERE booking_id = $1",
+        class.booking_id,
+    )
+    .await;
+    let answers = join_all((0..2).map(|_| app.invoke_timer("recordings", false))).await;
+    let merged: Vec<String> = answers.iter().map(|a| a["Logs"][0].to_string()).collect();
+    assert!(
+        merged.contains(&"\"merged 1 recordings, deleted 0 expired\"".to_owned())
+            && merged.contains(&"\"merged 0 recordings, deleted 0 expired\"".to_owned()),
+        "exactly one run merged: {merged:?}"
+    );
+    let (status, attempts): (String, i32) =
+        sqlx::query_as("SELECT status, attempts FROM recordings WHERE booking_id = $1")
+            .bind(class.booking_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts), ("ready", 2));
+    let list = expect_status(
+        app.get("/api/recordings", Some(&class.student)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let url = expect_status(
+        recording_url(
+            &app,
+            list["items"][0]["recordingId"].as_str().unwrap(),
+            &class.student,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(fetch(url["url"].as_str().unwrap()).await.1 == parts.concat());
+}
+
+#[tokio::test]
+async fn demo_recordings_stay_locked_for_the_student_until_a_completed_regular_class() {
+    let app = spawn_app().await;
+    let class = class_in_progress(&app).await;
+    app.execute(
+        "UPDATE bookings SET session_type = 'demo' WHERE booking_id = $1",
+        class.booking_id,
+    )
+    .await;
+    expect_status(
+        upload(&app, class.booking_id, 1, part(1, 500), &class.mentor).await,
+        StatusCode::OK,
+    )
+    .await;
+    end_class(&app, class.booking_id, 25).await;
+    app.invoke_timer("recordings", false).await;
+
+    let list = expect_status(
+        app.get("/api/recordings", Some(&class.student)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let recording = &list["items"][0];
+    assert_eq!(
+        (&recording["sessionType"], &recording["locked"]),
+        (&json!("demo"), &json!(true))
+    );
+    let recording_id = recording["recordingId"].as_str().unwrap().to_owned();
+    expect_problem(
+        recording_url(&app, &recording_id, &class.student).await,
+        StatusCode::FORBIDDEN,
+        "RECORDING_LOCKED",
+    )
+    .await;
+    // The mentor and admins are never locked out; strangers never learn it exists.
+    expect_status(
+        recording_url(&app, &recording_id, &class.mentor).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_status(
+        recording_url(&app, &recording_id, &class.admin).await,
+        StatusCode::OK,
+    )
+    .await;
+    let (_, stranger) = app.student("rec-stranger@example.com").await;
+    expect_problem(
+        recording_url(&app, &recording_id, &stranger).await,
+        StatusCode::NOT_FOUND,
+        "RECORDING_NOT_FOUND",
+    )
+    .await;
+    let theirs = expect_status(
+        app.get("/api/recordings", Some(&stranger)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(theirs["items"], json!([]));
+    assert_eq!(
+        app.get("/api/recordings", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A confirmed regular class is not enough; a completed one unlocks.
+    let regular = app
+        .insert_booking(
+            class.mentor_id,
+            class.student_id,
+            Utc::now() - Duration::days(2),
+            "confirmed",
+        )
+        .await;
+    expect_problem(
+        recording_url(&app, &recording_id, &class.student).await,
+        StatusCode::FORBIDDEN,
+        "RECORDING_LOCKED",
+    )
+    .await;
+    app.execute(
+        "UPDATE bookings SET status = 'completed' WHERE booking_id = $1",
+        regular,
+    )
+    .await;
+    let url = expect_status(
+        recording_url(&app, &recording_id, &class.student).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(fetch(url["url"].as_str().unwrap()).await.1, part(1, 500));
+}
+
+#[tokio::test]
+async fn recordings_are_deleted_six_months_after_the_class() {
+    let app = spawn_app().await;
+    let class = class_in_progress(&app).await;
+    expect_status(
+        upload(&app, class.booking_id, 1, part(1, 500), &class.mentor).await,
+        StatusCode::OK,
+    )
+    .await;
+    end_class(&app, class.booking_id, 25).await;
+    app.invoke_timer("recordings", false).await;
+    let list = expect_status(
+        app.get("/api/recordings", Some(&class.mentor)).await,
+        StatusCode::OK,
+    )
+    .await;
+    let recording_id = list["items"][0]["recordingId"].as_str().unwrap().to_owned();
+    let url = expect_status(
+        recording_url(&app, &recording_id, &class.mentor).await,
+        StatusCode::OK,
+    )
+    .await;
+    let url = url["url"].as_str().unwrap().to_owned();
+    assert_eq!(fetch(&url).await.0, StatusCode::OK);
+
+    // Five months on it stays; past six months it goes, blob and all.
+    app.execute(
+        "UPDATE bookings SET scheduled_at = now() - interval '5 months' WHERE booking_id = $1",
+        class.booking_id,
+    )
+    .await;
+    let answer = app.invoke_timer("recordings", false).await;
+    assert_eq!(answer["Logs"][0], "merged 0 recordings, deleted 0 expired");
+    app.execute("UPDATE bookings SET scheduled_at = now() - interval '6 months 1 day' WHERE booking_id = $1", class.booking_id)
+        .await;
+    let answer = app.invoke_timer("recordings", false).await;
+    assert_eq!(answer["Logs"][0], "merged 0 recordings, deleted 1 expired");
+    assert_eq!(app.count("recordings").await, 0);
+    assert_eq!(fetch(&url).await.0, StatusCode::NOT_FOUND);
+    let _: Value = expect_problem(
+        recording_url(&app, &recording_id, &class.mentor).await,
+        StatusCode::NOT_FOUND,
+        "RECORDING_NOT_FOUND",
+    )
+    .await;
+}
