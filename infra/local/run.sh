@@ -13,6 +13,8 @@ export FUNCTIONS_CUSTOMHANDLER_PORT="${FUNCTIONS_CUSTOMHANDLER_PORT:-7071}"
 # The plain local run keeps blobs in a folder (tests use Azurite).
 unset AZURE_STORAGE_CONNECTION_STRING
 export LOCAL_BLOB_DIR="${LOCAL_BLOB_DIR:-.local/blobs}"
+# No Functions host here: the handler fires the timers itself, on their function.json schedules.
+export TIMERS_IN_PROCESS=true
 export CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:5173}"
 target/release/handler migrate
 target/release/handler seed-demo

@@ -88,6 +88,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     // Handler process.
     HANDLER_BIND_ADDRESS: '127.0.0.1'
     LOG_LEVEL: logLevel
+    // The Functions host fires the timers (function.json); never the handler itself as well.
+    TIMERS_IN_PROCESS: 'false'
     CORS_ALLOWED_ORIGINS: join(allowedOrigins, ',')
     PUBLIC_BASE_URL: publicBaseUrl
 

@@ -45,6 +45,9 @@ pub struct Config {
     pub payments: PaymentsConfig,
     pub mail: MailConfig,
     pub blob: BlobConfig,
+    /// `TIMERS_IN_PROCESS`, default false: fire the timers on their `function.json` schedules
+    /// in this process, for runs without the Functions host (which otherwise fires them).
+    pub timers_in_process: bool,
 }
 
 /// Blob storage: Azure with the managed identity (`AZURE_STORAGE_ACCOUNT_URL`), Azure or Azurite
@@ -251,6 +254,7 @@ impl Config {
                     ),
             },
             blob: reader.blob(),
+            timers_in_process: reader.parsed("TIMERS_IN_PROCESS", false),
         };
         if reader.problems.is_empty() {
             Ok(config)

@@ -40,6 +40,8 @@ pub struct Options {
     pub sendgrid: Option<SendGridConfig>,
     /// A local blob folder instead of Azurite.
     pub blob_dir: Option<std::path::PathBuf>,
+    /// Fire the timers in-process (off by default: tests invoke them as the host does).
+    pub timers_in_process: bool,
 }
 
 fn setting(name: &str, default: &str) -> String {
@@ -125,6 +127,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             recordings_container: "recordings".into(),
             public_base_url: "http://127.0.0.1:7071".into(),
         },
+        timers_in_process: options.timers_in_process,
     };
     let options = PgConnectOptions::from_str(&direct_url)
         .expect("test database URL")
@@ -161,6 +164,13 @@ impl TestApp {
     /// A second instance of the app on the same database and cache (as on Azure scale-out).
     pub async fn second_instance(&self) -> TestApp {
         start(self.config.clone(), self.db.clone()).await
+    }
+
+    /// Another instance on the same database and cache, with its configuration adjusted.
+    pub async fn instance_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        start(config, self.db.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -124,3 +124,55 @@ async fn unknown_functions_and_bodies_without_a_timer_are_refused() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn alone_the_handler_fires_timers_from_their_schedules_and_catches_up_after_downtime() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (mentor_id, _) = app.open_mentor("alone-mentor@example.com", &admin).await;
+    let (student_id, _) = app.student("alone-student@example.com").await;
+    let hold = app
+        .insert_booking(mentor_id, student_id, at(3, 10, 0), "pending_payment")
+        .await;
+    app.execute(
+        "UPDATE bookings SET hold_expires_at = now() - interval '1 minute' WHERE booking_id = $1",
+        hold,
+    )
+    .await;
+    // The last run the schedule monitor saw was an hour ago: the handler was down since.
+    sqlx::query("INSERT INTO timer_runs (name, last_run_at) VALUES ('booking-lifecycle', now() - interval '1 hour')")
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let _alone = app
+        .instance_with(|config| config.timers_in_process = true)
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status: String =
+            sqlx::query_scalar("SELECT status FROM bookings WHERE booking_id = $1")
+                .bind(hold)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        if status == "expired" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the missed run never came (status {status})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let recorded: bool = sqlx::query_scalar(
+        "SELECT last_run_at > now() - interval '1 minute' FROM timer_runs WHERE name = 'booking-lifecycle'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(
+        recorded,
+        "the catch-up run is recorded, so it does not repeat"
+    );
+}

@@ -4,8 +4,10 @@
 
 mod blobs;
 pub mod commands;
+mod cron;
 mod middleware;
 mod routes;
+mod scheduler;
 mod timers;
 
 use std::net::SocketAddr;
@@ -70,6 +72,9 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
     let address = format!("{}:{}", state.config.bind_address, state.config.port);
     let listener = listen(&address).with_context(|| format!("bind {address}"))?;
     let router = routes::router(state.clone());
+    if state.config.timers_in_process {
+        scheduler::start(&state).context("in-process timers")?;
+    }
     Ok(App {
         listener,
         router,
