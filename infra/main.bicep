@@ -209,6 +209,7 @@ module webPubSub 'modules/webpubsub.bicep' = {
     tags: allTags
     skuName: webPubSubSkuName
     capacity: webPubSubCapacity
+    keyVaultName: keyVault.outputs.vaultName
   }
 }
 
@@ -264,6 +265,7 @@ module appSettings 'modules/appsettings.bicep' = {
       stripeSecretKey: integrationSecretUri(keyVault.outputs.vaultUri, 'stripe-secret-key', stripeSecretKey)
       stripeWebhookSecret: integrationSecretUri(keyVault.outputs.vaultUri, 'stripe-webhook-secret', stripeWebhookSecret)
       turnSharedSecret: integrationSecretUri(keyVault.outputs.vaultUri, 'turn-shared-secret', turnSharedSecret)
+      webPubSubEventKeys: webPubSub.outputs.eventKeysSecretUri
     }
     databaseMaxConnections: databaseMaxConnections
     redisKeyPrefix: 'cc:${environmentName}:'

@@ -32,6 +32,7 @@ param secretUris {
   stripeSecretKey: string
   stripeWebhookSecret: string
   turnSharedSecret: string
+  webPubSubEventKeys: string
 }
 
 @description('Client connections each instance opens to PgBouncer.')
@@ -110,8 +111,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     BLOB_MEDIA_CONTAINER: mediaContainerName
     BLOB_RECORDINGS_CONTAINER: recordingsContainerName
 
-    // Web PubSub through the managed identity.
+    // Web PubSub through the managed identity; its access keys only check event signatures.
     WEBPUBSUB_ENDPOINT: webPubSubEndpoint
+    WEBPUBSUB_CONNECTION_STRING: ''
+    WEBPUBSUB_EVENT_KEYS: keyVaultReference(secretUris.webPubSubEventKeys)
     WEBPUBSUB_HUB: webPubSubHub
 
     // Email.

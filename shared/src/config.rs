@@ -48,6 +48,41 @@ pub struct Config {
     /// `TIMERS_IN_PROCESS`, default false: fire the timers on their `function.json` schedules
     /// in this process, for runs without the Functions host (which otherwise fires them).
     pub timers_in_process: bool,
+    pub realtime: RealtimeConfig,
+    /// `TURN_URLS` (comma-separated) and `TURN_SHARED_SECRET`: TURN servers for video classes,
+    /// with time-limited credentials (TURN REST). None: STUN-only ICE servers.
+    pub turn: Option<TurnConfig>,
+}
+
+/// Azure Web PubSub: the managed identity in Azure (`WEBPUBSUB_ENDPOINT`), or an access key
+/// (`WEBPUBSUB_CONNECTION_STRING`, also for the local hub). Neither: real time is off.
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    pub service: Option<PubSubService>,
+    /// `WEBPUBSUB_HUB`, default `codeconnect`.
+    pub hub: String,
+}
+
+/// `event_keys` (`WEBPUBSUB_EVENT_KEYS`, comma-separated; default: the connection string's key)
+/// are the access keys that sign upstream events (`ce-signature`): list both the primary and
+/// the secondary key, and a rotation never rejects a genuine event.
+#[derive(Debug, Clone)]
+pub enum PubSubService {
+    ManagedIdentity {
+        endpoint: String,
+        event_keys: Vec<Secret>,
+    },
+    AccessKey {
+        endpoint: String,
+        key: Secret,
+        event_keys: Vec<Secret>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct TurnConfig {
+    pub urls: Vec<String>,
+    pub shared_secret: Secret,
 }
 
 /// Blob storage: Azure with the managed identity (`AZURE_STORAGE_ACCOUNT_URL`), Azure or Azurite
@@ -255,6 +290,8 @@ impl Config {
             },
             blob: reader.blob(),
             timers_in_process: reader.parsed("TIMERS_IN_PROCESS", false),
+            realtime: reader.realtime(),
+            turn: reader.turn(),
         };
         if reader.problems.is_empty() {
             Ok(config)
@@ -302,6 +339,80 @@ impl Reader<'_> {
                     missing.join(", "),
                     names.join(", ")
                 ));
+                None
+            }
+        }
+    }
+
+    fn realtime(&mut self) -> RealtimeConfig {
+        let endpoint = self.optional("WEBPUBSUB_ENDPOINT");
+        let connection_string = self.optional("WEBPUBSUB_CONNECTION_STRING");
+        let event_keys: Vec<Secret> = self
+            .optional("WEBPUBSUB_EVENT_KEYS")
+            .map(|keys| {
+                keys.split(',')
+                    .map(str::trim)
+                    .filter(|key| !key.is_empty())
+                    .map(Secret::new)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let service = match (endpoint, connection_string) {
+            (Some(_), Some(_)) => {
+                self.problems.push(
+                    "set only one of WEBPUBSUB_ENDPOINT and WEBPUBSUB_CONNECTION_STRING".into(),
+                );
+                None
+            }
+            (Some(endpoint), None) => Some(PubSubService::ManagedIdentity {
+                endpoint: endpoint.trim_end_matches('/').to_owned(),
+                event_keys,
+            }),
+            (None, Some(connection_string)) => {
+                match crate::pubsub::parse_connection_string(&connection_string) {
+                    Ok((endpoint, key)) => Some(PubSubService::AccessKey {
+                        endpoint,
+                        key: key.clone(),
+                        event_keys: if event_keys.is_empty() {
+                            vec![key]
+                        } else {
+                            event_keys
+                        },
+                    }),
+                    Err(problem) => {
+                        self.problems
+                            .push(format!("WEBPUBSUB_CONNECTION_STRING: {problem}"));
+                        None
+                    }
+                }
+            }
+            (None, None) => None,
+        };
+        RealtimeConfig {
+            service,
+            hub: self
+                .optional("WEBPUBSUB_HUB")
+                .unwrap_or_else(|| "codeconnect".into()),
+        }
+    }
+
+    fn turn(&mut self) -> Option<TurnConfig> {
+        let urls = self.optional("TURN_URLS");
+        let secret = self.optional("TURN_SHARED_SECRET");
+        match (urls, secret) {
+            (Some(urls), Some(secret)) => Some(TurnConfig {
+                urls: urls
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|url| !url.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                shared_secret: Secret::new(secret),
+            }),
+            (None, None) => None,
+            _ => {
+                self.problems
+                    .push("set both TURN_URLS and TURN_SHARED_SECRET, or neither".into());
                 None
             }
         }

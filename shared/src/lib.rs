@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod pagination;
 pub mod platform_settings;
+pub mod pubsub;
 pub mod schedule;
 pub mod state;
 pub mod telemetry;

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use crate::blob::BlobStore;
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::pubsub::PubSub;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -14,4 +15,5 @@ pub struct AppState {
     pub db: PgPool,
     pub cache: Cache,
     pub blobs: Arc<dyn BlobStore>,
+    pub pubsub: PubSub,
 }

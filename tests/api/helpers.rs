@@ -10,7 +10,7 @@ use shared::AppState;
 use shared::blob::StorageAccount;
 use shared::config::{
     BlobBackend, BlobConfig, CacheConfig, Config, DatabaseConfig, MailConfig, PaymentsConfig,
-    Secret, SendGridConfig,
+    RealtimeConfig, Secret, SendGridConfig, TurnConfig,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -42,6 +42,9 @@ pub struct Options {
     pub blob_dir: Option<std::path::PathBuf>,
     /// Fire the timers in-process (off by default: tests invoke them as the host does).
     pub timers_in_process: bool,
+    /// Web PubSub; off by default.
+    pub realtime: Option<RealtimeConfig>,
+    pub turn: Option<TurnConfig>,
 }
 
 fn setting(name: &str, default: &str) -> String {
@@ -128,6 +131,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             public_base_url: "http://127.0.0.1:7071".into(),
         },
         timers_in_process: options.timers_in_process,
+        realtime: options.realtime.unwrap_or(RealtimeConfig {
+            service: None,
+            hub: "codeconnect".into(),
+        }),
+        turn: options.turn,
     };
     let options = PgConnectOptions::from_str(&direct_url)
         .expect("test database URL")

@@ -10,6 +10,7 @@ mod booking_changes;
 mod booking_races;
 mod booking_rules;
 mod booking_timers;
+mod chat;
 mod discovery;
 mod lockout;
 mod media;

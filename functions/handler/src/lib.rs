@@ -33,6 +33,7 @@ pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
         mentors::FUNCTIONS,
         notifications::FUNCTIONS,
         payments::FUNCTIONS,
+        realtime::FUNCTIONS,
         recordings::FUNCTIONS,
         routes::FUNCTIONS,
     ]
@@ -67,6 +68,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         db: shared::db::pool(&config.database)?,
         cache: Cache::new(&config.cache)?,
         blobs: shared::blob::from_config(&config.blob).context("blob storage")?,
+        pubsub: shared::pubsub::PubSub::new(&config.realtime).context("Web PubSub")?,
         config: Arc::new(config),
     };
     let address = format!("{}:{}", state.config.bind_address, state.config.port);

@@ -64,6 +64,7 @@ fn api_parts() -> (Router<AppState>, OpenApi) {
         .merge(mentors::router())
         .merge(notifications::router())
         .merge(payments::router())
+        .merge(realtime::router())
         .merge(recordings::router());
     let (router, mut document) = OpenApiRouter::new().nest("/api", groups).split_for_parts();
     document.info = InfoBuilder::new()

@@ -1,0 +1,160 @@
+//! Client connections: `POST /api/realtime/negotiate` hands a signed-in user a Web PubSub URL
+//! (joined to their personal group `user.{id}`, no other rights), and `/api/realtime/events` is
+//! the hub's upstream event handler: the abuse-protection handshake, then CloudEvents checked by
+//! `ce-signature`. Connected and disconnected events keep the table of whose connection is whose,
+//! and a disconnect from a video class tells the class the participant left.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::auth::CurrentUser;
+use shared::pubsub::personal_group;
+use shared::{AppState, Error, Json, Result};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::video;
+
+const CLIENT_URL_TTL: Duration = Duration::from_secs(60 * 60);
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Negotiated {
+    /// WebSocket URL with its access token (`json.webpubsub.azure.v1` subprotocols).
+    url: String,
+    expires_at: DateTime<Utc>,
+}
+
+#[utoipa::path(
+    post, path = "/realtime/negotiate", tag = "realtime",
+    security(("session" = [])),
+    responses((status = 200, body = Negotiated), (status = 401, description = "UNAUTHENTICATED"), (status = 503, description = "REALTIME_UNAVAILABLE"))
+)]
+pub async fn negotiate(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Negotiated>> {
+    if !state.pubsub.is_enabled() {
+        return Err(Error::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "REALTIME_UNAVAILABLE",
+            "Real-time updates are not configured.",
+        ));
+    }
+    let url = state
+        .pubsub
+        .client_url(
+            &user.user_id.to_string(),
+            &[],
+            &[personal_group(user.user_id)],
+            CLIENT_URL_TTL,
+        )
+        .await?;
+    Ok(Json(Negotiated {
+        url,
+        expires_at: Utc::now() + CLIENT_URL_TTL,
+    }))
+}
+
+/// The abuse-protection handshake: Web PubSub asks before sending events.
+#[utoipa::path(
+    options, path = "/realtime/events", tag = "realtime",
+    responses((status = 200, description = "WebHook-Allowed-Origin echoes WebHook-Request-Origin"), (status = 400, description = "MISSING_ORIGIN"))
+)]
+pub async fn allow_events(headers: HeaderMap) -> Result<Response> {
+    let origin = headers
+        .get("webhook-request-origin")
+        .cloned()
+        .ok_or_else(|| {
+            Error::bad_request("MISSING_ORIGIN", "WebHook-Request-Origin is required.")
+        })?;
+    Ok((StatusCode::OK, [("webhook-allowed-origin", origin)]).into_response())
+}
+
+#[utoipa::path(
+    post, path = "/realtime/events", tag = "realtime",
+    responses(
+        (status = 204, description = "Handled"),
+        (status = 400, description = "INVALID_EVENT"),
+        (status = 401, description = "INVALID_SIGNATURE, ANONYMOUS_CONNECTION")
+    )
+)]
+pub async fn handle_event(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value: &HeaderValue| value.to_str().ok())
+            .unwrap_or_default()
+    };
+    let connection_id = header("ce-connectionid");
+    if connection_id.is_empty()
+        || !state
+            .pubsub
+            .is_genuine_event(header("ce-signature"), connection_id)
+    {
+        return Err(Error::unauthorized(
+            "INVALID_SIGNATURE",
+            "The event is not signed by our Web PubSub.",
+        ));
+    }
+    let user_id = header("ce-userid").parse::<Uuid>().ok();
+    match header("ce-type") {
+        "azure.webpubsub.sys.connect" => {
+            // Tokens come from negotiate and always name the user.
+            if user_id.is_none() {
+                return Err(Error::unauthorized(
+                    "ANONYMOUS_CONNECTION",
+                    "Connect with a URL from /api/realtime/negotiate.",
+                ));
+            }
+        }
+        "azure.webpubsub.sys.connected" => {
+            if let Some(user_id) = user_id {
+                sqlx::query(
+                    "INSERT INTO realtime_connections (connection_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(connection_id)
+                .bind(user_id)
+                .execute(&state.db)
+                .await?;
+            }
+        }
+        "azure.webpubsub.sys.disconnected" => {
+            sqlx::query("DELETE FROM realtime_connections WHERE connection_id = $1")
+                .bind(connection_id)
+                .execute(&state.db)
+                .await?;
+            video::left(&state, connection_id).await?;
+        }
+        kind if kind.starts_with("azure.webpubsub.user.") => {
+            // Clients talk through groups and the HTTP API; no user events are handled.
+        }
+        _ => {
+            return Err(Error::bad_request("INVALID_EVENT", "Unknown ce-type."));
+        }
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether `connection_id` is a live connection of `user_id` (from the connected events).
+pub async fn owns(state: &AppState, user_id: Uuid, connection_id: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM realtime_connections WHERE connection_id = $1 AND user_id = $2)",
+    )
+    .bind(connection_id)
+    .bind(user_id)
+    .fetch_one(&state.db)
+    .await?)
+}
+
+/// Error for a connection id that is not the caller's.
+pub fn not_yours() -> Error {
+    Error::forbidden(
+        "CONNECTION_NOT_YOURS",
+        "That connection is not one of yours (or it has closed).",
+    )
+}
