@@ -375,6 +375,18 @@ ensure_azurite() {
 }
 
 # ---------------------------------------------------------------------------
+# 4b. Microsoft's Web PubSub npm SDKs that check the local hub (tests/pubsub-sdk), pinned to
+#     versions that run on Node 20.
+# ---------------------------------------------------------------------------
+ensure_pubsub_sdks() {
+  local dir="$SCRIPT_DIR/../../tests/pubsub-sdk"
+  if [[ ! -d "$dir/node_modules/@azure/web-pubsub-client" ]]; then
+    log "installing the Web PubSub SDKs for the hub tests (npm ci)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2
+  fi
+}
+
+# ---------------------------------------------------------------------------
 # 5. Publish the environment the app and tests need.
 # ---------------------------------------------------------------------------
 write_env() {
@@ -400,6 +412,7 @@ main() {
   write_pgbouncer_config
   ensure_pgbouncer_running
   ensure_azurite
+  ensure_pubsub_sdks
   write_env
 }
 

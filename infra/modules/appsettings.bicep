@@ -113,7 +113,6 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
 
     // Web PubSub through the managed identity; its access keys only check event signatures.
     WEBPUBSUB_ENDPOINT: webPubSubEndpoint
-    WEBPUBSUB_CONNECTION_STRING: ''
     WEBPUBSUB_EVENT_KEYS: keyVaultReference(secretUris.webPubSubEventKeys)
     WEBPUBSUB_HUB: webPubSubHub
 

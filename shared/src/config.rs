@@ -55,7 +55,8 @@ pub struct Config {
 }
 
 /// Azure Web PubSub: the managed identity in Azure (`WEBPUBSUB_ENDPOINT`), or an access key
-/// (`WEBPUBSUB_CONNECTION_STRING`, also for the local hub). Neither: real time is off.
+/// (`WEBPUBSUB_CONNECTION_STRING`). Neither: the handler's own local hub. `None` (tests only):
+/// real time is off.
 #[derive(Debug, Clone)]
 pub struct RealtimeConfig {
     pub service: Option<PubSubService>,
@@ -77,6 +78,8 @@ pub enum PubSubService {
         key: Secret,
         event_keys: Vec<Secret>,
     },
+    /// The local default: a compatible hub the handler serves on `LOCAL_PUBSUB_PORT` (7072).
+    LocalHub { port: u16 },
 }
 
 #[derive(Debug, Clone)]
@@ -386,7 +389,9 @@ impl Reader<'_> {
                     }
                 }
             }
-            (None, None) => None,
+            (None, None) => Some(PubSubService::LocalHub {
+                port: self.parsed("LOCAL_PUBSUB_PORT", 7072),
+            }),
         };
         RealtimeConfig {
             service,

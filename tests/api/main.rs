@@ -21,6 +21,8 @@ mod operations;
 mod password_reset;
 mod payments;
 mod platform_settings;
+mod pubsub_sdk;
+mod realtime;
 mod recordings;
 mod resilience;
 mod sessions;

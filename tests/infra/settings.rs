@@ -23,6 +23,14 @@ const NOT_SET_IN_AZURE: &[(&str, &str)] = &[
         "LOCAL_BLOB_DIR",
         "local only: the folder blob store for runs without a storage service",
     ),
+    (
+        "WEBPUBSUB_CONNECTION_STRING",
+        "access-key Web PubSub: Azure uses the managed identity with WEBPUBSUB_ENDPOINT",
+    ),
+    (
+        "LOCAL_PUBSUB_PORT",
+        "local only: the handler's own hub when no Web PubSub is configured",
+    ),
 ];
 
 /// Settings planned in issue 8 that Azure provides even before the Rust code reads them.

@@ -17,7 +17,7 @@ use anyhow::Context;
 use axum::Router;
 use shared::AppState;
 use shared::cache::Cache;
-use shared::config::Config;
+use shared::config::{Config, PubSubService};
 use shared::invocation::{FunctionDefinition, TimerFunction};
 use tokio::net::TcpListener;
 
@@ -61,9 +61,22 @@ pub struct App {
     state: AppState,
 }
 
-/// Builds the state and binds the port. Nothing here waits on Postgres, Redis or blob storage, so
-/// the host's readiness probe succeeds as soon as the process starts.
-pub async fn build(config: Config) -> anyhow::Result<App> {
+/// Binds the port, starts the local Web PubSub hub when no Azure one is configured, and builds
+/// the state. Nothing here waits on Postgres, Redis or blob storage, so the host's readiness
+/// probe succeeds as soon as the process starts.
+pub async fn build(mut config: Config) -> anyhow::Result<App> {
+    let address = format!("{}:{}", config.bind_address, config.port);
+    let listener = listen(&address).with_context(|| format!("bind {address}"))?;
+    if let Some(PubSubService::LocalHub { port }) = config.realtime.service {
+        let events = format!(
+            "http://127.0.0.1:{}/api/realtime/events",
+            listener.local_addr()?.port()
+        );
+        let hub = shared::pubsub::hub::spawn_local(port, &config.realtime.hub, events)
+            .await
+            .context("start the local Web PubSub hub")?;
+        config.realtime.service = Some(hub);
+    }
     let state = AppState {
         db: shared::db::pool(&config.database)?,
         cache: Cache::new(&config.cache)?,
@@ -71,8 +84,6 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         pubsub: shared::pubsub::PubSub::new(&config.realtime).context("Web PubSub")?,
         config: Arc::new(config),
     };
-    let address = format!("{}:{}", state.config.bind_address, state.config.port);
-    let listener = listen(&address).with_context(|| format!("bind {address}"))?;
     let router = routes::router(state.clone());
     if state.config.timers_in_process {
         scheduler::start(&state).context("in-process timers")?;

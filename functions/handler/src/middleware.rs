@@ -12,6 +12,7 @@ use axum::middleware::{self as axum_middleware, Next};
 use axum::response::{IntoResponse, Response};
 use shared::Error;
 use shared::config::Config;
+use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -42,9 +43,29 @@ pub fn apply(router: Router, config: &Config) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(panic_response));
     match cors(&config.cors_allowed_origins) {
-        Some(cors) => router.layer(cors),
+        Some(cors) => answer_only_preflights(router, cors),
         None => router,
     }
+}
+
+/// CORS answers every OPTIONS request itself; only genuine preflights (with
+/// `Access-Control-Request-Method`) are its to answer. Other OPTIONS requests, such as Web
+/// PubSub's abuse-protection check, reach the routes.
+fn answer_only_preflights(router: Router, cors: CorsLayer) -> Router {
+    let plain = router.clone();
+    let browser = router.layer(cors);
+    Router::new().fallback_service(tower::service_fn(move |request: Request| {
+        let for_cors = request.method() != Method::OPTIONS
+            || request
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        let service = if for_cors {
+            browser.clone()
+        } else {
+            plain.clone()
+        };
+        service.oneshot(request)
+    }))
 }
 
 fn request_span(request: &Request) -> Span {

@@ -4,6 +4,7 @@
 //! with the managed identity (Entra tokens; client tokens then come from `:generateToken`).
 //! Without configuration real time is off: sends do nothing and URLs are refused.
 
+pub mod hub;
 mod jwt;
 mod signature;
 
@@ -61,6 +62,9 @@ impl PubSub {
                 key,
                 event_keys,
             } => (endpoint.clone(), Auth::Key(key.clone()), event_keys.clone()),
+            PubSubService::LocalHub { .. } => {
+                bail!("start the local hub first (pubsub::hub::spawn_local)")
+            }
             PubSubService::ManagedIdentity {
                 endpoint,
                 event_keys,

@@ -1,0 +1,506 @@
+//! Real time end to end over real WebSockets: the app with its local Web PubSub hub (same REST,
+//! JWT, client protocol and CloudEvents as Azure), two participants signalling through their
+//! class's group, a stranger shut out, presence on join and leave, chat pushes; and the event
+//! handler's signature and abuse-protection checks.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared::config::{PubSubService, RealtimeConfig, Secret};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use uuid::Uuid;
+
+use crate::helpers::*;
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn app_with_hub() -> TestApp {
+    spawn_app_with(Options {
+        realtime: Some(RealtimeConfig {
+            service: Some(PubSubService::LocalHub { port: 0 }),
+            hub: "codeconnect".into(),
+        }),
+        ..Options::default()
+    })
+    .await
+}
+
+/// Negotiates and connects as `token`'s user; returns the socket and its connection id once
+/// the app has recorded the connection (from the hub's `connected` event).
+async fn connect(app: &TestApp, token: &str) -> (Socket, String) {
+    let negotiated = expect_status(
+        app.post("/api/realtime/negotiate", &json!({}), Some(token))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let mut request = negotiated["url"]
+        .as_str()
+        .unwrap()
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "json.webpubsub.azure.v1".parse().unwrap(),
+    );
+    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "json.webpubsub.azure.v1"
+    );
+    let connected = next(&mut socket).await.expect("a connected message");
+    assert_eq!(
+        (&connected["type"], &connected["event"]),
+        (&json!("system"), &json!("connected"))
+    );
+    let connection_id = connected["connectionId"].as_str().unwrap().to_owned();
+    for _ in 0..100 {
+        let known: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM realtime_connections WHERE connection_id = $1)",
+        )
+        .bind(&connection_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if known {
+            return (socket, connection_id);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the connected event never reached the app");
+}
+
+/// The next JSON frame within 5 s, or None.
+async fn next(socket: &mut Socket) -> Option<Value> {
+    next_within(socket, Duration::from_secs(5)).await
+}
+
+async fn next_within(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(wait, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(&text).ok(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket
+        .send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// Frames until one matches, within 5 s.
+async fn wait_for(socket: &mut Socket, matches: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..20 {
+        let frame = next(socket).await.expect("the expected frame never came");
+        if matches(&frame) {
+            return frame;
+        }
+    }
+    panic!("the expected frame never came");
+}
+
+struct Class {
+    booking_id: Uuid,
+    mentor_id: Uuid,
+    mentor: String,
+    student_id: Uuid,
+    student: String,
+    admin: String,
+}
+
+async fn class_now(app: &TestApp) -> Class {
+    let (_, admin) = app.admin().await;
+    let (mentor_id, mentor) = app.open_mentor("rt-mentor@example.com", &admin).await;
+    let (student_id, student) = app.student("rt-student@example.com").await;
+    let booking_id = app
+        .insert_booking(
+            mentor_id,
+            student_id,
+            Utc::now() - chrono::Duration::minutes(5),
+            "confirmed",
+        )
+        .await;
+    Class {
+        booking_id,
+        mentor_id,
+        mentor,
+        student_id,
+        student,
+        admin,
+    }
+}
+
+async fn join(
+    app: &TestApp,
+    booking_id: Uuid,
+    connection_id: &str,
+    token: &str,
+) -> reqwest::Response {
+    app.post(
+        &format!("/api/bookings/{booking_id}/video/join"),
+        &json!({"connectionId": connection_id}),
+        Some(token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn participants_signal_through_their_class_group_and_strangers_get_nothing() {
+    let app = app_with_hub().await;
+    let class = class_now(&app).await;
+    let (mut mentor, mentor_connection) = connect(&app, &class.mentor).await;
+    let (mut student, student_connection) = connect(&app, &class.student).await;
+
+    let joined = expect_status(
+        join(&app, class.booking_id, &mentor_connection, &class.mentor).await,
+        StatusCode::OK,
+    )
+    .await;
+    let group = joined["group"].as_str().unwrap().to_owned();
+    assert_eq!(group, format!("booking.{}.video", class.booking_id));
+    let mentor_joined: Option<chrono::DateTime<Utc>> =
+        sqlx::query_scalar("SELECT mentor_joined_at FROM bookings WHERE booking_id = $1")
+            .bind(class.booking_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(
+        mentor_joined.is_some(),
+        "the mentor's join is recorded for the no-show rule"
+    );
+    expect_status(
+        join(&app, class.booking_id, &student_connection, &class.student).await,
+        StatusCode::OK,
+    )
+    .await;
+    // Presence: the mentor hears the student arrive (after their own arrival).
+    let student_id = class.student_id.to_string();
+    let presence = wait_for(&mut mentor, |f| {
+        f["data"]["type"] == "presence" && f["data"]["userId"] == student_id.as_str()
+    })
+    .await;
+    assert_eq!(presence["from"], "server");
+    assert_eq!(presence["data"]["event"], "user-joined");
+    assert_eq!(presence["data"]["userId"], class.student_id.to_string());
+
+    // Offer, answer and a candidate, client to client; noEcho keeps the sender's copy away.
+    send(
+        &mut student,
+        json!({"type": "sendToGroup", "group": group, "ackId": 1, "noEcho": true,
+                              "dataType": "json", "data": {"kind": "offer", "sdp": "v=0 offer"}}),
+    )
+    .await;
+    let ack = wait_for(&mut student, |f| f["type"] == "ack").await;
+    assert_eq!((&ack["ackId"], &ack["success"]), (&json!(1), &json!(true)));
+    let offer = wait_for(&mut mentor, |f| f["from"] == "group").await;
+    assert_eq!(offer["data"], json!({"kind": "offer", "sdp": "v=0 offer"}));
+    assert_eq!(offer["fromUserId"], class.student_id.to_string());
+    send(
+        &mut mentor,
+        json!({"type": "sendToGroup", "group": group, "noEcho": true,
+                             "data": {"kind": "answer", "sdp": "v=0 answer"}}),
+    )
+    .await;
+    send(&mut mentor, json!({"type": "sendToGroup", "group": group, "noEcho": true,
+                             "data": {"kind": "ice", "candidate": "candidate:1 1 udp 1 10.0.0.1 5000 typ host"}})).await;
+    let answer = wait_for(&mut student, |f| f["from"] == "group").await;
+    assert_eq!(answer["data"]["kind"], "answer");
+    let candidate = wait_for(&mut student, |f| f["from"] == "group").await;
+    assert_eq!(candidate["data"]["kind"], "ice");
+
+    // A stranger: the API refuses, and the hub refuses joining and sending on its own.
+    let (_, stranger_token) = app.student("rt-stranger@example.com").await;
+    let (mut stranger, stranger_connection) = connect(&app, &stranger_token).await;
+    expect_problem(
+        join(
+            &app,
+            class.booking_id,
+            &stranger_connection,
+            &stranger_token,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "NOT_A_PARTICIPANT",
+    )
+    .await;
+    // Nor may a participant hand a class to someone else's connection.
+    expect_problem(
+        join(&app, class.booking_id, &stranger_connection, &class.student).await,
+        StatusCode::FORBIDDEN,
+        "CONNECTION_NOT_YOURS",
+    )
+    .await;
+    send(
+        &mut stranger,
+        json!({"type": "joinGroup", "group": group, "ackId": 7}),
+    )
+    .await;
+    let refused = wait_for(&mut stranger, |f| f["type"] == "ack").await;
+    assert_eq!(
+        (&refused["success"], &refused["error"]["name"]),
+        (&json!(false), &json!("Forbidden"))
+    );
+    send(&mut stranger, json!({"type": "sendToGroup", "group": group, "ackId": 8, "data": {"kind": "offer", "sdp": "evil"}})).await;
+    let refused = wait_for(&mut stranger, |f| f["type"] == "ack").await;
+    assert_eq!(refused["error"]["name"], "Forbidden");
+    assert_eq!(
+        next_within(&mut mentor, Duration::from_millis(500)).await,
+        None,
+        "nothing from the stranger"
+    );
+    assert_eq!(
+        next_within(&mut student, Duration::from_millis(200)).await,
+        None
+    );
+
+    // The student's rights are on this class's group only.
+    send(&mut student, json!({"type": "sendToGroup", "group": format!("booking.{}.video", Uuid::new_v4()), "ackId": 2, "data": {}})).await;
+    let other = wait_for(&mut student, |f| f["type"] == "ack").await;
+    assert_eq!(other["error"]["name"], "Forbidden");
+
+    // Leaving: the mentor hears it when the student's socket closes.
+    student.close(None).await.unwrap();
+    let left = wait_for(&mut mentor, |f| {
+        f["data"]["type"] == "presence" && f["data"]["event"] == "user-left"
+    })
+    .await;
+    assert_eq!(left["data"]["userId"], class.student_id.to_string());
+    let _ = class.mentor_id;
+}
+
+#[tokio::test]
+async fn joins_outside_the_window_or_for_unconfirmed_classes_are_refused() {
+    let app = app_with_hub().await;
+    let class = class_now(&app).await;
+    let (_mentor, connection) = connect(&app, &class.mentor).await;
+    // A class in progress that was cancelled has no video.
+    app.execute(
+        "UPDATE bookings SET status = 'cancelled' WHERE booking_id = $1",
+        class.booking_id,
+    )
+    .await;
+    expect_problem(
+        join(&app, class.booking_id, &connection, &class.mentor).await,
+        StatusCode::CONFLICT,
+        "VIDEO_WINDOW_CLOSED",
+    )
+    .await;
+    // 16 minutes before the start is too early; 14 minutes before is fine.
+    let at = |minutes: i64| Utc::now() + chrono::Duration::minutes(minutes);
+    let later = app
+        .insert_booking(class.mentor_id, class.student_id, at(16), "confirmed")
+        .await;
+    expect_problem(
+        join(&app, later, &connection, &class.mentor).await,
+        StatusCode::CONFLICT,
+        "VIDEO_WINDOW_CLOSED",
+    )
+    .await;
+    app.execute(
+        "UPDATE bookings SET status = 'cancelled' WHERE booking_id = $1",
+        later,
+    )
+    .await;
+    let soon = app
+        .insert_booking(class.mentor_id, class.student_id, at(14), "confirmed")
+        .await;
+    expect_status(
+        join(&app, soon, &connection, &class.mentor).await,
+        StatusCode::OK,
+    )
+    .await;
+    // 5 minutes after the end it closes (this one ended 6 minutes ago).
+    let ended = app
+        .insert_booking(class.mentor_id, class.student_id, at(-61), "confirmed")
+        .await;
+    expect_problem(
+        join(&app, ended, &connection, &class.mentor).await,
+        StatusCode::CONFLICT,
+        "VIDEO_WINDOW_CLOSED",
+    )
+    .await;
+    let _ = class.admin;
+}
+
+#[tokio::test]
+async fn a_chat_message_posted_over_http_reaches_the_other_participants_socket() {
+    let app = app_with_hub().await;
+    let class = class_now(&app).await;
+    let (mut mentor, mentor_connection) = connect(&app, &class.mentor).await;
+    let subscribed = expect_status(
+        app.post(
+            &format!("/api/bookings/{}/messages/subscribe", class.booking_id),
+            &json!({"connectionId": mentor_connection}),
+            Some(&class.mentor),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        subscribed["group"],
+        format!("booking.{}.chat", class.booking_id)
+    );
+    let sent = expect_status(
+        app.post(
+            &format!("/api/bookings/{}/messages", class.booking_id),
+            &json!({"message": "See you at 5", "clientMessageId": "m-1"}),
+            Some(&class.student),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let pushed = wait_for(&mut mentor, |f| f["data"]["type"] == "chat.message").await;
+    assert_eq!(pushed["data"]["message"]["messageId"], sent["messageId"]);
+    assert_eq!(pushed["data"]["message"]["message"], "See you at 5");
+    // A stranger can't subscribe to the chat.
+    let (_, stranger_token) = app.student("rt-chat-stranger@example.com").await;
+    let (_stranger, stranger_connection) = connect(&app, &stranger_token).await;
+    expect_problem(
+        app.post(
+            &format!("/api/bookings/{}/messages/subscribe", class.booking_id),
+            &json!({"connectionId": stranger_connection}),
+            Some(&stranger_token),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "NOT_A_PARTICIPANT",
+    )
+    .await;
+}
+
+fn signature(key: &str, connection_id: &str) -> String {
+    shared::pubsub::signature_for(key, connection_id)
+}
+
+#[tokio::test]
+async fn the_event_handler_checks_signatures_with_either_key_and_answers_abuse_protection() {
+    let app = spawn_app_with(Options {
+        realtime: Some(RealtimeConfig {
+            service: Some(PubSubService::AccessKey {
+                endpoint: "http://127.0.0.1:9".into(),
+                key: Secret::new("primary-key"),
+                event_keys: vec![Secret::new("primary-key"), Secret::new("secondary-key")],
+            }),
+            hub: "codeconnect".into(),
+        }),
+        ..Options::default()
+    })
+    .await;
+    let (user_id, _) = app.student("events@example.com").await;
+    let options = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/realtime/events"))
+        .header("webhook-request-origin", "cc.webpubsub.azure.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(options.status(), StatusCode::OK);
+    assert_eq!(
+        options.headers()["webhook-allowed-origin"],
+        "cc.webpubsub.azure.com"
+    );
+
+    let event = |signature: Option<String>, connection: &str| {
+        let mut request = app
+            .client
+            .post(app.url("/api/realtime/events"))
+            .header("ce-specversion", "1.0")
+            .header("ce-awpsversion", "1.0")
+            .header("ce-type", "azure.webpubsub.sys.connected")
+            .header("ce-connectionId", connection)
+            .header("ce-userId", user_id.to_string())
+            .header("ce-hub", "codeconnect")
+            .header("webhook-request-origin", "cc.webpubsub.azure.com")
+            .json(&json!({}));
+        if let Some(signature) = signature {
+            request = request.header("ce-signature", signature);
+        }
+        request.send()
+    };
+    expect_problem(
+        event(None, "c1").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "INVALID_SIGNATURE",
+    )
+    .await;
+    expect_problem(
+        event(Some(signature("wrong-key", "c1")), "c1")
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "INVALID_SIGNATURE",
+    )
+    .await;
+    // A signature for another connection proves nothing about this one.
+    expect_problem(
+        event(Some(signature("primary-key", "c2")), "c1")
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "INVALID_SIGNATURE",
+    )
+    .await;
+    assert_eq!(
+        app.count("realtime_connections").await,
+        0,
+        "nothing recorded from forged events"
+    );
+    // Either key, alone or listed with another value (as during a rotation), is accepted.
+    assert_eq!(
+        event(Some(signature("primary-key", "c1")), "c1")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        event(Some(signature("secondary-key", "c2")), "c2")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let both = format!(
+        "{},{}",
+        signature("retired-key", "c3"),
+        signature("secondary-key", "c3")
+    );
+    assert_eq!(
+        event(Some(both), "c3").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.count("realtime_connections").await, 3);
+}
+
+#[tokio::test]
+async fn negotiation_needs_a_session_and_configured_real_time() {
+    let app = spawn_app().await;
+    let (_, student) = app.student("negotiate@example.com").await;
+    assert_eq!(
+        app.post("/api/realtime/negotiate", &json!({}), None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    expect_problem(
+        app.post("/api/realtime/negotiate", &json!({}), Some(&student))
+            .await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "REALTIME_UNAVAILABLE",
+    )
+    .await;
+}
