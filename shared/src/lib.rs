@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod blob;
+pub mod booking_changes;
 pub mod cache;
 pub mod client_ip;
 pub mod config;

@@ -14,6 +14,7 @@ async fn liveness_and_readiness_answer() {
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["postgres"], "up");
     assert_eq!(ready["cache"], "redis");
+    assert_eq!(ready["realtime"], "off");
 }
 
 #[tokio::test]

@@ -160,6 +160,8 @@ async fn join(
 async fn participants_signal_through_their_class_group_and_strangers_get_nothing() {
     let app = app_with_hub().await;
     let class = class_now(&app).await;
+    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
+    assert_eq!(ready["realtime"], "up");
     let (mut mentor, mentor_connection) = connect(&app, &class.mentor).await;
     let (mut student, student_connection) = connect(&app, &class.student).await;
 
@@ -401,6 +403,9 @@ async fn the_event_handler_checks_signatures_with_either_key_and_answers_abuse_p
     })
     .await;
     let (user_id, _) = app.student("events@example.com").await;
+    // Web PubSub down degrades real time; the API still serves.
+    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
+    assert_eq!(ready["realtime"], "down");
     let options = app
         .client
         .request(reqwest::Method::OPTIONS, app.url("/api/realtime/events"))
@@ -503,4 +508,47 @@ async fn negotiation_needs_a_session_and_configured_real_time() {
         "REALTIME_UNAVAILABLE",
     )
     .await;
+}
+
+#[tokio::test]
+async fn schedule_changes_reach_only_the_people_involved() {
+    let app = app_with_hub().await;
+    let (_, admin) = app.admin().await;
+    let (mentor_id, mentor_token) = app.open_mentor("sched-mentor@example.com", &admin).await;
+    let (_, student_token) = app.student("sched-student@example.com").await;
+    let (_, stranger_token) = app.student("sched-stranger@example.com").await;
+    let (mut mentor, _) = connect(&app, &mentor_token).await;
+    let (mut student, _) = connect(&app, &student_token).await;
+    let (mut stranger, _) = connect(&app, &stranger_token).await;
+
+    let booking = json!({"mentorId": mentor_id, "subject": "Physics", "sessionType": "demo",
+                         "scheduledAt": at(2, 8, 0).to_rfc3339(), "idempotencyKey": Uuid::new_v4().to_string()});
+    let created = expect_status(
+        app.post("/api/bookings", &booking, Some(&student_token))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    for socket in [&mut mentor, &mut student] {
+        let pushed = wait_for(socket, |f| f["from"] == "server").await;
+        assert_eq!(pushed["data"], json!({"type": "schedule.changed"}));
+    }
+    let booking_id = created["bookingId"].as_str().unwrap();
+    expect_status(
+        app.post(
+            &format!("/api/bookings/{booking_id}/cancel"),
+            &json!({"reason": "clash"}),
+            Some(&mentor_token),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let pushed = wait_for(&mut student, |f| f["from"] == "server").await;
+    assert_eq!(pushed["data"]["type"], "schedule.changed");
+    assert_eq!(
+        next_within(&mut stranger, Duration::from_millis(500)).await,
+        None,
+        "not broadcast"
+    );
 }

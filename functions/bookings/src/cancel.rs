@@ -12,7 +12,6 @@ use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::list;
 use crate::policy::{self, Canceller};
 use crate::view::{self, BookingView};
 
@@ -135,6 +134,6 @@ pub async fn cancel_booking(
         .await?;
     }
     transaction.commit().await?;
-    list::changed(&state, &[booking.student_id, booking.mentor_id]).await;
+    shared::booking_changes::announce(&state, &[booking.student_id, booking.mentor_id]).await;
     Ok(Json(cancelled))
 }

@@ -16,7 +16,6 @@ use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::list;
 use crate::policy::{self, unprocessable};
 use crate::view::{self, BookingView};
 
@@ -226,7 +225,7 @@ pub async fn create(
     }
     let booking = view::load(&mut *transaction, booking_id).await?;
     transaction.commit().await?;
-    list::changed(state, &[student_id, mentor.mentor_id]).await;
+    shared::booking_changes::announce(state, &[student_id, mentor.mentor_id]).await;
     Ok(booking)
 }
 

@@ -11,7 +11,6 @@ use shared::invocation::{TimerFunction, TimerInfo};
 use shared::notifications::{self, Notice};
 use uuid::Uuid;
 
-use crate::list;
 use crate::reviews::refresh_mentor_figures;
 
 pub const TIMER: TimerFunction = TimerFunction {
@@ -92,7 +91,7 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
         )
         .flat_map(|(student, mentor)| [student, mentor])
         .collect();
-    list::changed(&state, &people).await;
+    shared::booking_changes::announce(&state, &people).await;
 
     let mut logs = vec![format!(
         "expired {} holds, {} no-shows, completed {}",

@@ -104,13 +104,6 @@ impl Status {
     }
 }
 
-/// Retires the cached booking lists of these people (call after the change commits).
-pub async fn changed(state: &AppState, user_ids: &[Uuid]) {
-    for user_id in user_ids {
-        state.cache.bump_generation(&bookings_of(*user_id)).await;
-    }
-}
-
 async fn query_page(
     state: &AppState,
     user: &CurrentUser,

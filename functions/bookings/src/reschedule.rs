@@ -10,7 +10,6 @@ use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::list;
 use crate::policy::{self, unprocessable};
 use crate::view::{self, BookingView};
 
@@ -141,6 +140,6 @@ pub async fn reschedule_booking(
     )
     .await?;
     transaction.commit().await?;
-    list::changed(&state, &[booking.student_id, booking.mentor_id]).await;
+    shared::booking_changes::announce(&state, &[booking.student_id, booking.mentor_id]).await;
     Ok(Json(rescheduled))
 }

@@ -1,6 +1,7 @@
 //! Liveness and readiness probes (product-spec §12): `GET /api/health` answers while the process
 //! runs; `GET /api/health/ready` checks the backing services and answers 503 when one required
-//! for serving is down. Degraded-but-serving states (Redis down) are reported, not failed.
+//! for serving is down. Degraded-but-serving states (Redis or Web PubSub down) are reported,
+//! not failed.
 
 use std::time::Duration;
 
@@ -41,6 +42,8 @@ pub struct Readiness {
     /// `redis`, `inProcess` (none configured) or `redisDown` (serving from the fallback).
     #[schema(value_type = String)]
     cache: CacheHealth,
+    /// Web PubSub: `up`, `down` (the API serves; pushes and video are degraded) or `off`.
+    realtime: &'static str,
 }
 
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Live)))]
@@ -57,12 +60,14 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness
         POSTGRES_TIMEOUT,
         sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.db),
     );
-    let (postgres, cache) = tokio::join!(postgres_check, state.cache.health());
+    let (postgres, cache, realtime) =
+        tokio::join!(postgres_check, state.cache.health(), state.pubsub.health());
     let postgres_ok = matches!(postgres, Ok(Ok(1)));
     let readiness = Readiness {
         status: if postgres_ok { "ready" } else { "unavailable" },
         postgres: if postgres_ok { "up" } else { "down" },
         cache,
+        realtime,
     };
     let status = if postgres_ok {
         StatusCode::OK

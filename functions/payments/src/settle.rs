@@ -3,7 +3,6 @@
 //! writes it confirms the booking (or activates the package) and tells people.
 
 use rust_decimal::Decimal;
-use shared::cache::bookings_of;
 use shared::notifications::{self, Notice};
 use shared::{AppState, Result};
 use sqlx::PgConnection;
@@ -99,9 +98,7 @@ pub async fn record_payment(
                 .await?;
         people.extend(mentor_id);
     }
-    for person in people {
-        state.cache.bump_generation(&bookings_of(person)).await;
-    }
+    shared::booking_changes::announce(state, &people).await;
     if fulfilled {
         Ok(Settlement::Confirmed)
     } else {

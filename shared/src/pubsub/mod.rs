@@ -95,6 +95,24 @@ impl PubSub {
         self.inner.is_some()
     }
 
+    /// `up`, `down` or `off` (not configured), from the service's own health endpoint.
+    pub async fn health(&self) -> &'static str {
+        let Some(inner) = self.inner.as_deref() else {
+            return "off";
+        };
+        let url = format!("{}/api/health", inner.endpoint);
+        let answer = inner
+            .http
+            .head(url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        match answer {
+            Ok(response) if response.status().is_success() => "up",
+            _ => "down",
+        }
+    }
+
     /// Whether `signature` (the `ce-signature` header) proves an upstream event about
     /// `connection_id` came from our Web PubSub.
     pub fn is_genuine_event(&self, signature: &str, connection_id: &str) -> bool {
