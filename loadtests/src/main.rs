@@ -24,7 +24,7 @@ pub struct Options {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = parse_args()?;
-    raise_file_limit();
+    loadtests::raise_file_limit();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
 
     eprintln!("seeding the load database");
@@ -95,14 +95,4 @@ fn client(connections: usize) -> reqwest::Client {
 
 fn client_for_hello(connections: usize) -> reqwest::Client {
     client(connections)
-}
-
-/// Thousands of sockets need more than the default 1024 descriptors; the handler child
-/// inherits the raised limit.
-fn raise_file_limit() {
-    // `prlimit` (util-linux) raises this process's soft limit to the machine's hard limit.
-    let pid = std::process::id().to_string();
-    let _ = std::process::Command::new("prlimit")
-        .args(["--pid", &pid, "--nofile=20000:20000"])
-        .status();
 }

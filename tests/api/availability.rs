@@ -98,6 +98,8 @@ async fn starts_are_given_in_utc_and_local_time_minus_existing_bookings() {
         .with_timezone(&Utc);
     app.insert_booking(mentor_id, student_id, booked, "confirmed")
         .await;
+    // Inserted directly, so announced as every booking change is after it commits.
+    shared::booking_changes::announce(&app.state, &[mentor_id, student_id]).await;
     let body = expect_status(app.get(&path, None).await, StatusCode::OK).await;
     assert!(starts(&body, "startLocal").is_empty(), "{body}");
     let demo = app.get(&format!("{path}&sessionType=demo"), None).await;
@@ -225,4 +227,53 @@ async fn days_outside_the_booking_window_and_bad_dates_get_nothing_or_a_problem(
             .await;
         expect_problem(response, StatusCode::BAD_REQUEST, "INVALID_QUERY").await;
     }
+}
+
+#[tokio::test]
+async fn cached_availability_changes_at_once_when_a_booking_takes_or_frees_a_start() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (mentor_id, _) = app.open_mentor("cached-avail@example.com", &admin).await;
+    let (_, student) = app.student("cached-student@example.com").await;
+    let when = at(3, 10, 0);
+    let path = format!(
+        "/api/mentors/{mentor_id}/availability?date={}",
+        when.date_naive()
+    );
+    let has_start = |body: &serde_json::Value| {
+        body["starts"].as_array().unwrap().iter().any(|start| {
+            start["startUtc"] == when.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+    };
+    assert!(has_start(
+        &expect_status(app.get(&path, None).await, StatusCode::OK).await
+    ));
+
+    let booking = json!({"mentorId": mentor_id, "subject": "Physics", "sessionType": "regular",
+                         "scheduledAt": when.to_rfc3339(), "idempotencyKey": "cached-1"});
+    let created = expect_status(
+        app.post("/api/bookings", &booking, Some(&student)).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert!(
+        !has_start(&expect_status(app.get(&path, None).await, StatusCode::OK).await),
+        "the hold takes it at once"
+    );
+
+    let booking_id = created["bookingId"].as_str().unwrap();
+    expect_status(
+        app.post(
+            &format!("/api/bookings/{booking_id}/cancel"),
+            &json!({"reason": "changed plans"}),
+            Some(&student),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        has_start(&expect_status(app.get(&path, None).await, StatusCode::OK).await),
+        "free again at once"
+    );
 }

@@ -1,11 +1,16 @@
 //! `GET /api/mentors/{id}/availability?date=&sessionType=`: the start times a student could book
 //! on a day of the mentor's calendar: weekly slots in the mentor's time zone, minus active
 //! bookings and holds (widened by the buffer), within the booking window (1 hour to 60 days).
+//!
+//! Answers are cached for a minute under the generations of the mentor list (slots, profile)
+//! and of the mentor's bookings, so any booking change or slot edit shows at once; starts that
+//! have since come within the 1-hour lead are dropped when serving.
 
 use axum::extract::State;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use shared::cache::{MENTOR_LIST, bookings_of};
 use shared::platform_settings::{self, BookingLimits};
 use shared::schedule::{self, Busy, SessionType, WeeklySlot, Window};
 use shared::{AppState, Error, Json, Path, Query, Result};
@@ -15,6 +20,7 @@ use uuid::Uuid;
 use crate::discovery::ensure_visible;
 
 const MIN_LEAD: Duration = Duration::hours(1);
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 const MAX_AHEAD: Duration = Duration::days(60);
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -35,7 +41,7 @@ pub enum SessionTypeParam {
     Regular,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Availability {
     #[schema(value_type = String, format = Date)]
@@ -46,7 +52,7 @@ pub struct Availability {
     starts: Vec<BookableStart>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BookableStart {
     start_utc: DateTime<Utc>,
@@ -70,8 +76,35 @@ pub async fn availability(
     Path(mentor_id): Path<Uuid>,
     Query(query): Query<AvailabilityQuery>,
 ) -> Result<Json<Availability>> {
-    ensure_visible(&state, mentor_id).await?;
     let session_type = query.session_type.unwrap_or(SessionTypeParam::Regular);
+    let key = format!(
+        "availability:{mentor_id}:{}:{session_type:?}:{}:{}",
+        query.date,
+        state.cache.generation(MENTOR_LIST).await,
+        state.cache.generation(&bookings_of(mentor_id)).await
+    );
+    let cached = state
+        .cache
+        .get_or_fill_raw(&key, CACHE_TTL, || async {
+            let availability = compute(&state, mentor_id, query.date, session_type).await?;
+            Ok(serde_json::to_string(&availability)?)
+        })
+        .await?;
+    let mut availability: Availability = serde_json::from_str(&cached)?;
+    let earliest = Utc::now() + MIN_LEAD;
+    availability
+        .starts
+        .retain(|start| start.start_utc >= earliest);
+    Ok(Json(availability))
+}
+
+async fn compute(
+    state: &AppState,
+    mentor_id: Uuid,
+    date: NaiveDate,
+    session_type: SessionTypeParam,
+) -> Result<Availability> {
+    ensure_visible(state, mentor_id).await?;
     let (time_zone, demo_enabled): (String, bool) =
         sqlx::query_as("SELECT time_zone, demo_enabled FROM mentor_profiles WHERE user_id = $1")
             .bind(mentor_id)
@@ -87,33 +120,32 @@ pub async fn availability(
         .parse()
         .map_err(|_| anyhow::Error::msg(format!("stored time zone {time_zone:?} is invalid")))?;
 
-    let slots = weekly_slots(&state, mentor_id).await?;
-    let busy = busy_around(&state, mentor_id, query.date).await?;
+    let slots = weekly_slots(state, mentor_id).await?;
+    let busy = busy_around(state, mentor_id, date).await?;
     let duration = SessionType::from(session_type).duration();
     let now = Utc::now();
     let window = Window {
         earliest: now + MIN_LEAD,
         latest: now + MAX_AHEAD,
     };
-    let limits = platform_settings::load::<BookingLimits>(&state).await?;
+    let limits = platform_settings::load::<BookingLimits>(state).await?;
     let buffer = Duration::minutes(limits.buffer_minutes);
-    let starts =
-        schedule::bookable_starts(query.date, zone, &slots, &busy, duration, buffer, window)
-            .into_iter()
-            .map(|start| BookableStart {
-                start_utc: start,
-                end_utc: start + duration,
-                start_local: local(start, zone),
-                end_local: local(start + duration, zone),
-            })
-            .collect();
-    Ok(Json(Availability {
-        date: query.date,
+    let starts = schedule::bookable_starts(date, zone, &slots, &busy, duration, buffer, window)
+        .into_iter()
+        .map(|start| BookableStart {
+            start_utc: start,
+            end_utc: start + duration,
+            start_local: local(start, zone),
+            end_local: local(start + duration, zone),
+        })
+        .collect();
+    Ok(Availability {
+        date,
         time_zone,
         session_type,
         duration_minutes: duration.num_minutes(),
         starts,
-    }))
+    })
 }
 
 impl From<SessionTypeParam> for SessionType {

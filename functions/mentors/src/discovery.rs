@@ -1,5 +1,6 @@
-//! Find Mentors: the public list (filters, rating order, keyset pages; cached, since it is the
-//! hottest read), a mentor's detail page and reviews. Only visible mentors are ever shown.
+//! Find Mentors: the public list (filters, rating order, keyset pages) and a mentor's detail
+//! page, both cached under the mentor-list generation since they are the hottest reads, and
+//! reviews. Only visible mentors are ever shown.
 
 use std::time::Duration;
 
@@ -89,7 +90,7 @@ pub struct MentorDetail {
     package_discount_percent: i32,
     #[serde(skip)]
     intro_video_blob: Option<String>,
-    /// Read URL of the approved intro video, valid for 15 minutes.
+    /// Read URL of the approved intro video; valid for at least 15 minutes after it is served.
     #[sqlx(skip)]
     intro_video_url: Option<String>,
 }
@@ -152,13 +153,30 @@ pub async fn list_mentors(
 #[utoipa::path(
     get, path = "/mentors/{mentor_id}", tag = "mentors",
     params(("mentor_id" = Uuid, Path)),
-    responses((status = 200, body = MentorDetail), (status = 404, description = "MENTOR_NOT_FOUND"))
+    responses((status = 200, description = "Cached like the list; read URLs last at least 15 minutes", body = MentorDetail), (status = 404, description = "MENTOR_NOT_FOUND"))
 )]
 pub async fn mentor_detail(
     State(state): State<AppState>,
     Path(mentor_id): Path<Uuid>,
-) -> Result<Json<MentorDetail>> {
-    let media_required = visibility::media_approval_required(&state).await?;
+) -> Result<impl IntoResponse> {
+    let generation = state.cache.generation(MENTOR_LIST).await;
+    let body = state
+        .cache
+        .get_or_fill_raw(
+            &format!("mentor:{generation}:{mentor_id}"),
+            LIST_TTL,
+            || async {
+                Ok(serde_json::to_string(
+                    &query_detail(&state, mentor_id).await?,
+                )?)
+            },
+        )
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body))
+}
+
+async fn query_detail(state: &AppState, mentor_id: Uuid) -> Result<MentorDetail> {
+    let media_required = visibility::media_approval_required(state).await?;
     let detail: Option<MentorDetail> = sqlx::query_as(&format!(
         r#"SELECT {CARD_COLUMNS}, p.description, p.qualifications, p.specialties, p.package_discount_percent,
                   (SELECT m.blob_name FROM mentor_media m
@@ -171,11 +189,11 @@ pub async fn mentor_detail(
     .fetch_optional(&state.db)
     .await?;
     let mut detail = detail.ok_or_else(not_found)?;
-    detail.card.photo_url =
-        signed(&state, detail.card.photo_blob.as_deref(), MEDIA_URL_TTL).await?;
-    detail.intro_video_url =
-        signed(&state, detail.intro_video_blob.as_deref(), MEDIA_URL_TTL).await?;
-    Ok(Json(detail))
+    // Cached as long as the list, so its URLs outlive the cache by a full MEDIA_URL_TTL.
+    let ttl = LIST_TTL + MEDIA_URL_TTL;
+    detail.card.photo_url = signed(state, detail.card.photo_blob.as_deref(), ttl).await?;
+    detail.intro_video_url = signed(state, detail.intro_video_blob.as_deref(), ttl).await?;
+    Ok(detail)
 }
 
 /// A read URL for an approved media blob, if there is one.

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::config::{PubSubService, RealtimeConfig, Secret};
 
+pub use jwt::sign as sign_token;
 pub use signature::signature_for;
 
 const API_VERSION: &str = "2024-12-01";
