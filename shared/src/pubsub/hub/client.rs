@@ -5,7 +5,7 @@
 //! sequenceAck, ping; each acked when it carries an `ackId`. A malformed frame closes the
 //! connection with 1007.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -167,7 +167,7 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, identity: Identity) {
     };
     hub.upstream.notify(&caller, "connected", &json!({})).await;
 
-    let mut seen_acks = HashSet::new();
+    let mut seen_acks = RecentAcks::default();
     let mut reason = String::new();
     while let Some(Ok(message)) = stream.next().await {
         let frame = match message {
@@ -199,12 +199,12 @@ async fn handle(
     caller: &Caller<'_>,
     identity: &Identity,
     outbound: &mpsc::Sender<Message>,
-    seen_acks: &mut HashSet<u64>,
+    seen_acks: &mut RecentAcks,
     frame: &Value,
 ) {
     let ack_id = frame["ackId"].as_u64();
     if let Some(ack_id) = ack_id
-        && !seen_acks.insert(ack_id)
+        && !seen_acks.first_time(ack_id)
     {
         ack(
             outbound,
@@ -285,6 +285,31 @@ async fn handle(
         }
         // sequenceAck needs no answer here (no recovery buffer); newer frame types are ignored.
         _ => {}
+    }
+}
+
+/// The ackIds a connection used lately, to answer a resent frame with `Duplicate`. Bounded, so
+/// a long-lived connection does not grow without end.
+#[derive(Default)]
+struct RecentAcks {
+    order: VecDeque<u64>,
+    seen: HashSet<u64>,
+}
+
+impl RecentAcks {
+    const REMEMBERED: usize = 1024;
+
+    fn first_time(&mut self, ack_id: u64) -> bool {
+        if !self.seen.insert(ack_id) {
+            return false;
+        }
+        self.order.push_back(ack_id);
+        if self.order.len() > Self::REMEMBERED
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.seen.remove(&oldest);
+        }
+        true
     }
 }
 
