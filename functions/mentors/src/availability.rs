@@ -77,11 +77,14 @@ pub async fn availability(
     Query(query): Query<AvailabilityQuery>,
 ) -> Result<Json<Availability>> {
     let session_type = query.session_type.unwrap_or(SessionTypeParam::Regular);
+    let bookings = bookings_of(mentor_id);
+    let (list_generation, bookings_generation) = tokio::join!(
+        state.cache.generation(MENTOR_LIST),
+        state.cache.generation(&bookings)
+    );
     let key = format!(
-        "availability:{mentor_id}:{}:{session_type:?}:{}:{}",
-        query.date,
-        state.cache.generation(MENTOR_LIST).await,
-        state.cache.generation(&bookings_of(mentor_id)).await
+        "availability:{mentor_id}:{}:{session_type:?}:{list_generation}:{bookings_generation}",
+        query.date
     );
     let cached = state
         .cache
