@@ -80,18 +80,6 @@ pub async fn dispatch(State(hub): State<Arc<Hub>>, request: Request) -> Response
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = parts.method;
     match (method, segments.as_slice()) {
-        (Method::POST, [":send"]) => {
-            let targets = hub.registry().connections.keys().cloned().collect();
-            send(&hub, targets, &all("excluded"), &content_type, &body).await
-        }
-        (Method::POST, ["groups", group, ":send"]) => {
-            let targets = hub.registry().in_group(group);
-            send(&hub, targets, &all("excluded"), &content_type, &body).await
-        }
-        (Method::POST, ["users", user, ":send"]) => {
-            let targets = hub.registry().of_user(user);
-            send(&hub, targets, &all("excluded"), &content_type, &body).await
-        }
         (Method::POST, ["connections", connection, ":send"]) => {
             send(
                 &hub,
@@ -102,6 +90,10 @@ pub async fn dispatch(State(hub): State<Arc<Hub>>, request: Request) -> Response
             )
             .await
         }
+        (Method::POST, [scope @ .., ":send"]) => match targets(&hub, scope) {
+            Some(targets) => send(&hub, targets, &all("excluded"), &content_type, &body).await,
+            None => not_found(),
+        },
         (Method::PUT, ["groups", group, "connections", connection]) => {
             if hub.registry().join(connection, group) {
                 StatusCode::OK.into_response()
@@ -143,35 +135,15 @@ pub async fn dispatch(State(hub): State<Arc<Hub>>, request: Request) -> Response
             client::close(&hub, connection, &reason).await;
             StatusCode::NO_CONTENT.into_response()
         }
-        (Method::POST, [":closeConnections"]) => {
-            let targets: Vec<String> = hub.registry().connections.keys().cloned().collect();
-            close_all(
-                &hub,
-                targets,
-                &all("excluded"),
-                &one("reason").unwrap_or_default(),
-            )
-            .await
-        }
-        (Method::POST, ["groups", group, ":closeConnections"]) => {
-            let targets = hub.registry().in_group(group);
-            close_all(
-                &hub,
-                targets,
-                &all("excluded"),
-                &one("reason").unwrap_or_default(),
-            )
-            .await
-        }
-        (Method::POST, ["users", user, ":closeConnections"]) => {
-            let targets = hub.registry().of_user(user);
-            close_all(
-                &hub,
-                targets,
-                &all("excluded"),
-                &one("reason").unwrap_or_default(),
-            )
-            .await
+        (Method::POST, [scope @ .., ":closeConnections"]) => {
+            let Some(targets) = targets(&hub, scope) else {
+                return not_found();
+            };
+            let reason = one("reason").unwrap_or_default();
+            for connection in targets.iter().filter(|id| !all("excluded").contains(id)) {
+                client::close(&hub, connection, &reason).await;
+            }
+            StatusCode::NO_CONTENT.into_response()
         }
         (Method::HEAD, ["connections", connection]) => {
             exists(hub.registry().connections.contains_key(*connection))
@@ -207,7 +179,7 @@ pub async fn dispatch(State(hub): State<Arc<Hub>>, request: Request) -> Response
             );
             axum::Json(json!({ "token": token })).into_response()
         }
-        _ => error(StatusCode::NOT_FOUND, "NotFound", "No such operation."),
+        _ => not_found(),
     }
 }
 
@@ -272,11 +244,20 @@ async fn send(
     StatusCode::ACCEPTED.into_response()
 }
 
-async fn close_all(hub: &Hub, targets: Vec<String>, excluded: &[String], reason: &str) -> Response {
-    for connection in targets.iter().filter(|id| !excluded.contains(id)) {
-        client::close(hub, connection, reason).await;
+/// The connections a hub-wide (no scope), group or user operation applies to; `None` for any
+/// other scope.
+fn targets(hub: &Hub, scope: &[&str]) -> Option<Vec<String>> {
+    let registry = hub.registry();
+    match scope {
+        [] => Some(registry.connections.keys().cloned().collect()),
+        ["groups", group] => Some(registry.in_group(group)),
+        ["users", user] => Some(registry.of_user(user)),
+        _ => None,
     }
-    StatusCode::NO_CONTENT.into_response()
+}
+
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "NotFound", "No such operation.")
 }
 
 fn leave_all(registry: &mut super::Registry, connection: &str) {
