@@ -30,6 +30,16 @@ pub struct TestApp {
     config: Config,
 }
 
+/// What [`TestApp::class_in_progress`] arranges; tokens are session tokens.
+pub struct ClassInProgress {
+    pub booking_id: Uuid,
+    pub mentor_id: Uuid,
+    pub mentor: String,
+    pub student_id: Uuid,
+    pub student: String,
+    pub admin: String,
+}
+
 #[derive(Default)]
 pub struct Options {
     /// `None`: the machine's Redis. `Some("")`: no Redis at all.
@@ -500,6 +510,30 @@ impl TestApp {
             .expect("an answer without the body")
             .expect("read the answer");
         String::from_utf8_lossy(&head[..read]).into_owned()
+    }
+
+    /// A class in progress: an admin, a mentor, a student and their confirmed booking that
+    /// started 10 minutes ago.
+    pub async fn class_in_progress(&self) -> ClassInProgress {
+        let (_, admin) = self.admin().await;
+        let (mentor_id, mentor) = self.open_mentor("class-mentor@example.com", &admin).await;
+        let (student_id, student) = self.student("class-student@example.com").await;
+        let booking_id = self
+            .insert_booking(
+                mentor_id,
+                student_id,
+                chrono::Utc::now() - chrono::Duration::minutes(10),
+                "confirmed",
+            )
+            .await;
+        ClassInProgress {
+            booking_id,
+            mentor_id,
+            mentor,
+            student_id,
+            student,
+            admin,
+        }
     }
 
     /// Runs `sql` directly (arranging states HTTP can't reach, like a session 31 days idle).

@@ -111,37 +111,6 @@ async fn wait_for(socket: &mut Socket, matches: impl Fn(&Value) -> bool) -> Valu
     panic!("the expected frame never came");
 }
 
-struct Class {
-    booking_id: Uuid,
-    mentor_id: Uuid,
-    mentor: String,
-    student_id: Uuid,
-    student: String,
-    admin: String,
-}
-
-async fn class_now(app: &TestApp) -> Class {
-    let (_, admin) = app.admin().await;
-    let (mentor_id, mentor) = app.open_mentor("rt-mentor@example.com", &admin).await;
-    let (student_id, student) = app.student("rt-student@example.com").await;
-    let booking_id = app
-        .insert_booking(
-            mentor_id,
-            student_id,
-            Utc::now() - chrono::Duration::minutes(5),
-            "confirmed",
-        )
-        .await;
-    Class {
-        booking_id,
-        mentor_id,
-        mentor,
-        student_id,
-        student,
-        admin,
-    }
-}
-
 async fn join(
     app: &TestApp,
     booking_id: Uuid,
@@ -159,7 +128,7 @@ async fn join(
 #[tokio::test]
 async fn participants_signal_through_their_class_group_and_strangers_get_nothing() {
     let app = app_with_hub().await;
-    let class = class_now(&app).await;
+    let class = app.class_in_progress().await;
     let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
     assert_eq!(ready["realtime"], "up");
     let (mut mentor, mentor_connection) = connect(&app, &class.mentor).await;
@@ -285,7 +254,7 @@ async fn participants_signal_through_their_class_group_and_strangers_get_nothing
 #[tokio::test]
 async fn joins_outside_the_window_or_for_unconfirmed_classes_are_refused() {
     let app = app_with_hub().await;
-    let class = class_now(&app).await;
+    let class = app.class_in_progress().await;
     let (_mentor, connection) = connect(&app, &class.mentor).await;
     // A class in progress that was cancelled has no video.
     app.execute(
@@ -339,7 +308,7 @@ async fn joins_outside_the_window_or_for_unconfirmed_classes_are_refused() {
 #[tokio::test]
 async fn a_chat_message_posted_over_http_reaches_the_other_participants_socket() {
     let app = app_with_hub().await;
-    let class = class_now(&app).await;
+    let class = app.class_in_progress().await;
     let (mut mentor, mentor_connection) = connect(&app, &class.mentor).await;
     let subscribed = expect_status(
         app.post(

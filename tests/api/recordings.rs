@@ -11,38 +11,6 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-/// A class in progress: a student, a mentor, and a confirmed booking that started 10 min ago.
-struct Class {
-    booking_id: Uuid,
-    mentor_id: Uuid,
-    mentor: String,
-    student_id: Uuid,
-    student: String,
-    admin: String,
-}
-
-async fn class_in_progress(app: &TestApp) -> Class {
-    let (_, admin) = app.admin().await;
-    let (mentor_id, mentor) = app.open_mentor("rec-mentor@example.com", &admin).await;
-    let (student_id, student) = app.student("rec-student@example.com").await;
-    let booking_id = app
-        .insert_booking(
-            mentor_id,
-            student_id,
-            Utc::now() - Duration::minutes(10),
-            "confirmed",
-        )
-        .await;
-    Class {
-        booking_id,
-        mentor_id,
-        mentor,
-        student_id,
-        student,
-        admin,
-    }
-}
-
 /// `len` bytes of part `n`: part 1 opens with the WebM (EBML) header, later parts continue it.
 fn part(n: u8, len: usize) -> Vec<u8> {
     let mut bytes = if n == 1 {
@@ -95,7 +63,7 @@ async fn recording_url(app: &TestApp, recording_id: &str, token: &str) -> Respon
 #[tokio::test]
 async fn parts_uploaded_out_of_order_merge_into_their_concatenation() {
     let app = spawn_app().await;
-    let class = class_in_progress(&app).await;
+    let class = app.class_in_progress().await;
     let parts = [
         part(1, 300_000),
         part(2, 5 * 1024 * 1024 + 17),
@@ -180,7 +148,7 @@ async fn parts_uploaded_out_of_order_merge_into_their_concatenation() {
 #[tokio::test]
 async fn only_the_classes_mentor_uploads_within_limits_and_the_window() {
     let app = spawn_app().await;
-    let class = class_in_progress(&app).await;
+    let class = app.class_in_progress().await;
     let (_, other_mentor) = app.open_mentor("rec-other@example.com", &class.admin).await;
     let (_, stranger) = app.student("rec-stranger@example.com").await;
     for (token, code) in [
@@ -296,7 +264,7 @@ async fn only_the_classes_mentor_uploads_within_limits_and_the_window() {
 #[tokio::test]
 async fn overlapping_runs_merge_once_and_a_failed_merge_is_retried() {
     let app = spawn_app().await;
-    let class = class_in_progress(&app).await;
+    let class = app.class_in_progress().await;
     let parts = [part(1, 2000), part(2, 3000)];
     for (n, body) in parts.iter().enumerate() {
         expect_status(
@@ -395,7 +363,7 @@ async fn overlapping_runs_merge_once_and_a_failed_merge_is_retried() {
 #[tokio::test]
 async fn demo_recordings_stay_locked_for_the_student_until_a_completed_regular_class() {
     let app = spawn_app().await;
-    let class = class_in_progress(&app).await;
+    let class = app.class_in_progress().await;
     app.execute(
         "UPDATE bookings SET session_type = 'demo' WHERE booking_id = $1",
         class.booking_id,
@@ -486,7 +454,7 @@ async fn demo_recordings_stay_locked_for_the_student_until_a_completed_regular_c
 #[tokio::test]
 async fn recordings_are_deleted_six_months_after_the_class() {
     let app = spawn_app().await;
-    let class = class_in_progress(&app).await;
+    let class = app.class_in_progress().await;
     expect_status(
         upload(&app, class.booking_id, 1, part(1, 500), &class.mentor).await,
         StatusCode::OK,
