@@ -8,7 +8,7 @@ use axum::Router;
 use axum::routing::get;
 
 use crate::Options;
-use crate::phases::{self, Outcome};
+use crate::phases::{self, Outcome, StepResult, VirtualUser};
 
 /// Hello world served in-process on its own port, driven like a phase.
 pub async fn hello_world(client: &reqwest::Client, options: &Options) -> anyhow::Result<Outcome> {
@@ -22,14 +22,28 @@ pub async fn hello_world(client: &reqwest::Client, options: &Options) -> anyhow:
         get(|| async { axum::Json(serde_json::json!({"hello": "world"})) }),
     );
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let url = std::sync::Arc::new(url);
-    let outcome = phases::closed_loop(client, options, None, move |client, _| {
-        let request = client.get(url.as_str());
-        async move { phases::expect_ok(request.send().await) }
-    })
-    .await;
+    let users = (0..options.connections)
+        .map(|_| {
+            Ok(HelloUser {
+                client: client.clone(),
+                url: url.clone(),
+            })
+        })
+        .collect();
+    let outcome = phases::closed_loop(options, None, users).await;
     server.abort();
     Ok(outcome)
+}
+
+struct HelloUser {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl VirtualUser for HelloUser {
+    async fn step(&mut self) -> StepResult {
+        phases::expect_ok(self.client.get(&self.url).send().await)
+    }
 }
 
 pub fn argon2_per_second() -> f64 {

@@ -5,6 +5,7 @@
 
 mod ceilings;
 mod phases;
+mod realtime;
 mod report;
 mod seed;
 mod server;
@@ -19,6 +20,8 @@ pub struct Options {
     pub duration: Duration,
     pub handler: String,
     pub out_dir: String,
+    /// Phase numbers to run (all by default).
+    pub phases: Vec<u8>,
 }
 
 #[tokio::main]
@@ -28,7 +31,8 @@ async fn main() -> anyhow::Result<()> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
 
     eprintln!("seeding the load database");
-    let mut data = seed::seed().await?;
+    // Two participants per class in progress: one class per two connections.
+    let mut data = seed::seed(options.connections / 2).await?;
     eprintln!("starting the handler");
     let server = server::Server::start(&options.handler, &data.pooled_url).await?;
     eprintln!("handler ready in {} ms", server.ready_ms);
@@ -36,18 +40,26 @@ async fn main() -> anyhow::Result<()> {
     let client = client(options.connections);
     let mut results = Vec::new();
     for phase in phases::ALL {
+        if !options.phases.contains(&phase.number) {
+            results.push((phase, None));
+            continue;
+        }
         eprintln!("phase {}: {}", phase.number, phase.name);
-        if matches!(phase.run, Some(phases::Kind::DatabasePool)) {
+        if phase.kind.uses_sessions() {
+            // Logins in earlier phases revoked the students' other sessions.
             data.student_tokens = seed::fresh_sessions(&data.direct_url, &data.student_ids).await?;
         }
-        let outcome = match phase.run {
-            Some(run) => Some(phases::drive(&client, &server, &data, &options, run).await),
-            None => None,
+        let target = phases::Target {
+            client: client.clone(),
+            base: server.base_url.clone(),
+            data: std::sync::Arc::new(data.clone()),
+            connections: options.connections,
         };
-        results.push((phase, outcome));
+        let outcome = phases::drive(target, &server, &options, phase.kind).await;
+        results.push((phase, Some(outcome)));
     }
     eprintln!("measuring ceilings");
-    let hello = ceilings::hello_world(&client_for_hello(options.connections), &options).await?;
+    let hello = ceilings::hello_world(&client, &options).await?;
     let argon2 = ceilings::argon2_per_second();
     let server_summary = server.stop();
 
@@ -55,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let (markdown, json) = report.write(&options.out_dir)?;
     println!("{}", report.markdown());
     eprintln!("wrote {markdown} and {json}");
+    anyhow::ensure!(report.checks_passed(), "a post-phase check failed");
     Ok(())
 }
 
@@ -64,6 +77,7 @@ fn parse_args() -> anyhow::Result<Options> {
         duration: Duration::from_secs(30),
         handler: "target/release/handler".into(),
         out_dir: "loadtests/results".into(),
+        phases: phases::ALL.iter().map(|phase| phase.number).collect(),
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut iter = args.iter();
@@ -76,8 +90,15 @@ fn parse_args() -> anyhow::Result<Options> {
             "--duration" => options.duration = Duration::from_secs(value.parse()?),
             "--handler" => options.handler = value.clone(),
             "--out" => options.out_dir = value.clone(),
+            "--phases" => {
+                options.phases = value
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .context("--phases takes phase numbers like 1,4,5")?
+            }
             other => bail!(
-                "unknown option {other}; use --connections N --duration SECONDS --handler PATH --out DIR"
+                "unknown option {other}; use --connections N --duration SECONDS --phases 1,2,... --handler PATH --out DIR"
             ),
         }
     }
@@ -91,8 +112,4 @@ fn client(connections: usize) -> reqwest::Client {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("http client")
-}
-
-fn client_for_hello(connections: usize) -> reqwest::Client {
-    client(connections)
 }

@@ -27,8 +27,10 @@ pub struct Report {
 struct Row {
     number: u8,
     name: &'static str,
-    /// `measured`, or `not built yet` for features that don't exist.
+    /// `measured`, or `not run` when `--phases` left it out.
     status: &'static str,
+    /// What one counted request is, when it is more than one HTTP call.
+    unit: &'static str,
     requests: u64,
     successes: u64,
     success_percent: f64,
@@ -37,6 +39,10 @@ struct Row {
     p975_ms: f64,
     p99_ms: f64,
     errors: BTreeMap<String, u64>,
+    /// Refusals the phase expects (a lost booking race), counted as successes.
+    expected: BTreeMap<String, u64>,
+    /// Facts checked after the phase, each starting with `passed` or `FAILED`.
+    checks: Vec<String>,
     peak_rss_mb: f64,
     cpu_percent: f64,
     /// Throughput over its ceiling (argon2id for logins, hello world otherwise).
@@ -59,7 +65,8 @@ impl Report {
                 None => Row {
                     number: phase.number,
                     name: phase.name,
-                    status: "not built yet",
+                    status: "not run",
+                    unit: phase.unit,
                     requests: 0,
                     successes: 0,
                     success_percent: 0.0,
@@ -68,13 +75,15 @@ impl Report {
                     p975_ms: 0.0,
                     p99_ms: 0.0,
                     errors: BTreeMap::new(),
+                    expected: BTreeMap::new(),
+                    checks: Vec::new(),
                     peak_rss_mb: 0.0,
                     cpu_percent: 0.0,
                     ceiling_ratio: 0.0,
                 },
                 Some(outcome) => {
-                    let ceiling = match phase.run {
-                        Some(Kind::Login) => argon2,
+                    let ceiling = match phase.kind {
+                        Kind::Login => argon2,
                         _ => hello_rate,
                     };
                     let usage = outcome.usage.unwrap_or_default();
@@ -82,6 +91,7 @@ impl Report {
                         number: phase.number,
                         name: phase.name,
                         status: "measured",
+                        unit: phase.unit,
                         requests: outcome.requests,
                         successes: outcome.successes,
                         success_percent: percent(outcome.successes, outcome.requests),
@@ -90,6 +100,8 @@ impl Report {
                         p975_ms: millis(&outcome, 97.5),
                         p99_ms: millis(&outcome, 99.0),
                         errors: outcome.errors.clone(),
+                        expected: outcome.expected.clone(),
+                        checks: outcome.checks.clone(),
                         peak_rss_mb: usage.peak_rss_mb,
                         cpu_percent: usage.cpu_percent,
                         ceiling_ratio: if ceiling > 0.0 {
@@ -141,33 +153,24 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "| # | phase | requests | successes | success % | req/s | of ceiling | p50 ms | p97.5 ms | p99 ms | errors | peak RSS MB | CPU % |"
+            "| # | phase | requests | successes | success % | req/s | of ceiling | p50 ms | p97.5 ms | p99 ms | errors | expected refusals | peak RSS MB | CPU % |"
         );
         let _ = writeln!(
             out,
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|"
         );
         for row in &self.phases {
             if row.status != "measured" {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | | | | | | | | | | |",
+                    "| {} | {} | {} | | | | | | | | | | | |",
                     row.number, row.name, row.status
                 );
                 continue;
             }
-            let errors = if row.errors.is_empty() {
-                "none".to_owned()
-            } else {
-                row.errors
-                    .iter()
-                    .map(|(kind, count)| format!("{kind}: {count}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.2} | {:.0} | {:.0}% | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0} |",
+                "| {} | {} | {} | {} | {:.2} | {:.0} | {:.0}% | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {:.0} |",
                 row.number,
                 row.name,
                 row.requests,
@@ -178,12 +181,36 @@ impl Report {
                 row.p50_ms,
                 row.p975_ms,
                 row.p99_ms,
-                errors,
+                kinds(&row.errors),
+                kinds(&row.expected),
                 row.peak_rss_mb,
                 row.cpu_percent
             );
         }
+        let measured = self.phases.iter().filter(|row| row.status == "measured");
+        let notes: Vec<String> = measured
+            .flat_map(|row| {
+                let unit = (!row.unit.is_empty())
+                    .then(|| format!("- Phase {}: one request = {}.", row.number, row.unit));
+                let checks = row
+                    .checks
+                    .iter()
+                    .map(move |check| format!("- Phase {} check {check}.", row.number));
+                unit.into_iter().chain(checks)
+            })
+            .collect();
+        if !notes.is_empty() {
+            let _ = writeln!(out, "\n{}", notes.join("\n"));
+        }
         out
+    }
+
+    /// Whether every post-phase check passed.
+    pub fn checks_passed(&self) -> bool {
+        self.phases
+            .iter()
+            .flat_map(|row| &row.checks)
+            .all(|check| check.starts_with("passed"))
     }
 
     /// Writes `phases-<connections>.md` and `.json` under `dir`.
@@ -195,6 +222,17 @@ impl Report {
         std::fs::write(&json, serde_json::to_string_pretty(self)?)?;
         Ok((markdown, json))
     }
+}
+
+fn kinds(counts: &BTreeMap<String, u64>) -> String {
+    if counts.is_empty() {
+        return "none".into();
+    }
+    counts
+        .iter()
+        .map(|(kind, count)| format!("{kind}: {count}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn rate(outcome: &Outcome) -> f64 {

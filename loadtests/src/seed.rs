@@ -1,6 +1,7 @@
 //! Seeds a dedicated database with load-test data in a few set-based statements: 100 visible
 //! mentors (subjects, weekly slots, UPI ids), 2,000 students with a known password and live
-//! sessions, some bookings and reviews.
+//! sessions, completed bookings with reviews, and classes in progress (each with a mentor of its
+//! own, as the no-overlap rule requires) with a finished recording each.
 
 use anyhow::Context;
 use sqlx::{Connection, PgConnection};
@@ -11,6 +12,7 @@ pub const MENTORS: usize = 100;
 pub const STUDENTS: usize = 2000;
 const DATABASE: &str = "codeconnect_load";
 
+#[derive(Clone)]
 pub struct LoadData {
     pub pooled_url: String,
     pub direct_url: String,
@@ -19,9 +21,23 @@ pub struct LoadData {
     pub student_emails: Vec<String>,
     /// One live session token per student (written directly, as a login would).
     pub student_tokens: Vec<String>,
+    /// Classes happening now; class `k`'s student is student `k`.
+    pub classes: Vec<Class>,
 }
 
-pub async fn seed() -> anyhow::Result<LoadData> {
+/// A confirmed class in progress between student `k` and a mentor who teaches only it.
+#[derive(Clone)]
+pub struct Class {
+    pub booking_id: Uuid,
+    pub mentor_id: Uuid,
+    pub mentor_token: String,
+    /// A finished recording of an earlier class between the same two people.
+    pub recording_id: Uuid,
+}
+
+/// Seeds the load database with `classes` classes in progress (at most one per student).
+pub async fn seed(classes: usize) -> anyhow::Result<LoadData> {
+    let classes = classes.clamp(1, STUDENTS);
     let direct_base = std::env::var("LOAD_DATABASE_DIRECT_BASE")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let pooled_base = std::env::var("LOAD_DATABASE_POOLED_BASE")
@@ -109,17 +125,46 @@ pub async fn seed() -> anyhow::Result<LoadData> {
     .execute(&mut db)
     .await?;
 
-    let mentor_ids: Vec<Uuid> =
-        sqlx::query_scalar("SELECT user_id FROM users WHERE role = 'mentor' ORDER BY email")
-            .fetch_all(&mut db)
-            .await?;
+    // The highest limits an admin can set, so the booking race measures races, not limits.
+    sqlx::query(
+        r#"INSERT INTO platform_settings (setting_key, value) VALUES ('booking-limits',
+           '{"dailyLimit": 20, "weeklyLimit": 100, "weeklyLimitEnabled": false, "monthlyLimit": 300,
+             "maxActivePackages": 2, "bufferMinutes": 5}')"#,
+    )
+    .execute(&mut db)
+    .await?;
+    let class_rows = seed_classes(&mut db, &hash, classes).await?;
+
+    let mentor_ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM users WHERE role = 'mentor' AND email LIKE 'mentor%' ORDER BY email",
+    )
+    .fetch_all(&mut db)
+    .await?;
     let students: Vec<(Uuid, String)> =
         sqlx::query_as("SELECT user_id, email FROM users WHERE role = 'student' ORDER BY email")
             .fetch_all(&mut db)
             .await?;
     db.close().await?;
     let ids: Vec<Uuid> = students.iter().map(|(user_id, _)| *user_id).collect();
+    let mentor_tokens = fresh_sessions(
+        &direct_url,
+        &class_rows.iter().map(|c| c.1).collect::<Vec<_>>(),
+    )
+    .await?;
+    let classes = class_rows
+        .into_iter()
+        .zip(mentor_tokens)
+        .map(
+            |((booking_id, mentor_id, recording_id), mentor_token)| Class {
+                booking_id,
+                mentor_id,
+                mentor_token,
+                recording_id,
+            },
+        )
+        .collect();
     Ok(LoadData {
+        classes,
         pooled_url: format!("{pooled_base}/{DATABASE}"),
         student_tokens: fresh_sessions(&direct_url, &ids).await?,
         direct_url,
@@ -127,6 +172,74 @@ pub async fn seed() -> anyhow::Result<LoadData> {
         mentor_ids,
         student_emails: students.into_iter().map(|(_, email)| email).collect(),
     })
+}
+
+/// `count` mentors who teach nothing listed, each with a confirmed class in progress with
+/// student `k` (by email order) and a finished recording of an earlier class between them.
+/// Returns (booking, mentor, recording) per class, in student order.
+async fn seed_classes(
+    db: &mut PgConnection,
+    hash: &str,
+    count: usize,
+) -> anyhow::Result<Vec<(Uuid, Uuid, Uuid)>> {
+    sqlx::query(
+        r#"INSERT INTO users (user_id, email, password_hash, first_name, last_name, role)
+           SELECT gen_random_uuid(), 'class-mentor' || lpad(n::text, 5, '0') || '@load.example', $1, 'Class', n::text, 'mentor'
+           FROM generate_series(1, $2) n"#,
+    )
+    .bind(hash)
+    .bind(count as i32)
+    .execute(&mut *db)
+    .await?;
+    sqlx::query(
+        r#"INSERT INTO mentor_profiles (user_id, title, description, upi_id)
+           SELECT user_id, 'Class mentor', 'Teaches one load-test class', 'c' || last_name || '@okaxis'
+           FROM users WHERE email LIKE 'class-mentor%'"#,
+    )
+    .execute(&mut *db)
+    .await?;
+    let rows: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+        r#"WITH pairs AS (
+               SELECT s.user_id AS student_id, m.user_id AS mentor_id, s.k
+               FROM (SELECT user_id, row_number() OVER (ORDER BY email) AS k FROM users WHERE role = 'student') s
+               JOIN (SELECT user_id, row_number() OVER (ORDER BY email) AS k FROM users WHERE email LIKE 'class-mentor%') m
+                 USING (k)),
+           now_classes AS (
+               INSERT INTO bookings (booking_id, student_id, mentor_id, subject, session_type, status,
+                                     scheduled_at, ends_at, blocked_until, class_fee, platform_fee, gst, mentor_payout)
+               SELECT gen_random_uuid(), student_id, mentor_id, 'Physics', 'regular', 'confirmed',
+                      now() - interval '10 minutes', now() + interval '45 minutes', now() + interval '50 minutes',
+                      500, 75, 13.5, 411.5
+               FROM pairs
+               RETURNING booking_id, student_id, mentor_id),
+           earlier AS (
+               INSERT INTO bookings (booking_id, student_id, mentor_id, subject, session_type, status,
+                                     scheduled_at, ends_at, blocked_until, completed_at, class_fee, platform_fee, gst, mentor_payout)
+               SELECT gen_random_uuid(), student_id, mentor_id, 'Physics', 'regular', 'completed',
+                      now() - interval '2 days', now() - interval '2 days' + interval '55 minutes',
+                      now() - interval '2 days' + interval '60 minutes', now() - interval '2 days', 500, 75, 13.5, 411.5
+               FROM pairs
+               RETURNING booking_id, mentor_id),
+           recorded AS (
+               INSERT INTO recordings (recording_id, booking_id, status, blob_name, size_bytes, part_count, ready_at)
+               SELECT gen_random_uuid(), booking_id, 'ready', 'load/' || booking_id || '.webm', 1048576, 1, now()
+               FROM earlier
+               RETURNING recording_id, booking_id)
+           SELECT c.booking_id, c.mentor_id, r.recording_id
+           FROM now_classes c
+           JOIN earlier e USING (mentor_id)
+           JOIN recorded r ON r.booking_id = e.booking_id
+           JOIN pairs p ON p.mentor_id = c.mentor_id
+           ORDER BY p.k"#,
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    anyhow::ensure!(
+        rows.len() == count,
+        "seeded {} of {count} classes",
+        rows.len()
+    );
+    Ok(rows)
 }
 
 /// A live session per student, written directly (as a login would). Logins revoke a user's

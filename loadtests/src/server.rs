@@ -30,9 +30,8 @@ pub struct ServerSummary {
 
 impl Server {
     pub async fn start(binary: &str, database_url: &str) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
+        let pubsub_port = free_port()?;
         let started = Instant::now();
         let child = Command::new(binary)
             .env("DATABASE_URL", database_url)
@@ -46,6 +45,14 @@ impl Server {
                 format!("load:{}:", uuid::Uuid::new_v4().simple()),
             )
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            // Web PubSub: the hub the handler serves itself when no Azure one is configured.
+            .env("LOCAL_PUBSUB_PORT", pubsub_port.to_string())
+            // Recording parts go to Azurite (started by infra/local/up.sh) unless told otherwise.
+            .env(
+                "AZURE_STORAGE_CONNECTION_STRING",
+                std::env::var("AZURE_STORAGE_CONNECTION_STRING")
+                    .unwrap_or_else(|_| "UseDevelopmentStorage=true".into()),
+            )
             .env("LOG_LEVEL", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -89,6 +96,12 @@ impl Server {
             peak_rss_mb,
         }
     }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Samples the handler's RSS and CPU time until `done` is set.

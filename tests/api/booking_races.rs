@@ -24,16 +24,7 @@ async fn two_hundred_students_racing_for_one_slot_make_exactly_one_booking() {
     });
     let responses = join_all(requests).await;
 
-    let mut created = 0;
-    for response in responses {
-        match response.status() {
-            StatusCode::CREATED => created += 1,
-            StatusCode::CONFLICT => {
-                expect_problem(response, StatusCode::CONFLICT, "SLOT_TAKEN").await;
-            }
-            other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
-        }
-    }
+    let created = created_or_slot_taken(responses).await;
     assert_eq!(created, 1);
     assert_eq!(app.count("bookings").await, 1);
 }
@@ -79,4 +70,56 @@ async fn one_student_racing_for_two_mentors_at_once_gets_one_class() {
         }
     }
     assert_eq!(created, 1);
+}
+
+#[tokio::test]
+async fn crowds_racing_for_many_slots_at_once_each_get_an_answer_and_one_booking_per_slot() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let mut mentors = Vec::new();
+    for n in 0..4 {
+        mentors.push(
+            app.open_mentor(&format!("busy{n}@example.com"), &admin)
+                .await
+                .0,
+        );
+    }
+    let starts = [at(7, 7, 0), at(7, 8, 0), at(7, 9, 0)];
+    let slots: Vec<_> = mentors
+        .iter()
+        .flat_map(|mentor| {
+            starts
+                .iter()
+                .map(move |start| (*mentor, start.to_rfc3339()))
+        })
+        .collect();
+    let students = app.students_direct(8 * slots.len()).await;
+
+    let requests = students.iter().enumerate().map(|(n, (_, token))| {
+        let (mentor, when) = &slots[n % slots.len()];
+        let body = json!({"mentorId": mentor, "subject": "Physics", "sessionType": "regular",
+                          "scheduledAt": when, "idempotencyKey": Uuid::new_v4().to_string()});
+        let app = &app;
+        async move { app.post("/api/bookings", &body, Some(token)).await }
+    });
+    let responses = join_all(requests).await;
+
+    let created = created_or_slot_taken(responses).await;
+    assert_eq!(created, slots.len());
+    assert_eq!(app.count("bookings").await, slots.len() as i64);
+}
+
+/// How many answers were 201; every other answer must be 409 SLOT_TAKEN.
+async fn created_or_slot_taken(responses: Vec<reqwest::Response>) -> usize {
+    let mut created = 0;
+    for response in responses {
+        match response.status() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {
+                expect_problem(response, StatusCode::CONFLICT, "SLOT_TAKEN").await;
+            }
+            other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
+        }
+    }
+    created
 }

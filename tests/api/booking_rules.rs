@@ -62,6 +62,13 @@ async fn the_start_must_be_an_hour_to_sixty_days_ahead() {
     let (mentor_id, _) = app.open_mentor("window@example.com", &admin).await;
     let (_, student) = app.student("window-student@example.com").await;
     let now = Utc::now();
+    // The open mentor's slots are whole UTC days and a class may not span two slots, so a
+    // boundary that would put the class across midnight moves to the nearer side that fits.
+    let first_start = fit_in_the_day(now + Duration::minutes(61), Direction::Later);
+    let last_start = fit_in_the_day(
+        now + Duration::days(60) - Duration::minutes(5),
+        Direction::Earlier,
+    );
 
     let too_soon = book(
         &app,
@@ -70,12 +77,7 @@ async fn the_start_must_be_an_hour_to_sixty_days_ahead() {
     )
     .await;
     expect_problem(too_soon, StatusCode::UNPROCESSABLE_ENTITY, "TOO_SOON").await;
-    let just_in_time = book(
-        &app,
-        &student,
-        &booking(mentor_id, now + Duration::minutes(61), "regular"),
-    )
-    .await;
+    let just_in_time = book(&app, &student, &booking(mentor_id, first_start, "regular")).await;
     expect_status(just_in_time, StatusCode::CREATED).await;
     let too_far = book(
         &app,
@@ -88,17 +90,30 @@ async fn the_start_must_be_an_hour_to_sixty_days_ahead() {
     )
     .await;
     expect_problem(too_far, StatusCode::UNPROCESSABLE_ENTITY, "TOO_FAR").await;
-    let last_day = book(
-        &app,
-        &student,
-        &booking(
-            mentor_id,
-            now + Duration::days(60) - Duration::minutes(5),
-            "regular",
-        ),
-    )
-    .await;
+    let last_day = book(&app, &student, &booking(mentor_id, last_start, "regular")).await;
     expect_status(last_day, StatusCode::CREATED).await;
+}
+
+enum Direction {
+    Earlier,
+    Later,
+}
+
+/// `start`, or the nearest start in `direction` whose 55-minute class ends by midnight UTC.
+fn fit_in_the_day(start: chrono::DateTime<Utc>, direction: Direction) -> chrono::DateTime<Utc> {
+    let class = Duration::minutes(55);
+    if (start + class).date_naive() == start.date_naive() {
+        return start;
+    }
+    let next_midnight = (start + class)
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    match direction {
+        Direction::Earlier => next_midnight - class,
+        Direction::Later => next_midnight,
+    }
 }
 
 #[tokio::test]

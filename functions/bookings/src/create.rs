@@ -103,7 +103,7 @@ pub async fn create(
     let now = Utc::now();
 
     let mut transaction = state.db.begin().await?;
-    policy::lock_student(&mut transaction, student_id).await?;
+    policy::lock_people(&mut transaction, &[student_id, request.mentor_id]).await?;
     // A concurrent request with the same key may have committed while we waited for the lock.
     if let Some(existing) =
         earlier_booking(&mut transaction, student_id, &request.idempotency_key).await?

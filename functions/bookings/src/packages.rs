@@ -74,7 +74,7 @@ pub async fn buy_package(
 ) -> Result<(StatusCode, Json<PackageView>)> {
     let settings = policy::settings(&state).await?;
     let mut transaction = state.db.begin().await?;
-    policy::lock_student(&mut transaction, student.user_id).await?;
+    policy::lock_people(&mut transaction, &[student.user_id]).await?;
     let mentor = policy::load_mentor(&mut transaction, request.mentor_id).await?;
     let (subject, class_fee) =
         policy::subject_fee(&mut transaction, mentor.mentor_id, &request.subject).await?;

@@ -200,12 +200,20 @@ pub async fn check_limits(
     Ok(())
 }
 
-/// Serialises one student's bookings (limits are counted, then written) for the transaction.
-pub async fn lock_student(connection: &mut PgConnection, student_id: Uuid) -> Result<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
-        .bind(student_id)
-        .execute(connection)
-        .await?;
+/// Serialises the bookings of these people for the transaction: a student's limits are counted
+/// and then written, and racers for one mentor's slot queue here instead of deadlocking in the
+/// overlap constraints' checks. Locks are taken in id order, so two writers never wait on each
+/// other.
+pub async fn lock_people(connection: &mut PgConnection, people: &[Uuid]) -> Result<()> {
+    let mut people = people.to_vec();
+    people.sort_unstable();
+    people.dedup();
+    for person in people {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+            .bind(person)
+            .execute(&mut *connection)
+            .await?;
+    }
     Ok(())
 }
 

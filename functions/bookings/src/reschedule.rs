@@ -49,13 +49,13 @@ pub async fn reschedule_booking(
     let settings = policy::settings(&state).await?;
     let now = Utc::now();
     let mut transaction = state.db.begin().await?;
-    let student_id: Uuid =
-        sqlx::query_scalar("SELECT student_id FROM bookings WHERE booking_id = $1")
+    let people: (Uuid, Uuid) =
+        sqlx::query_as("SELECT student_id, mentor_id FROM bookings WHERE booking_id = $1")
             .bind(booking_id)
             .fetch_optional(&mut *transaction)
             .await?
             .ok_or_else(view::not_found)?;
-    policy::lock_student(&mut transaction, student_id).await?;
+    policy::lock_people(&mut transaction, &[people.0, people.1]).await?;
     let booking: Movable = sqlx::query_as(
         "SELECT student_id, mentor_id, status, scheduled_at, ends_at FROM bookings WHERE booking_id = $1 FOR UPDATE",
     )
@@ -95,7 +95,7 @@ pub async fn reschedule_booking(
     .await?;
     policy::check_limits(
         &mut transaction,
-        student_id,
+        booking.student_id,
         mentor.time_zone,
         request.scheduled_at,
         Some(booking_id),

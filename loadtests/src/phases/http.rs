@@ -1,0 +1,116 @@
+//! Phases 1-4: plain HTTP against the handler (login, the database pool, the authenticated flow
+//! and mentor discovery).
+
+use std::sync::Arc;
+
+use rand::Rng;
+use serde_json::json;
+
+use super::{Kind, StepResult, Target, VirtualUser, expect_ok, expect_status};
+use crate::seed::PASSWORD;
+
+pub struct User {
+    target: Arc<Target>,
+    kind: Kind,
+    user: usize,
+}
+
+impl User {
+    pub fn new(target: Arc<Target>, kind: Kind, user: usize) -> Self {
+        Self { target, kind, user }
+    }
+}
+
+impl VirtualUser for User {
+    async fn step(&mut self) -> StepResult {
+        let Target {
+            client,
+            base,
+            data,
+            connections,
+        } = &*self.target;
+        let student = random_student(self.user, *connections, data.student_emails.len());
+        let mentor = data.mentor_ids[rand::rng().random_range(0..data.mentor_ids.len())];
+        match self.kind {
+            Kind::Login => login(client, base, &data.student_emails[student])
+                .await
+                .map(|_| None),
+            Kind::DatabasePool => {
+                let token = &data.student_tokens[self.user % data.student_tokens.len()];
+                let request = match rand::rng().random_range(0..3) {
+                    0 => client
+                        .get(format!("{base}/api/bookings?when=past"))
+                        .bearer_auth(token),
+                    1 => client.get(format!("{base}/api/auth/me")).bearer_auth(token),
+                    _ => {
+                        let min_fee = 100 * rand::rng().random_range(3..=11);
+                        client.get(format!("{base}/api/mentors?minFee={min_fee}&limit=20"))
+                    }
+                };
+                expect_ok(request.send().await)
+            }
+            Kind::AuthenticatedFlow => {
+                // Students of its own per virtual user, so logins don't revoke each other's sessions.
+                let token = login(client, base, &data.student_emails[student]).await?;
+                expect_ok(
+                    client
+                        .get(format!("{base}/api/auth/me"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await,
+                )?;
+                expect_ok(
+                    client
+                        .get(format!("{base}/api/bookings?when=past"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await,
+                )
+            }
+            Kind::MentorDiscovery => {
+                let date = (chrono::Utc::now() + chrono::Duration::days(3)).date_naive();
+                let url = match rand::rng().random_range(0..4) {
+                    0 => format!("{base}/api/mentors"),
+                    1 => {
+                        format!("{base}/api/mentors?subject=physics&minRating=3.5&experience=3to5")
+                    }
+                    2 => format!("{base}/api/mentors/{mentor}"),
+                    _ => format!("{base}/api/mentors/{mentor}/availability?date={date}"),
+                };
+                expect_ok(client.get(url).send().await)
+            }
+            other => unreachable!("{other:?} is not a plain HTTP phase"),
+        }
+    }
+}
+
+/// A random student among those only this virtual user logs in as, so one account never has
+/// several logins in flight (which the lockout, counting attempts in flight, would refuse as a
+/// guessing burst). With more users than students, two users share each student.
+fn random_student(user: usize, connections: usize, students: usize) -> usize {
+    if connections >= students {
+        return user % students;
+    }
+    let choices = (students - 1 - user) / connections + 1;
+    user + connections * rand::rng().random_range(0..choices)
+}
+
+/// Logs in; success only with a 200 carrying a session token.
+async fn login(client: &reqwest::Client, base: &str, email: &str) -> Result<String, String> {
+    let response = expect_status(
+        client
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await,
+        reqwest::StatusCode::OK,
+    )?;
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|_| "unreadable body".to_owned())?;
+    body["sessionToken"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "no session token".to_owned())
+}
