@@ -32,7 +32,8 @@ async fn main() -> anyhow::Result<()> {
 
     eprintln!("seeding the load database");
     // Two participants per class in progress: one class per two connections.
-    let mut data = seed::seed(options.connections / 2).await?;
+    let students = options.connections.max(seed::MIN_STUDENTS);
+    let mut data = seed::seed(students, options.connections / 2).await?;
     eprintln!("starting the handler");
     let server = server::Server::start(&options.handler, &data.pooled_url).await?;
     eprintln!("handler ready in {} ms", server.ready_ms);

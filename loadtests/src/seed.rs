@@ -1,6 +1,6 @@
 //! Seeds a dedicated database with load-test data in a few set-based statements: 100 visible
-//! mentors (subjects, weekly slots, UPI ids), 2,000 students with a known password and live
-//! sessions, completed bookings with reviews, and classes in progress (each with a mentor of its
+//! mentors (subjects, weekly slots, UPI ids), 2,000 students (or one per connection, when there
+//! are more) with a known password and live sessions, completed bookings with reviews, and classes in progress (each with a mentor of its
 //! own, as the no-overlap rule requires) with a finished recording each.
 
 use anyhow::Context;
@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 pub const PASSWORD: &str = "LoadTest123";
 pub const MENTORS: usize = 100;
-pub const STUDENTS: usize = 2000;
+/// Students seeded at least; with more connections, one per connection, so no two virtual users
+/// share an account (a login revokes the account's other sessions).
+pub const MIN_STUDENTS: usize = 2000;
 const DATABASE: &str = "codeconnect_load";
 
 #[derive(Clone)]
@@ -35,9 +37,10 @@ pub struct Class {
     pub recording_id: Uuid,
 }
 
-/// Seeds the load database with `classes` classes in progress (at most one per student).
-pub async fn seed(classes: usize) -> anyhow::Result<LoadData> {
-    let classes = classes.clamp(1, STUDENTS);
+/// Seeds the load database with `students` students and `classes` classes in progress (at most
+/// one per student).
+pub async fn seed(students: usize, classes: usize) -> anyhow::Result<LoadData> {
+    let classes = classes.clamp(1, students);
     let direct_base = std::env::var("LOAD_DATABASE_DIRECT_BASE")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let pooled_base = std::env::var("LOAD_DATABASE_POOLED_BASE")
@@ -96,7 +99,7 @@ pub async fn seed(classes: usize) -> anyhow::Result<LoadData> {
            FROM generate_series(1, $2) n"#,
     )
     .bind(&hash)
-    .bind(STUDENTS as i32)
+    .bind(i32::try_from(students)?)
     .execute(&mut db)
     .await?;
     // Past, completed classes with reviews, and upcoming confirmed ones, so lists have rows.

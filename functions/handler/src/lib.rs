@@ -8,6 +8,7 @@ mod cron;
 mod middleware;
 mod routes;
 mod scheduler;
+mod server;
 mod timers;
 
 use std::net::SocketAddr;
@@ -107,12 +108,7 @@ impl App {
 
     /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.
     pub async fn run(self) -> std::io::Result<()> {
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        server::serve(self.listener, self.router, shutdown_signal()).await
     }
 }
 

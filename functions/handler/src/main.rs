@@ -6,11 +6,6 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use shared::config::Config;
 
-/// mimalloc returns freed memory to the system promptly; with glibc's allocator the 19 MiB
-/// argon2id blocks of a login burst stayed resident (hundreds of MB at 500 connections).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const USAGE: &str =
     "usage: handler [serve | migrate | create-admin <email> | seed-demo | package <dir>]
   serve          answer the Functions host (default)

@@ -88,12 +88,12 @@ pub async fn availability(
     );
     let cached = state
         .cache
-        .get_or_fill_raw(&key, CACHE_TTL, || async {
+        .get_or_fill_snapshot(&key, CACHE_TTL, || async {
             let availability = compute(&state, mentor_id, query.date, session_type).await?;
             Ok(serde_json::to_string(&availability)?)
         })
         .await?;
-    let mut availability: Availability = serde_json::from_str(&cached)?;
+    let mut availability: Availability = serde_json::from_slice(&cached)?;
     let earliest = Utc::now() + MIN_LEAD;
     availability
         .starts

@@ -142,7 +142,7 @@ pub async fn list_mentors(
     );
     let body = state
         .cache
-        .get_or_fill_raw(&key, LIST_TTL, || async {
+        .get_or_fill_snapshot(&key, LIST_TTL, || async {
             let page = query_page(&state, &filter, limit, cursor).await?;
             Ok(serde_json::to_string(&page)?)
         })
@@ -162,7 +162,7 @@ pub async fn mentor_detail(
     let generation = state.cache.generation(MENTOR_LIST).await;
     let body = state
         .cache
-        .get_or_fill_raw(
+        .get_or_fill_snapshot(
             &format!("mentor:{generation}:{mentor_id}"),
             LIST_TTL,
             || async {

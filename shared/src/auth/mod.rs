@@ -2,6 +2,7 @@
 //! (`CurrentUser` and the role guards) every route uses to learn who is calling.
 
 mod extract;
+mod hashing_threads;
 pub mod password;
 pub mod session;
 pub mod token;

@@ -1,20 +1,23 @@
 //! Password hashing with argon2id at OWASP's parameters (19 MiB, 2 passes, 1 lane), on the
-//! blocking pool so a login never stalls the async workers.
+//! hashing threads so a login never stalls the async workers. Hashes are standard PHC strings.
 
 use std::sync::OnceLock;
 
-use anyhow::Context;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use anyhow::anyhow;
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
-use tracing::Instrument;
 
+use super::hashing_threads::{self, blocks};
 use crate::error::Result;
 
 /// The login's parameters, also used by the load test's argon2 ceiling.
 pub fn hasher() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params())
+}
+
+fn params() -> Params {
+    Params::new(19 * 1024, 2, 1, None).unwrap_or_default()
 }
 
 /// Why a password is refused, or `None` when it meets the policy
@@ -32,68 +35,79 @@ pub fn weakness(password: &str) -> Option<&'static str> {
 }
 
 pub async fn hash(password: String) -> Result<String> {
-    blocking(move || hash_now(&password)).await?
+    hashing_threads::run(move |memory| hash_with(&password, memory)).await?
 }
 
 /// Checks `password` against `stored`. With no stored hash (unknown account) it still spends the
 /// same time on a dummy hash, so response times don't reveal which emails exist.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
-    blocking(move || {
-        let known = stored.is_some();
-        let stored = match stored {
-            Some(stored) => stored,
-            None => dummy_hash()?.to_owned(),
+    hashing_threads::run(move |memory| {
+        let matches = match &stored {
+            Some(stored) => matches(&password, stored, memory)?,
+            None => {
+                let dummy = dummy_hash(memory)?;
+                matches(&password, dummy, memory)?;
+                false
+            }
         };
-        let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-        let matches = Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
-        Ok(known && matches)
+        Ok(matches)
     })
     .await?
 }
 
-fn hash_now(password: &str) -> Result<String> {
+fn hash_with(password: &str, memory: &mut Vec<Block>) -> Result<String> {
     let mut salt = [0u8; 16];
     rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    let hash = hasher()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("hash password: {e}"))?;
+    let params = params();
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    let blocks = blocks(memory, params.block_count());
+    hasher()
+        .hash_password_into_with_memory(password.as_bytes(), &salt, &mut output, blocks)
+        .map_err(|e| anyhow!("hash password: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow!("salt: {e}"))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| anyhow!("params: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output).map_err(|e| anyhow!("output: {e}"))?),
+    };
     Ok(hash.to_string())
 }
 
-fn dummy_hash() -> Result<&'static str> {
+/// Recomputes `stored`'s hash of `password` with the parameters, salt and length it names, and
+/// compares in constant time.
+fn matches(password: &str, stored: &str, memory: &mut Vec<Block>) -> Result<bool> {
+    let stored = PasswordHash::new(stored).map_err(|e| anyhow!("stored hash: {e}"))?;
+    let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+        return Err(anyhow!("stored hash has no salt or no output").into());
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm).map_err(|e| anyhow!("{e}"))?;
+    let version = match stored.version {
+        Some(version) => Version::try_from(version).map_err(|e| anyhow!("{e}"))?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(&stored).map_err(|e| anyhow!("stored params: {e}"))?;
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| anyhow!("stored salt: {e}"))?;
+    let mut actual = vec![0u8; expected.len()];
+    let blocks = blocks(memory, params.block_count());
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut actual, blocks)
+        .map_err(|e| anyhow!("hash password: {e}"))?;
+    let actual = Output::new(&actual).map_err(|e| anyhow!("output: {e}"))?;
+    Ok(actual == expected)
+}
+
+fn dummy_hash(memory: &mut Vec<Block>) -> Result<&'static str> {
     static DUMMY: OnceLock<String> = OnceLock::new();
     if let Some(hash) = DUMMY.get() {
         return Ok(hash);
     }
-    let hash = hash_now("not a real password, only spends the same time")?;
+    let hash = hash_with("not a real password, only spends the same time", memory)?;
     Ok(DUMMY.get_or_init(|| hash))
-}
-
-/// Hashes in flight at once: one per core. Each argon2id hash holds 19 MiB, so an unbounded
-/// burst of logins would exhaust memory; beyond this they queue, which costs no throughput
-/// (the cores are already busy).
-fn hashing_slots() -> &'static tokio::sync::Semaphore {
-    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
-    })
-}
-
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    let _slot = hashing_slots()
-        .acquire()
-        .await
-        .context("password hashing slots closed")?;
-    let span = tracing::Span::current();
-    let result = tokio::task::spawn_blocking(move || span.in_scope(work))
-        .instrument(tracing::Span::current())
-        .await
-        .context("password hashing task")?;
-    Ok(result)
 }
 
 #[cfg(test)]
@@ -124,5 +138,38 @@ mod tests {
         );
         assert!(!verify("Secret124".into(), Some(stored)).await.unwrap());
         assert!(!verify("Secret123".into(), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn hashes_are_interchangeable_with_the_argon2_crates_own() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+        let ours = hash("Secret123".into()).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(hasher().verify_password(b"Secret123", &parsed).is_ok());
+        assert!(hasher().verify_password(b"Secret124", &parsed).is_err());
+
+        // Other parameters (an older or stronger policy) still verify, with more memory.
+        let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
+        let stronger = Params::new(32 * 1024, 3, 1, Some(24)).unwrap();
+        let theirs = Argon2::new(Algorithm::Argon2id, Version::V0x13, stronger)
+            .hash_password(b"Secret123", &salt)
+            .unwrap()
+            .to_string();
+        assert!(
+            verify("Secret123".into(), Some(theirs.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!verify("Secret124".into(), Some(theirs)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_malformed_stored_hash_is_an_error_not_a_match() {
+        assert!(
+            verify("Secret123".into(), Some("$argon2id$v=19$nonsense".into()))
+                .await
+                .is_err()
+        );
     }
 }

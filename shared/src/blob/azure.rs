@@ -37,8 +37,8 @@ use super::sas::{self, DelegationKey, ReadGrant};
 use super::{BlobStore, ByteStream, check_container, check_names};
 use crate::error::Result;
 
-/// Bytes per staged block: 25 blocks for a 100 MB video, and the memory one upload holds.
-const BLOCK_SIZE: usize = 4 * 1024 * 1024;
+/// Bytes per staged block: 100 blocks for a 100 MB video, and the most memory one upload holds.
+const BLOCK_SIZE: usize = 1024 * 1024;
 
 /// Bytes per Put Block From URL. The service allows blocks up to 4000 MiB (since version
 /// 2019-12-12; 100 MiB before), but a copy request must finish within the service's time-out, so
@@ -463,14 +463,31 @@ impl<'b> Blocks<'b> {
         }
     }
 
-    async fn write(&mut self, chunk: &[u8]) -> Result<()> {
+    async fn write(&mut self, mut chunk: &[u8]) -> Result<()> {
         self.size += chunk.len() as u64;
-        self.buffer.extend_from_slice(chunk);
-        while self.buffer.len() >= BLOCK_SIZE {
-            let block = self.buffer.split_to(BLOCK_SIZE).freeze();
-            self.stage(block).await?;
+        while !chunk.is_empty() {
+            let taken = chunk.len().min(BLOCK_SIZE - self.buffer.len());
+            self.make_room(taken);
+            self.buffer.extend_from_slice(&chunk[..taken]);
+            chunk = &chunk[taken..];
+            if self.buffer.len() == BLOCK_SIZE {
+                let block = std::mem::take(&mut self.buffer).freeze();
+                self.stage(block).await?;
+            }
         }
         Ok(())
+    }
+
+    /// Grows the buffer by doubling, but never past one block (a small part holds little, a
+    /// large one exactly a block).
+    fn make_room(&mut self, additional: usize) {
+        let needed = self.buffer.len() + additional;
+        if needed > self.buffer.capacity() {
+            let capacity = needed.max(2 * self.buffer.capacity()).min(BLOCK_SIZE);
+            let mut grown = BytesMut::with_capacity(capacity);
+            grown.extend_from_slice(&self.buffer);
+            self.buffer = grown;
+        }
     }
 
     /// Stages what remains and returns every block id, in order.

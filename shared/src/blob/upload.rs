@@ -3,19 +3,25 @@
 //! that grows past the limit is cut off and never committed), so an upload never sits whole in
 //! memory and a refused upload leaves nothing behind.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, stream};
+use tokio::sync::Semaphore;
 
 use super::{BlobStore, ByteStream};
 use crate::error::{Error, Result};
 
 /// Bytes read before the body is handed to the store, to check what the file really is.
 const SNIFF_LEN: usize = 12;
+
+/// Uploads streaming at once in this process. Each holds up to one block of its body while the
+/// store stages it, so this bounds upload memory; further uploads wait their turn, their bodies
+/// held back in the clients' and the kernel's buffers.
+const UPLOADS_AT_ONCE: usize = 32;
 
 /// One accepted content type and how to recognise its first bytes.
 #[derive(Debug)]
@@ -104,6 +110,10 @@ impl UploadRules {
         body: Body,
     ) -> Result<Stored> {
         let file_type = self.check_headers(headers)?;
+        let _turn = upload_turns()
+            .acquire()
+            .await
+            .map_err(|_| anyhow::anyhow!("upload turns closed"))?;
         let mut body = body.into_data_stream();
         let mut head = BytesMut::new();
         while head.len() < SNIFF_LEN {
@@ -161,6 +171,11 @@ impl UploadRules {
         )
         .with("maxBytes", self.max_bytes)
     }
+}
+
+fn upload_turns() -> &'static Semaphore {
+    static TURNS: OnceLock<Semaphore> = OnceLock::new();
+    TURNS.get_or_init(|| Semaphore::new(UPLOADS_AT_ONCE))
 }
 
 fn interrupted() -> Error {

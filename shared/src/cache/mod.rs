@@ -9,12 +9,19 @@
 //! Read-through entries are written with [`Cache::fill`] (only if absent) and invalidated with
 //! [`Cache::invalidate`], which leaves a short-lived tombstone. A request that read the database
 //! just before a change can then never put the old value back after the change's invalidation.
+//!
+//! Families of entries are retired at once by a generation counter in their keys
+//! ([`Cache::bump_generation`]). Such an entry never changes once written, so the hottest public
+//! reads keep a local copy ([`Cache::get_or_fill_snapshot`]): a hit costs one round trip (the
+//! generation, always read from Redis, so a change shows at once on every instance) and no copy.
 
 mod local;
 mod redis;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -38,6 +45,12 @@ pub fn bookings_of(user_id: uuid::Uuid) -> String {
     format!("bookings-of:{user_id}")
 }
 
+/// Longest life of a local copy of a generation-keyed entry (never longer than the entry's own).
+const SNAPSHOT_LIFE: Duration = Duration::from_secs(60);
+
+/// Memory for local copies of generation-keyed entries, in bytes.
+const SNAPSHOT_MEMORY: u64 = 8 * 1024 * 1024;
+
 /// Longest life of a fallback entry while Redis is configured but down.
 pub const SHARED_FALLBACK_TTL: Duration = Duration::from_secs(30);
 
@@ -52,6 +65,8 @@ struct Inner {
     local: LocalCache,
     /// Loads in progress, keyed like the cache, so concurrent misses share one.
     in_flight: moka::future::Cache<String, Arc<str>>,
+    /// Local copies of generation-keyed entries, with the instant each stops being served.
+    snapshots: moka::future::Cache<String, (Bytes, Instant)>,
 }
 
 /// A fixed-window counter's state after an increment or a peek.
@@ -85,6 +100,13 @@ impl Cache {
                 redis,
                 local: LocalCache::new(),
                 in_flight: moka::future::Cache::new(10_000),
+                snapshots: moka::future::Cache::builder()
+                    .max_capacity(SNAPSHOT_MEMORY)
+                    .weigher(|key: &String, (body, _): &(Bytes, Instant)| {
+                        u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX)
+                    })
+                    .time_to_live(SNAPSHOT_LIFE)
+                    .build(),
             }),
         })
     }
@@ -126,6 +148,33 @@ impl Cache {
                 Error::Client(problem) => Error::Client(problem.clone()),
                 Error::Internal(inner) => Error::Internal(anyhow::anyhow!("{inner:#}")),
             })
+    }
+
+    /// [`Cache::get_or_fill_raw`] for a key that carries a generation: such an entry is only
+    /// ever retired, never changed, so this instance keeps a copy for `ttl` or [`SNAPSHOT_LIFE`],
+    /// whichever is shorter, and answers later reads from it without a round trip or a copy.
+    pub async fn get_or_fill_snapshot<F, Fut>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        load: F,
+    ) -> Result<Bytes>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<String>>,
+    {
+        if let Some((body, until)) = self.inner.snapshots.get(key).await
+            && Instant::now() < until
+        {
+            return Ok(body);
+        }
+        let until = Instant::now() + ttl.min(SNAPSHOT_LIFE);
+        let body = Bytes::from(self.get_or_fill_raw(key, ttl, load).await?);
+        self.inner
+            .snapshots
+            .insert(key.to_owned(), (body.clone(), until))
+            .await;
+        Ok(body)
     }
 
     /// The current generation of a family of entries (see [`Cache::bump_generation`]).
@@ -320,6 +369,35 @@ mod tests {
 
         assert!(results.iter().all(|r| r.as_deref().ok() == Some("[1]")));
         assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_is_kept_here_until_its_generation_retires() {
+        let cache = in_process();
+        let ttl = Duration::from_secs(60);
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let read = |generation: u64| {
+            let loads = &loads;
+            let cache = &cache;
+            async move {
+                cache
+                    .get_or_fill_snapshot(&format!("list:{generation}"), ttl, || async move {
+                        loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        Ok(format!("[{generation}]"))
+                    })
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(read(0).await, "[0]");
+        // The shared entry is gone, yet the local copy still answers: no load, no round trip.
+        cache.delete(&["list:0".into()]).await;
+        assert_eq!(read(0).await, "[0]");
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        cache.bump_generation("list").await;
+        assert_eq!(read(cache.generation("list").await).await, "[1]");
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
     #[tokio::test]
