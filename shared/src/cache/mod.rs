@@ -169,7 +169,8 @@ impl Cache {
             return Ok(body);
         }
         let until = Instant::now() + ttl.min(SNAPSHOT_LIFE);
-        let body = Bytes::from(self.get_or_fill_raw(key, ttl, load).await?);
+        // Boxed: the miss path's future is large, and the hit path stays small without it.
+        let body = Bytes::from(Box::pin(self.get_or_fill_raw(key, ttl, load)).await?);
         self.inner
             .snapshots
             .insert(key.to_owned(), (body.clone(), until))
