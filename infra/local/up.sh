@@ -63,6 +63,8 @@ ensure_packages() {
   command -v pg_ctlcluster >/dev/null || missing+=(postgresql postgresql-client)
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v npm >/dev/null || missing+=(nodejs npm)
+  # The handler's allocator (jemalloc) is built from C sources with make.
+  command -v make >/dev/null || missing+=(make)
   ((${#missing[@]} == 0)) && return 0
   log "installing ${missing[*]}"
   apt-get update -qq

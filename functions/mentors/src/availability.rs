@@ -7,7 +7,9 @@
 //! have since come within the 1-hour lead are dropped when serving.
 
 use axum::extract::State;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use shared::cache::{MENTOR_LIST, bookings_of};
@@ -75,7 +77,7 @@ pub async fn availability(
     State(state): State<AppState>,
     Path(mentor_id): Path<Uuid>,
     Query(query): Query<AvailabilityQuery>,
-) -> Result<Json<Availability>> {
+) -> Result<Response> {
     let session_type = query.session_type.unwrap_or(SessionTypeParam::Regular);
     let bookings = bookings_of(mentor_id);
     let (list_generation, bookings_generation) = tokio::join!(
@@ -93,12 +95,21 @@ pub async fn availability(
             Ok(serde_json::to_string(&availability)?)
         })
         .await?;
-    let mut availability: Availability = serde_json::from_slice(&cached)?;
     let earliest = Utc::now() + MIN_LEAD;
+    if day_starts_after(query.date, earliest) {
+        // Nothing on this day can have come within the lead: the cached answer stands as is.
+        return Ok(([(header::CONTENT_TYPE, "application/json")], cached).into_response());
+    }
+    let mut availability: Availability = serde_json::from_slice(&cached)?;
     availability
         .starts
         .retain(|start| start.start_utc >= earliest);
-    Ok(Json(availability))
+    Ok(Json(availability).into_response())
+}
+
+/// Whether `date` begins after `instant` in every time zone (UTC+14 is the earliest).
+fn day_starts_after(date: NaiveDate, instant: DateTime<Utc>) -> bool {
+    date.and_time(NaiveTime::MIN).and_utc() - Duration::hours(14) > instant
 }
 
 async fn compute(
@@ -179,7 +190,7 @@ async fn weekly_slots(state: &AppState, mentor_id: Uuid) -> Result<Vec<WeeklySlo
 
 /// Active bookings and holds within a day either side of `date` (covers every time zone).
 async fn busy_around(state: &AppState, mentor_id: Uuid, date: NaiveDate) -> Result<Vec<Busy>> {
-    let midnight = date.and_time(chrono::NaiveTime::MIN).and_utc();
+    let midnight = date.and_time(NaiveTime::MIN).and_utc();
     let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
         r#"SELECT scheduled_at, blocked_until FROM bookings
            WHERE mentor_id = $1 AND status IN ('pending_payment', 'confirmed')
@@ -201,4 +212,25 @@ fn local(instant: DateTime<Utc>, zone: Tz) -> String {
         .with_timezone(&zone)
         .format("%Y-%m-%dT%H:%M")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_day_starts_after_an_instant_only_once_it_has_begun_nowhere() {
+        let date = NaiveDate::from_ymd_opt(2026, 12, 5).unwrap();
+        // 5 December begins at 10:00 UTC on 4 December in UTC+14 (Kiribati).
+        let first_midnight = "2026-12-04T10:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert!(day_starts_after(
+            date,
+            first_midnight - Duration::seconds(1)
+        ));
+        assert!(!day_starts_after(date, first_midnight));
+        assert!(!day_starts_after(
+            date,
+            first_midnight + Duration::hours(20)
+        ));
+    }
 }
