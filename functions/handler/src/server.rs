@@ -6,8 +6,11 @@
 //!   connection (the first still held the request's headers): double the memory at thousands of
 //!   connections, and an allocation and copy per request. A handler also runs to its end when the
 //!   caller goes away, so what it does after committing (pushes, cache retirements) still happens.
-//! - A request head must arrive within [`HEAD_TIMEOUT`]; idle keep-alive connections cost one
-//!   read buffer each.
+//! - A connection waiting for a request head is closed after [`IDLE_TIMEOUT`]: hyper's header
+//!   read timeout, which starts as soon as a keep-alive connection goes idle. Idle connections
+//!   cost one read buffer each, but closing them before the caller's pool lets go of them would
+//!   race its next request, so the limit outlasts the callers' idle limits (the Functions host's
+//!   .NET client at most 2 minutes, reqwest 90 s).
 //! - On shutdown it stops accepting, lets requests in progress finish, then returns.
 
 use std::time::Duration;
@@ -21,8 +24,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-/// How long a client may take to send a request's head (slow-header protection).
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may wait for its next request's head, idle time included.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// Serves `router` on `listener` until `shutdown` completes, then waits for requests in progress.
 pub async fn serve(
@@ -33,7 +36,7 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.half_close(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT);
+        .header_read_timeout(IDLE_TIMEOUT);
     let connections = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
