@@ -14,6 +14,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+const USAGE: &str = "usage: loadtests [--connections N] [--duration SECONDS] [--phases 1,2,...]
+                 [--handler PATH] [--out DIR]
+  --connections  virtual users, one keep-alive connection each (default 500)
+  --duration     seconds per phase (default 30)
+  --phases       phase numbers to run (default all: 1-8)
+  --handler      the handler binary to start (default target/release/handler)
+  --out          where phases-<connections>.md and .json go (default loadtests/results)";
+
 /// Command-line options.
 pub struct Options {
     pub connections: usize,
@@ -83,6 +91,10 @@ fn parse_args() -> anyhow::Result<Options> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut iter = args.iter();
     while let Some(flag) = iter.next() {
+        if matches!(flag.as_str(), "--help" | "-h") {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         let value = iter
             .next()
             .with_context(|| format!("{flag} needs a value"))?;
@@ -98,9 +110,7 @@ fn parse_args() -> anyhow::Result<Options> {
                     .collect::<Result<_, _>>()
                     .context("--phases takes phase numbers like 1,4,5")?
             }
-            other => bail!(
-                "unknown option {other}; use --connections N --duration SECONDS --phases 1,2,... --handler PATH --out DIR"
-            ),
+            other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
     Ok(options)
