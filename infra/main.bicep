@@ -3,7 +3,7 @@
 
 targetScope = 'resourceGroup'
 
-@description('Short environment name used in resource names, e.g. dev or prod.')
+@description('Short environment name used in resource names, e.g. dev or prod (lower case letters and digits; capitals are lowered).')
 @minLength(2)
 @maxLength(8)
 param environmentName string
@@ -11,7 +11,7 @@ param environmentName string
 @description('Azure region for every resource.')
 param location string = resourceGroup().location
 
-@description('Browser origins allowed to call the API (platform CORS and CORS_ALLOWED_ORIGINS).')
+@description('Browser origins allowed to call the API with credentials (API_ALLOWED_ORIGINS; the handler owns CORS).')
 param allowedOrigins array
 
 @description('Public base URL of the API; empty means https://<app>.azurewebsites.net.')
@@ -70,8 +70,14 @@ param webPubSubSkuName string = 'Standard_S1'
 @description('Web PubSub units.')
 param webPubSubCapacity int = 1
 
-@description('App ID URI Web PubSub requests a token for when it calls /api/realtime/events (the audience the app checks).')
-param realtimeEventsTokenResource string = 'https://webpubsub.azure.com'
+@description('App ID URI of a dedicated Entra app registration; Web PubSub requests a token for it when it calls /api/realtime/events (infra/README.md: register it once per environment).')
+param realtimeEventsTokenResource string
+
+@description('Client (application) id of that registration: the audience of its tokens when it issues v2 tokens; empty when it issues v1 tokens.')
+param realtimeEventsClientId string = ''
+
+// The audiences the app accepts on upstream events (WEBPUBSUB_EVENT_AUDIENCES).
+var realtimeEventsAudiences = filter([realtimeEventsTokenResource, realtimeEventsClientId], audience => !empty(audience))
 
 @description('Handler log filter (LOG_LEVEL).')
 param logLevel string = 'info'
@@ -115,9 +121,11 @@ param turnSharedSecret string = ''
 @description('Tags applied to every resource.')
 param tags object = {}
 
-var namePrefix = 'cc-${environmentName}'
-var token = uniqueString(resourceGroup().id, environmentName)
-var allTags = union(tags, { application: 'codeconnect', environment: environmentName })
+// Postgres, Redis and storage names take lower case only.
+var envName = toLower(environmentName)
+var namePrefix = 'cc-${envName}'
+var token = uniqueString(resourceGroup().id, envName)
+var allTags = union(tags, { application: 'codeconnect', environment: envName })
 var appName = '${namePrefix}-func-${take(token, 6)}'
 var containers = {
   deployment: 'app-package'
@@ -209,7 +217,6 @@ module webPubSub 'modules/webpubsub.bicep' = {
     tags: allTags
     skuName: webPubSubSkuName
     capacity: webPubSubCapacity
-    keyVaultName: keyVault.outputs.vaultName
   }
 }
 
@@ -227,7 +234,6 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: functionMaximumInstanceCount
     alwaysReadyHttpInstances: functionAlwaysReadyInstances
     httpPerInstanceConcurrency: functionHttpConcurrency
-    allowedOrigins: allowedOrigins
   }
 }
 
@@ -265,14 +271,15 @@ module appSettings 'modules/appsettings.bicep' = {
       stripeSecretKey: integrationSecretUri(keyVault.outputs.vaultUri, 'stripe-secret-key', stripeSecretKey)
       stripeWebhookSecret: integrationSecretUri(keyVault.outputs.vaultUri, 'stripe-webhook-secret', stripeWebhookSecret)
       turnSharedSecret: integrationSecretUri(keyVault.outputs.vaultUri, 'turn-shared-secret', turnSharedSecret)
-      webPubSubEventKeys: webPubSub.outputs.eventKeysSecretUri
     }
     databaseMaxConnections: databaseMaxConnections
-    redisKeyPrefix: 'cc:${environmentName}:'
+    redisKeyPrefix: 'cc:${envName}:'
     allowedOrigins: allowedOrigins
     logLevel: logLevel
     publicBaseUrl: empty(publicBaseUrl) ? 'https://${functionApp.outputs.defaultHostName}' : publicBaseUrl
     webPubSubEndpoint: webPubSub.outputs.endpoint
+    webPubSubPrincipalId: webPubSub.outputs.principalId
+    realtimeEventsAudiences: realtimeEventsAudiences
     webPubSubHub: hubName
     emailFrom: emailFrom
     razorpayKeyId: razorpayKeyId

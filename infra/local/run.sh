@@ -15,7 +15,7 @@ unset AZURE_STORAGE_CONNECTION_STRING
 export LOCAL_BLOB_DIR="${LOCAL_BLOB_DIR:-.local/blobs}"
 # No Functions host here: the handler fires the timers itself, on their function.json schedules.
 export TIMERS_IN_PROCESS=true
-export CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:5173}"
+export API_ALLOWED_ORIGINS="${API_ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:5173}"
 target/release/handler migrate
 target/release/handler seed-demo
 echo "serving on http://127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT/api (OpenAPI at /api/openapi.json)"

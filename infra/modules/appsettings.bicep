@@ -32,7 +32,6 @@ param secretUris {
   stripeSecretKey: string
   stripeWebhookSecret: string
   turnSharedSecret: string
-  webPubSubEventKeys: string
 }
 
 @description('Client connections each instance opens to PgBouncer.')
@@ -55,6 +54,12 @@ param webPubSubEndpoint string
 
 @description('Web PubSub hub name.')
 param webPubSubHub string
+
+@description('Object id of the Web PubSub service identity: the only principal whose event tokens the app accepts.')
+param webPubSubPrincipalId string
+
+@description('Audiences of the tokens Web PubSub sends to the event handler (App ID URI, and client id for v2 tokens).')
+param realtimeEventsAudiences array
 
 @description('Sender address of outgoing email.')
 param emailFrom string
@@ -91,7 +96,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     LOG_LEVEL: logLevel
     // The Functions host fires the timers (function.json); never the handler itself as well.
     TIMERS_IN_PROCESS: 'false'
-    CORS_ALLOWED_ORIGINS: join(allowedOrigins, ',')
+    // Never CORS_ALLOWED_ORIGINS: on Flex the host owns that name (a JSON array of the platform CORS origins).
+    API_ALLOWED_ORIGINS: join(allowedOrigins, ',')
     PUBLIC_BASE_URL: publicBaseUrl
 
     // Postgres: the app through PgBouncer (6432), migrations direct (5432).
@@ -111,9 +117,12 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     BLOB_MEDIA_CONTAINER: mediaContainerName
     BLOB_RECORDINGS_CONTAINER: recordingsContainerName
 
-    // Web PubSub through the managed identity; its access keys only check event signatures.
+    // Web PubSub with local auth off: the app calls it with its managed identity, and accepts upstream events
+    // only with an Entra token from this tenant, for the event audience, issued to the service's identity.
     WEBPUBSUB_ENDPOINT: webPubSubEndpoint
-    WEBPUBSUB_EVENT_KEYS: keyVaultReference(secretUris.webPubSubEventKeys)
+    ENTRA_TENANT_ID: subscription().tenantId
+    WEBPUBSUB_EVENT_AUDIENCES: join(realtimeEventsAudiences, ',')
+    WEBPUBSUB_PRINCIPAL_ID: webPubSubPrincipalId
     WEBPUBSUB_HUB: webPubSubHub
 
     // Email.

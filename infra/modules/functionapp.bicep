@@ -32,9 +32,6 @@ param alwaysReadyHttpInstances int
 @description('Concurrent HTTP requests one instance takes before the platform scales out.')
 param httpPerInstanceConcurrency int
 
-@description('Browser origins allowed to call the API with credentials.')
-param allowedOrigins array
-
 // Flex Consumption: Linux, one app per plan, per-instance memory and scale settings on the app.
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName
@@ -74,10 +71,9 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      cors: {
-        allowedOrigins: allowedOrigins
-        supportCredentials: true
-      }
+      // The handler owns CORS (API_ALLOWED_ORIGINS), as it does locally: with platform CORS on, App Service
+      // answers preflights itself and its headers win; on Flex the host also writes them to CORS_ALLOWED_ORIGINS.
+      cors: { allowedOrigins: [] }
     }
   }
 }

@@ -15,7 +15,7 @@ param skuName string
 @description('Key Vault that receives REDIS_URL.')
 param keyVaultName string
 
-// The cluster: TLS 1.2 only.
+// The cluster: TLS 1.2 only. API 2025-07-01 requires publicNetworkAccess.
 resource cluster 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
   name: clusterName
   location: location
@@ -24,6 +24,7 @@ resource cluster 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
   properties: {
     minimumTlsVersion: '1.2'
     highAvailability: 'Enabled'
+    publicNetworkAccess: 'Enabled'
   }
 }
 

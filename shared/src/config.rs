@@ -37,8 +37,9 @@ pub struct Config {
     pub port: u16,
     pub database: DatabaseConfig,
     pub cache: CacheConfig,
-    /// Browser origins allowed to call the API with credentials (`CORS_ALLOWED_ORIGINS`,
-    /// comma-separated).
+    /// Browser origins allowed to call the API with credentials (`API_ALLOWED_ORIGINS`,
+    /// comma-separated). The handler owns CORS; on Flex Consumption the host itself owns the
+    /// name `CORS_ALLOWED_ORIGINS` (a JSON array it writes from the site's CORS settings).
     pub cors_allowed_origins: Vec<String>,
     /// `RUST_LOG`-style filter for the JSON logs (`LOG_LEVEL`, default `info`).
     pub log_filter: String,
@@ -54,9 +55,8 @@ pub struct Config {
     pub turn: Option<TurnConfig>,
 }
 
-/// Azure Web PubSub: the managed identity in Azure (`WEBPUBSUB_ENDPOINT`), or an access key
-/// (`WEBPUBSUB_CONNECTION_STRING`). Neither: the handler's own local hub. `None` (tests only):
-/// real time is off.
+/// Azure Web PubSub (`WEBPUBSUB_ENDPOINT`), or without it the handler's own local hub. `None`
+/// (tests only): real time is off.
 #[derive(Debug, Clone)]
 pub struct RealtimeConfig {
     pub service: Option<PubSubService>,
@@ -64,22 +64,47 @@ pub struct RealtimeConfig {
     pub hub: String,
 }
 
-/// `event_keys` (`WEBPUBSUB_EVENT_KEYS`, comma-separated; default: the connection string's key)
-/// are the access keys that sign upstream events (`ce-signature`): list both the primary and
-/// the secondary key, and a rotation never rejects a genuine event.
 #[derive(Debug, Clone)]
 pub enum PubSubService {
-    ManagedIdentity {
-        endpoint: String,
-        event_keys: Vec<Secret>,
-    },
-    AccessKey {
-        endpoint: String,
-        key: Secret,
-        event_keys: Vec<Secret>,
-    },
-    /// The local default: a compatible hub the handler serves on `LOCAL_PUBSUB_PORT` (7072).
+    /// A running Web PubSub with local auth off, as Bicep deploys it: reached with the app's
+    /// managed identity, and calling the app's event handler with an Entra bearer token.
+    Service(PubSubEndpoint),
+    /// The local default: start a compatible hub and its OpenID issuer (`LOCAL_PUBSUB_PORT`,
+    /// default 7072), which then run exactly as [`PubSubService::Service`].
     LocalHub { port: u16 },
+}
+
+#[derive(Debug, Clone)]
+pub struct PubSubEndpoint {
+    /// `WEBPUBSUB_ENDPOINT`: `https://<name>.webpubsub.azure.com`.
+    pub endpoint: String,
+    pub identity: ManagedIdentity,
+    /// What an upstream event's bearer token must be: Entra's (`ENTRA_AUTHORITY`,
+    /// `ENTRA_TENANT_ID`), for `WEBPUBSUB_EVENT_AUDIENCES` (the event handler's token resource,
+    /// and its client id where the registration issues v2 tokens), issued to
+    /// `WEBPUBSUB_PRINCIPAL_ID` (the Web PubSub identity's object id).
+    pub events: TokenRules,
+}
+
+/// How the app obtains tokens for its own managed identity.
+#[derive(Debug, Clone)]
+pub enum ManagedIdentity {
+    /// In Azure: `azure_identity`'s credential chain (App Service's identity endpoint).
+    Azure,
+    /// An endpoint speaking App Service's managed-identity protocol (the local issuer).
+    Endpoint { url: String, secret: Secret },
+}
+
+/// How to recognise a genuine access token (`shared::entra::TokenValidator`).
+#[derive(Debug, Clone)]
+pub struct TokenRules {
+    /// The OpenID authority: `https://login.microsoftonline.com`, or the local issuer.
+    pub authority: String,
+    pub tenant_id: String,
+    /// Accepted `aud` values.
+    pub audiences: Vec<String>,
+    /// Accepted `oid` values: the principals allowed to call.
+    pub principal_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +237,7 @@ impl Config {
         let mut reader = Reader {
             lookup: &lookup,
             problems: Vec::new(),
+            unresolved: Default::default(),
         };
         let config = Config {
             bind_address: reader
@@ -234,14 +260,8 @@ impl Config {
                 redis_timeout: Duration::from_millis(reader.parsed("REDIS_TIMEOUT_MS", 1000)),
             },
             cors_allowed_origins: reader
-                .optional("CORS_ALLOWED_ORIGINS")
-                .map(|list| {
-                    list.split(',')
-                        .map(str::trim)
-                        .filter(|origin| !origin.is_empty())
-                        .map(String::from)
-                        .collect()
-                })
+                .optional("API_ALLOWED_ORIGINS")
+                .map(|origins| list(&origins))
                 .unwrap_or_default(),
             log_filter: reader
                 .optional("LOG_LEVEL")
@@ -296,6 +316,10 @@ impl Config {
             realtime: reader.realtime(),
             turn: reader.turn(),
         };
+        let unresolved = reader.unresolved.take();
+        reader
+            .problems
+            .extend(unresolved.iter().map(|name| unresolved_reference(name)));
         if reader.problems.is_empty() {
             Ok(config)
         } else {
@@ -306,22 +330,46 @@ impl Config {
     }
 }
 
+/// The non-empty items of a comma-separated setting.
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+const KEY_VAULT_REFERENCE: &str = "@Microsoft.KeyVault(";
+
+fn unresolved_reference(name: &str) -> String {
+    format!(
+        "{name} is an unresolved Key Vault reference (the platform could not read the secret): \
+         check that the secret exists and is enabled, that the app's identity has the Key Vault \
+         Secrets User role on the vault, and that the vault is reachable from the app (firewall, \
+         private endpoint); the portal shows each reference's status under Environment variables"
+    )
+}
+
 struct Reader<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     problems: Vec<String>,
+    /// Settings holding a Key Vault reference the platform could not resolve (it passes the
+    /// reference through as text); each becomes one problem, read as unset meanwhile.
+    unresolved: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 impl Reader<'_> {
     fn optional(&self, name: &str) -> Option<String> {
-        (self.lookup)(name).filter(|value| !value.trim().is_empty())
+        let value = (self.lookup)(name).filter(|value| !value.trim().is_empty())?;
+        if value.trim_start().starts_with(KEY_VAULT_REFERENCE) {
+            self.unresolved.borrow_mut().insert(name.to_owned());
+            return None;
+        }
+        Some(value)
     }
 
     fn required(&mut self, name: &str) -> String {
-        self.optional(name).unwrap_or_else(|| {
-            self.problems
-                .push(format!("{name} is required but not set"));
-            String::new()
-        })
+        self.required_because(name, "is required but not set")
     }
 
     /// All three settings, or none (a partial set is a misconfiguration, named).
@@ -348,48 +396,28 @@ impl Reader<'_> {
     }
 
     fn realtime(&mut self) -> RealtimeConfig {
-        let endpoint = self.optional("WEBPUBSUB_ENDPOINT");
-        let connection_string = self.optional("WEBPUBSUB_CONNECTION_STRING");
-        let event_keys: Vec<Secret> = self
-            .optional("WEBPUBSUB_EVENT_KEYS")
-            .map(|keys| {
-                keys.split(',')
-                    .map(str::trim)
-                    .filter(|key| !key.is_empty())
-                    .map(Secret::new)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let service = match (endpoint, connection_string) {
-            (Some(_), Some(_)) => {
-                self.problems.push(
-                    "set only one of WEBPUBSUB_ENDPOINT and WEBPUBSUB_CONNECTION_STRING".into(),
-                );
-                None
+        let service = match self.optional("WEBPUBSUB_ENDPOINT") {
+            Some(endpoint) => {
+                let authority = self
+                    .optional("ENTRA_AUTHORITY")
+                    .unwrap_or_else(|| "https://login.microsoftonline.com".into());
+                let tenant_id = self.required_with("ENTRA_TENANT_ID", "WEBPUBSUB_ENDPOINT");
+                let audiences =
+                    self.required_with("WEBPUBSUB_EVENT_AUDIENCES", "WEBPUBSUB_ENDPOINT");
+                let principal_id =
+                    self.required_with("WEBPUBSUB_PRINCIPAL_ID", "WEBPUBSUB_ENDPOINT");
+                Some(PubSubService::Service(PubSubEndpoint {
+                    endpoint: endpoint.trim_end_matches('/').to_owned(),
+                    identity: ManagedIdentity::Azure,
+                    events: TokenRules {
+                        authority: authority.trim_end_matches('/').to_owned(),
+                        tenant_id,
+                        audiences: list(&audiences),
+                        principal_ids: vec![principal_id],
+                    },
+                }))
             }
-            (Some(endpoint), None) => Some(PubSubService::ManagedIdentity {
-                endpoint: endpoint.trim_end_matches('/').to_owned(),
-                event_keys,
-            }),
-            (None, Some(connection_string)) => {
-                match crate::pubsub::parse_connection_string(&connection_string) {
-                    Ok((endpoint, key)) => Some(PubSubService::AccessKey {
-                        endpoint,
-                        key: key.clone(),
-                        event_keys: if event_keys.is_empty() {
-                            vec![key]
-                        } else {
-                            event_keys
-                        },
-                    }),
-                    Err(problem) => {
-                        self.problems
-                            .push(format!("WEBPUBSUB_CONNECTION_STRING: {problem}"));
-                        None
-                    }
-                }
-            }
-            (None, None) => Some(PubSubService::LocalHub {
+            None => Some(PubSubService::LocalHub {
                 port: self.parsed("LOCAL_PUBSUB_PORT", 7072),
             }),
         };
@@ -401,17 +429,28 @@ impl Reader<'_> {
         }
     }
 
+    /// A setting required because `because` is set.
+    fn required_with(&mut self, name: &str, because: &str) -> String {
+        self.required_because(name, &format!("is required with {because}"))
+    }
+
+    /// `name`'s value; when unset, a problem saying `name {why}` (an unresolved Key Vault
+    /// reference is reported as such instead).
+    fn required_because(&mut self, name: &str, why: &str) -> String {
+        self.optional(name).unwrap_or_else(|| {
+            if !self.unresolved.borrow().contains(name) {
+                self.problems.push(format!("{name} {why}"));
+            }
+            String::new()
+        })
+    }
+
     fn turn(&mut self) -> Option<TurnConfig> {
         let urls = self.optional("TURN_URLS");
         let secret = self.optional("TURN_SHARED_SECRET");
         match (urls, secret) {
             (Some(urls), Some(secret)) => Some(TurnConfig {
-                urls: urls
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|url| !url.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
+                urls: list(&urls),
                 shared_secret: Secret::new(secret),
             }),
             (None, None) => None,
@@ -524,9 +563,11 @@ mod tests {
         let config = config_from(&[
             ("DATABASE_URL", "postgres://user:hunter2@db/app"),
             (
-                "CORS_ALLOWED_ORIGINS",
+                "API_ALLOWED_ORIGINS",
                 "https://a.example, https://b.example,",
             ),
+            // What the Flex host writes under its own name; never ours.
+            ("CORS_ALLOWED_ORIGINS", r#"["https://portal.azure.com"]"#),
         ])
         .unwrap();
         assert_eq!(config.port, 7071);
@@ -539,6 +580,69 @@ mod tests {
             config.blob.backend,
             BlobBackend::LocalFolder { ref dir } if dir == std::path::Path::new(".local/blobs")
         ));
+    }
+
+    #[test]
+    fn unresolved_key_vault_references_stop_the_start_naming_the_setting() {
+        let error = config_from(&[
+            (
+                "DATABASE_URL",
+                "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/db/)",
+            ),
+            (
+                "SENDGRID_API_KEY",
+                " @Microsoft.KeyVault(VaultName=kv;SecretName=sendgrid)",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(error.problems.len(), 2, "{:?}", error.problems);
+        assert!(error.problems[0].starts_with("DATABASE_URL is an unresolved Key Vault reference"));
+        assert!(error.problems[0].contains("Key Vault Secrets User"));
+        assert!(error.problems[1].starts_with("SENDGRID_API_KEY is an unresolved"));
+        assert!(!error.to_string().contains("kv.vault.azure.net"));
+    }
+
+    #[test]
+    fn azure_web_pubsub_needs_the_rules_for_its_event_tokens() {
+        let error = config_from(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("WEBPUBSUB_ENDPOINT", "https://cc.webpubsub.azure.com/"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.problems,
+            vec![
+                "ENTRA_TENANT_ID is required with WEBPUBSUB_ENDPOINT",
+                "WEBPUBSUB_EVENT_AUDIENCES is required with WEBPUBSUB_ENDPOINT",
+                "WEBPUBSUB_PRINCIPAL_ID is required with WEBPUBSUB_ENDPOINT",
+            ]
+        );
+
+        let config = config_from(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("WEBPUBSUB_ENDPOINT", "https://cc.webpubsub.azure.com/"),
+            ("ENTRA_TENANT_ID", "tenant-1"),
+            (
+                "WEBPUBSUB_EVENT_AUDIENCES",
+                "api://cc-events, 7d0c-client-id",
+            ),
+            ("WEBPUBSUB_PRINCIPAL_ID", "wps-object-id"),
+        ])
+        .unwrap();
+        let Some(PubSubService::Service(service)) = config.realtime.service else {
+            panic!("expected Azure Web PubSub");
+        };
+        assert_eq!(service.endpoint, "https://cc.webpubsub.azure.com");
+        assert!(matches!(service.identity, ManagedIdentity::Azure));
+        assert_eq!(
+            service.events.authority,
+            "https://login.microsoftonline.com"
+        );
+        assert_eq!(
+            service.events.audiences,
+            vec!["api://cc-events", "7d0c-client-id"]
+        );
+        assert_eq!(service.events.principal_ids, vec!["wps-object-id"]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod client_ip;
 pub mod config;
 pub mod credentials;
 pub mod db;
+pub mod entra;
 pub mod error;
 pub mod extract;
 pub mod fees;

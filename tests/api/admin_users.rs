@@ -197,3 +197,26 @@ async fn the_user_list_pages_stably_and_filters_by_role() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn admin_paths_in_other_cases_are_not_found_for_every_role() {
+    // The host's `{area:regex(^admin$)}` constraint ignores case, so it forwards these.
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (_, student) = app.student("case-student@example.com").await;
+
+    for path in [
+        "/api/ADMIN/users",
+        "/api/Admin/settings",
+        "/api/aDmIn/mentors/pending",
+    ] {
+        for token in [Some(admin.as_str()), Some(student.as_str()), None] {
+            expect_problem(
+                app.get(path, token).await,
+                StatusCode::NOT_FOUND,
+                "ROUTE_NOT_FOUND",
+            )
+            .await;
+        }
+    }
+}

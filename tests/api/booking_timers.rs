@@ -94,7 +94,7 @@ async fn the_lifecycle_expires_holds_completes_classes_and_marks_mentor_no_shows
     let answers = invoke_twice_at_once(&app, "booking-lifecycle").await;
 
     for answer in &answers {
-        assert_eq!(answer["Outputs"], json!({}));
+        assert_eq!(answer["Outputs"]["result"], answer["ReturnValue"]);
         assert!(
             answer["Logs"][0].as_str().unwrap().starts_with("expired "),
             "{answer}"

@@ -5,7 +5,6 @@
 use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::config::{PubSubService, RealtimeConfig, Secret};
 use uuid::Uuid;
 
 use crate::helpers::*;
@@ -18,21 +17,9 @@ struct Chat {
     admin: String,
 }
 
-/// Web PubSub configured but unreachable: every push fails.
-fn unreachable_pubsub() -> RealtimeConfig {
-    RealtimeConfig {
-        service: Some(PubSubService::AccessKey {
-            endpoint: "http://127.0.0.1:9".into(),
-            key: Secret::new("unreachable-key"),
-            event_keys: vec![Secret::new("unreachable-key")],
-        }),
-        hub: "codeconnect".into(),
-    }
-}
-
 async fn chat() -> Chat {
     let app = spawn_app_with(Options {
-        realtime: Some(unreachable_pubsub()),
+        realtime: Some(unreachable_realtime()),
         ..Options::default()
     })
     .await;

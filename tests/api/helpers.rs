@@ -2,6 +2,7 @@
 //! over the direct port, used by the app through PgBouncer) and its own Redis key prefix.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Response, StatusCode};
@@ -9,9 +10,11 @@ use serde_json::{Value, json};
 use shared::AppState;
 use shared::blob::StorageAccount;
 use shared::config::{
-    BlobBackend, BlobConfig, CacheConfig, Config, DatabaseConfig, MailConfig, PaymentsConfig,
-    RealtimeConfig, Secret, SendGridConfig, TurnConfig,
+    BlobBackend, BlobConfig, CacheConfig, Config, DatabaseConfig, MailConfig, ManagedIdentity,
+    PaymentsConfig, PubSubEndpoint, PubSubService, RealtimeConfig, Secret, SendGridConfig,
+    TokenRules, TurnConfig,
 };
+use shared::entra::LocalIssuer;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -23,6 +26,8 @@ pub const TEST_APPLICATION_NAME: &str = "codeconnect-tests";
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The OpenID issuer beside the local hub, when the app runs one.
+    issuer: Option<Arc<LocalIssuer>>,
     /// Direct connection pool to this test's database, for arranging and asserting.
     pub db: PgPool,
     pub state: AppState,
@@ -77,6 +82,27 @@ fn pooled_base() -> String {
 
 pub fn machine_redis_url() -> String {
     setting("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+}
+
+/// Web PubSub configured but unreachable (and so is its identity endpoint): every push fails.
+pub fn unreachable_realtime() -> RealtimeConfig {
+    let nowhere = "http://127.0.0.1:9";
+    RealtimeConfig {
+        service: Some(PubSubService::Service(PubSubEndpoint {
+            endpoint: nowhere.into(),
+            identity: ManagedIdentity::Endpoint {
+                url: format!("{nowhere}/msi/token"),
+                secret: Secret::new("unreachable"),
+            },
+            events: TokenRules {
+                authority: nowhere.into(),
+                tenant_id: "00000000-0000-0000-0000-000000000000".into(),
+                audiences: vec!["api://nowhere".into()],
+                principal_ids: vec!["00000000-0000-0000-0000-000000000001".into()],
+            },
+        })),
+        hub: "codeconnect".into(),
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -164,6 +190,7 @@ async fn start(config: Config, db: PgPool) -> TestApp {
     let app = handler::build(config.clone()).await.expect("build the app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
+    let issuer = app.local_issuer();
     tokio::spawn(app.run());
     TestApp {
         address,
@@ -171,6 +198,7 @@ async fn start(config: Config, db: PgPool) -> TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client"),
+        issuer,
         db,
         state,
         database_name: String::new(),
@@ -189,6 +217,19 @@ impl TestApp {
         let mut config = self.config.clone();
         adjust(&mut config);
         start(config, self.db.clone()).await
+    }
+
+    /// The local OpenID issuer (the app must run the local hub).
+    pub fn issuer(&self) -> &LocalIssuer {
+        self.issuer.as_deref().expect("the app runs the local hub")
+    }
+
+    /// What the app accepts as an upstream event's token (the app must run the local hub).
+    pub fn events_rules(&self) -> TokenRules {
+        match &self.state.config.realtime.service {
+            Some(PubSubService::Service(service)) => service.events.clone(),
+            _ => panic!("the app runs no Web PubSub"),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real handler over HTTP, against Postgres through PgBouncer and Redis.
 
 mod helpers;
+mod tls_front;
 
 mod accounts;
 mod admin_users;

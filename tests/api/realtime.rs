@@ -1,7 +1,7 @@
 //! Real time end to end over real WebSockets: the app with its local Web PubSub hub (same REST,
 //! JWT, client protocol and CloudEvents as Azure), two participants signalling through their
 //! class's group, a stranger shut out, presence on join and leave, chat pushes; and the event
-//! handler's signature and abuse-protection checks.
+//! handler's Entra token and abuse-protection checks.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::config::{PubSubService, RealtimeConfig, Secret};
+use shared::config::{PubSubService, RealtimeConfig};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -353,111 +353,221 @@ async fn a_chat_message_posted_over_http_reaches_the_other_participants_socket()
     .await;
 }
 
-fn signature(key: &str, connection_id: &str) -> String {
-    shared::pubsub::signature_for(key, connection_id)
+/// The claims Web PubSub's identity carries in a v1 Entra token for the events audience.
+fn service_claims(app: &TestApp) -> Value {
+    let issuer = app.issuer();
+    let events = app.events_rules();
+    let now = Utc::now().timestamp();
+    json!({"aud": events.audiences[0], "iss": issuer.v1_issuer(), "iat": now, "nbf": now,
+           "exp": now + 3600, "tid": issuer.tenant_id(), "oid": events.principal_ids[0],
+           "appid": events.principal_ids[0], "ver": "1.0"})
+}
+
+fn with(claims: &Value, changes: Value) -> Value {
+    let mut claims = claims.clone();
+    for (name, value) in changes.as_object().unwrap() {
+        claims[name] = value.clone();
+    }
+    claims
+}
+
+/// A `connected` event for `connection` carrying `authorization`.
+async fn connected_event(
+    app: &TestApp,
+    user_id: Uuid,
+    connection: &str,
+    authorization: Option<String>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/api/realtime/events"))
+        .header("ce-specversion", "1.0")
+        .header("ce-awpsversion", "1.0")
+        .header("ce-type", "azure.webpubsub.sys.connected")
+        .header("ce-connectionId", connection)
+        .header("ce-userId", user_id.to_string())
+        .header("ce-hub", "codeconnect")
+        .json(&json!({}));
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    request.send().await.unwrap()
 }
 
 #[tokio::test]
-async fn the_event_handler_checks_signatures_with_either_key_and_answers_abuse_protection() {
-    let app = spawn_app_with(Options {
-        realtime: Some(RealtimeConfig {
-            service: Some(PubSubService::AccessKey {
-                endpoint: "http://127.0.0.1:9".into(),
-                key: Secret::new("primary-key"),
-                event_keys: vec![Secret::new("primary-key"), Secret::new("secondary-key")],
-            }),
-            hub: "codeconnect".into(),
-        }),
-        ..Options::default()
-    })
-    .await;
+async fn the_event_handler_admits_only_our_web_pubsubs_entra_token() {
+    let app = app_with_hub().await;
     let (user_id, _) = app.student("events@example.com").await;
-    // Web PubSub down degrades real time; the API still serves.
-    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
-    assert_eq!(ready["realtime"], "down");
-    let options = app
-        .client
-        .request(reqwest::Method::OPTIONS, app.url("/api/realtime/events"))
-        .header("webhook-request-origin", "cc.webpubsub.azure.com")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(options.status(), StatusCode::OK);
-    assert_eq!(
-        options.headers()["webhook-allowed-origin"],
-        "cc.webpubsub.azure.com"
+    let genuine = service_claims(&app);
+    let now = Utc::now().timestamp();
+    let bearer = |token: String| Some(format!("Bearer {token}"));
+    let sign = |claims: &Value| bearer(app.issuer().sign(claims));
+    let valid = app.issuer().sign(&genuine);
+    let (head, rest) = valid.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let tampered_payload = data_encoding::BASE64URL_NOPAD.encode(
+        with(&genuine, json!({"oid": Uuid::new_v4()}))
+            .to_string()
+            .as_bytes(),
     );
+    let unsigned_head = data_encoding::BASE64URL_NOPAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let unsigned_body = data_encoding::BASE64URL_NOPAD.encode(genuine.to_string().as_bytes());
+    let other_issuer = shared::entra::LocalIssuer::spawn().await.unwrap();
 
-    let event = |signature: Option<String>, connection: &str| {
-        let mut request = app
-            .client
-            .post(app.url("/api/realtime/events"))
-            .header("ce-specversion", "1.0")
-            .header("ce-awpsversion", "1.0")
-            .header("ce-type", "azure.webpubsub.sys.connected")
-            .header("ce-connectionId", connection)
-            .header("ce-userId", user_id.to_string())
-            .header("ce-hub", "codeconnect")
-            .header("webhook-request-origin", "cc.webpubsub.azure.com")
-            .json(&json!({}));
-        if let Some(signature) = signature {
-            request = request.header("ce-signature", signature);
-        }
-        request.send()
-    };
-    expect_problem(
-        event(None, "c1").await.unwrap(),
-        StatusCode::UNAUTHORIZED,
-        "INVALID_SIGNATURE",
-    )
-    .await;
-    expect_problem(
-        event(Some(signature("wrong-key", "c1")), "c1")
-            .await
-            .unwrap(),
-        StatusCode::UNAUTHORIZED,
-        "INVALID_SIGNATURE",
-    )
-    .await;
-    // A signature for another connection proves nothing about this one.
-    expect_problem(
-        event(Some(signature("primary-key", "c2")), "c1")
-            .await
-            .unwrap(),
-        StatusCode::UNAUTHORIZED,
-        "INVALID_SIGNATURE",
-    )
-    .await;
+    let refused = [
+        ("missing", None),
+        ("not a bearer", Some(format!("Basic {valid}"))),
+        (
+            "expired",
+            sign(&with(
+                &genuine,
+                json!({"exp": now - 120, "nbf": now - 3600}),
+            )),
+        ),
+        (
+            "not yet valid",
+            sign(&with(&genuine, json!({"nbf": now + 600}))),
+        ),
+        (
+            "wrong tenant",
+            sign(&with(&genuine, json!({"tid": Uuid::new_v4()}))),
+        ),
+        (
+            "wrong issuer",
+            sign(&with(
+                &genuine,
+                json!({"iss": "https://sts.windows.net/x/"}),
+            )),
+        ),
+        (
+            "wrong audience",
+            sign(&with(
+                &genuine,
+                json!({"aud": "https://webpubsub.azure.com"}),
+            )),
+        ),
+        (
+            "wrong oid",
+            sign(&with(
+                &genuine,
+                json!({"oid": app.issuer().app_principal_id()}),
+            )),
+        ),
+        (
+            "alg none",
+            Some(format!("Bearer {unsigned_head}.{unsigned_body}.")),
+        ),
+        ("unknown key", bearer(other_issuer.sign(&genuine))),
+        (
+            "tampered payload",
+            Some(format!("Bearer {head}.{tampered_payload}.{signature}")),
+        ),
+    ];
+    for (case, authorization) in refused {
+        expect_problem(
+            connected_event(&app, user_id, &format!("c-{case}"), authorization).await,
+            StatusCode::UNAUTHORIZED,
+            "INVALID_EVENT_TOKEN",
+        )
+        .await;
+    }
     assert_eq!(
         app.count("realtime_connections").await,
         0,
-        "nothing recorded from forged events"
+        "nothing recorded from refused events"
     );
-    // Either key, alone or listed with another value (as during a rotation), is accepted.
+
     assert_eq!(
-        event(Some(signature("primary-key", "c1")), "c1")
+        connected_event(&app, user_id, "c-genuine", bearer(valid))
             .await
-            .unwrap()
             .status(),
         StatusCode::NO_CONTENT
     );
+    // A v2 token (from a registration asking for v2) is as good as the v1 ones managed
+    // identities get by default.
+    let v2 = with(
+        &genuine,
+        json!({"iss": app.issuer().v2_issuer(), "ver": "2.0"}),
+    );
     assert_eq!(
-        event(Some(signature("secondary-key", "c2")), "c2")
+        connected_event(&app, user_id, "c-v2", sign(&v2))
             .await
-            .unwrap()
             .status(),
         StatusCode::NO_CONTENT
     );
-    let both = format!(
-        "{},{}",
-        signature("retired-key", "c3"),
-        signature("secondary-key", "c3")
-    );
-    assert_eq!(
-        event(Some(both), "c3").await.unwrap().status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_eq!(app.count("realtime_connections").await, 3);
+    assert_eq!(app.count("realtime_connections").await, 2);
+}
+
+#[tokio::test]
+async fn a_connect_refused_for_its_token_never_admits_the_client() {
+    let app = app_with_hub().await;
+    let (user_id, _) = app.student("connect-refused@example.com").await;
+    let forged = app
+        .issuer()
+        .sign(&with(&service_claims(&app), json!({"tid": Uuid::new_v4()})));
+
+    let response = app
+        .client
+        .post(app.url("/api/realtime/events"))
+        .header("ce-type", "azure.webpubsub.sys.connect")
+        .header("ce-connectionId", "c-forged")
+        .header("ce-userId", user_id.to_string())
+        .header("authorization", format!("Bearer {forged}"))
+        .json(&json!({"claims": {}}))
+        .send()
+        .await
+        .unwrap();
+
+    // Web PubSub rejects the WebSocket handshake on any non-2xx connect answer.
+    expect_problem(response, StatusCode::UNAUTHORIZED, "INVALID_EVENT_TOKEN").await;
+}
+
+#[tokio::test]
+async fn clients_connect_again_after_the_issuer_rotates_its_key() {
+    let app = app_with_hub().await;
+    let (_, first) = app.student("rotation-1@example.com").await;
+    let (_, second) = app.student("rotation-2@example.com").await;
+    // The first connection makes the app fetch and cache the issuer's keys.
+    let (_first_socket, _) = connect(&app, &first).await;
+
+    app.issuer().rotate().unwrap();
+    // A key the app has not seen is looked up again at most once a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (_second_socket, connection) = connect(&app, &second).await;
+
+    assert!(!connection.is_empty());
+}
+
+#[tokio::test]
+async fn the_abuse_protection_handshake_answers_only_our_web_pubsub() {
+    let app = app_with_hub().await;
+    let ask = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/realtime/events"))
+            .header("webhook-request-origin", origin)
+            .send()
+    };
+
+    let ours = ask("127.0.0.1").await.unwrap();
+    let other = ask("attacker.webpubsub.azure.com").await.unwrap();
+
+    assert_eq!(ours.status(), StatusCode::OK);
+    assert_eq!(ours.headers()["webhook-allowed-origin"], "127.0.0.1");
+    assert!(!other.headers().contains_key("webhook-allowed-origin"));
+    expect_problem(other, StatusCode::FORBIDDEN, "ORIGIN_NOT_ALLOWED").await;
+}
+
+#[tokio::test]
+async fn an_unreachable_web_pubsub_degrades_real_time_only() {
+    let app = spawn_app_with(Options {
+        realtime: Some(unreachable_realtime()),
+        ..Options::default()
+    })
+    .await;
+
+    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
+
+    assert_eq!(ready["realtime"], "down");
 }
 
 #[tokio::test]

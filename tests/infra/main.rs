@@ -5,6 +5,7 @@
 
 mod bicep;
 mod functions;
+mod required;
 mod resources;
 mod settings;
 

@@ -24,8 +24,8 @@ const NOT_SET_IN_AZURE: &[(&str, &str)] = &[
         "local only: the folder blob store for runs without a storage service",
     ),
     (
-        "WEBPUBSUB_CONNECTION_STRING",
-        "access-key Web PubSub: Azure uses the managed identity with WEBPUBSUB_ENDPOINT",
+        "ENTRA_AUTHORITY",
+        "the public cloud's authority is the default; set it only in a sovereign cloud",
     ),
     (
         "LOCAL_PUBSUB_PORT",
@@ -43,7 +43,7 @@ const PLANNED_SETTINGS: &[&str] = &[
     "REDIS_URL",
     "REDIS_KEY_PREFIX",
     "REDIS_TIMEOUT_MS",
-    "CORS_ALLOWED_ORIGINS",
+    "API_ALLOWED_ORIGINS",
     "LOG_LEVEL",
     "HANDLER_BIND_ADDRESS",
     "AZURE_STORAGE_ACCOUNT_URL",
@@ -51,6 +51,9 @@ const PLANNED_SETTINGS: &[&str] = &[
     "BLOB_RECORDINGS_CONTAINER",
     "PUBLIC_BASE_URL",
     "WEBPUBSUB_ENDPOINT",
+    "ENTRA_TENANT_ID",
+    "WEBPUBSUB_EVENT_AUDIENCES",
+    "WEBPUBSUB_PRINCIPAL_ID",
     "WEBPUBSUB_HUB",
     "SENDGRID_API_KEY",
     "EMAIL_FROM",
@@ -247,12 +250,12 @@ fn is_key_vault_reference(setting: &AppSetting<'_>) -> bool {
 }
 
 #[test]
-fn cors_origins_come_from_one_parameter_for_the_platform_and_the_handler() {
+fn the_handler_owns_cors_and_never_uses_the_hosts_setting_name() {
     let files = infra_files();
     let settings = app_settings(&files);
     let handler_origins = settings
         .iter()
-        .find(|setting| setting.name == "CORS_ALLOWED_ORIGINS")
+        .find(|setting| setting.name == "API_ALLOWED_ORIGINS")
         .map(|setting| setting.file.text(setting.value).to_owned());
     let sites = declared(&files, "Microsoft.Web/sites");
     let platform_origins: Vec<String> = sites
@@ -263,10 +266,17 @@ fn cors_origins_come_from_one_parameter_for_the_platform_and_the_handler() {
         })
         .collect();
 
-    assert_eq!(platform_origins, vec!["allowedOrigins".to_owned()]);
+    // Platform CORS empty: App Service would answer preflights itself and its headers would win.
+    assert_eq!(platform_origins, vec!["[]".to_owned()]);
     assert_eq!(
         handler_origins.as_deref(),
         Some("join(allowedOrigins, ',')")
+    );
+    // On Flex the host owns this name (EnvironmentSettingNames) and overwrites it.
+    assert!(
+        settings
+            .iter()
+            .all(|setting| setting.name != "CORS_ALLOWED_ORIGINS")
     );
 }
 

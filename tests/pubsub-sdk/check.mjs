@@ -1,16 +1,30 @@
-// Microsoft's Web PubSub SDKs, unmodified, against our hub. Run by tests/api/pubsub_sdk.rs with
-// HUB_ENDPOINT, HUB_KEY, HUB_NAME and HANDLER_PORT; the hub sends its CloudEvents to the express
-// event handler started here. Prints one line per check; exits non-zero on the first failure.
+// Microsoft's Web PubSub SDKs, unmodified, against our hub running with local auth off, as
+// Azure's does. Run by tests/api/pubsub_sdk.rs with HUB_ENDPOINT, HUB_NAME, HANDLER_PORT and the
+// local issuer's managed-identity endpoint (IDENTITY_ENDPOINT, IDENTITY_HEADER: App Service's
+// protocol); the service client authenticates with an Entra token from it, and the hub sends its
+// CloudEvents, with its own bearer token, to the express event handler started here. Prints one
+// line per check; exits non-zero on the first failure.
 import assert from "node:assert/strict";
 import express from "express";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { WebPubSubClient } from "@azure/web-pubsub-client";
 import { WebPubSubEventHandler } from "@azure/web-pubsub-express";
 
-const { HUB_ENDPOINT, HUB_KEY, HUB_NAME, HANDLER_PORT } = process.env;
-const endpointUrl = new URL(HUB_ENDPOINT);
-const connectionString = `Endpoint=http://${endpointUrl.hostname};Port=${endpointUrl.port};AccessKey=${HUB_KEY};Version=1.0;`;
-const service = new WebPubSubServiceClient(connectionString, HUB_NAME, { allowInsecureConnection: true });
+const { HUB_ENDPOINT, HUB_NAME, HANDLER_PORT, IDENTITY_ENDPOINT, IDENTITY_HEADER } = process.env;
+
+// A TokenCredential (what @azure/identity's ManagedIdentityCredential is) over App Service's
+// managed-identity protocol.
+const managedIdentity = {
+  async getToken(scopes) {
+    const resource = [scopes].flat()[0].replace(/\/\.default$/, "");
+    const url = `${IDENTITY_ENDPOINT}?resource=${encodeURIComponent(resource)}&api-version=2019-08-01`;
+    const answer = await fetch(url, { headers: { "X-IDENTITY-HEADER": IDENTITY_HEADER } });
+    assert.equal(answer.status, 200, "the identity endpoint issues a token");
+    const body = await answer.json();
+    return { token: body.access_token, expiresOnTimestamp: Number(body.expires_on) * 1000 };
+  },
+};
+const service = new WebPubSubServiceClient(HUB_ENDPOINT, managedIdentity, HUB_NAME);
 
 // The upstream: what the hub sends must satisfy Microsoft's own CloudEvents parser.
 const events = [];
@@ -28,6 +42,12 @@ const handler = new WebPubSubEventHandler(HUB_NAME, {
   onDisconnected: (req) => events.push({ type: "disconnected", connectionId: req.context.connectionId }),
 });
 const app = express();
+// With local auth off the service signs nothing: every event carries a bearer token instead.
+const upstreamAuth = [];
+app.use((req, _res, next) => {
+  if (req.method === "POST") upstreamAuth.push({ bearer: req.headers.authorization, signature: req.headers["ce-signature"] });
+  next();
+});
 app.use(handler.getMiddleware());
 const server = app.listen(Number(HANDLER_PORT), "127.0.0.1");
 
@@ -135,13 +155,24 @@ try {
     bob.socket.stop();
   });
 
-  await check("a token signed with another key is refused", async () => {
-    const forged = new WebPubSubServiceClient(
-      `Endpoint=http://${endpointUrl.hostname};Port=${endpointUrl.port};AccessKey=not-the-key;Version=1.0;`,
+  await check("every upstream event carried a bearer token and no ce-signature", async () => {
+    assert.ok(upstreamAuth.length >= 6, `saw ${upstreamAuth.length} events`);
+    for (const { bearer, signature } of upstreamAuth) {
+      assert.match(bearer ?? "", /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+      assert.equal(signature, undefined);
+    }
+  });
+
+  await check("an access key (local auth) or a token from no identity is refused", async () => {
+    const endpointUrl = new URL(HUB_ENDPOINT);
+    const keyed = new WebPubSubServiceClient(
+      `Endpoint=https://${endpointUrl.hostname};Port=${endpointUrl.port};AccessKey=any-key;Version=1.0;`,
       HUB_NAME,
-      { allowInsecureConnection: true },
     );
-    await assert.rejects(forged.sendToAll("x", { contentType: "text/plain" }), (error) => error.statusCode === 401);
+    await assert.rejects(keyed.sendToAll("x", { contentType: "text/plain" }), (error) => error.statusCode === 401);
+    const stranger = { getToken: async () => ({ token: "a.b.c", expiresOnTimestamp: Date.now() + 60000 }) };
+    const anonymous = new WebPubSubServiceClient(HUB_ENDPOINT, stranger, HUB_NAME);
+    await assert.rejects(anonymous.sendToAll("x", { contentType: "text/plain" }), (error) => error.statusCode === 401);
   });
   console.log("all checks passed");
   server.close();

@@ -19,6 +19,7 @@ use axum::Router;
 use shared::AppState;
 use shared::cache::Cache;
 use shared::config::{Config, PubSubService};
+use shared::entra::LocalIssuer;
 use shared::invocation::{FunctionDefinition, TimerFunction};
 use tokio::net::TcpListener;
 
@@ -60,23 +61,26 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    local_issuer: Option<Arc<LocalIssuer>>,
 }
 
-/// Binds the port, starts the local Web PubSub hub when no Azure one is configured, and builds
-/// the state. Nothing here waits on Postgres, Redis or blob storage, so the host's readiness
+/// Binds the port, starts the local Web PubSub hub (and the OpenID issuer it runs with) when no
+/// Azure one is configured, and builds the state. Nothing here waits on Postgres, Redis or blob storage, so the host's readiness
 /// probe succeeds as soon as the process starts.
 pub async fn build(mut config: Config) -> anyhow::Result<App> {
     let address = format!("{}:{}", config.bind_address, config.port);
     let listener = listen(&address).with_context(|| format!("bind {address}"))?;
+    let mut local_issuer = None;
     if let Some(PubSubService::LocalHub { port }) = config.realtime.service {
         let events = format!(
             "http://127.0.0.1:{}/api/realtime/events",
             listener.local_addr()?.port()
         );
-        let hub = shared::pubsub::hub::spawn_local(port, &config.realtime.hub, events)
+        let local = shared::pubsub::hub::spawn_local(port, &config.realtime.hub, events)
             .await
             .context("start the local Web PubSub hub")?;
-        config.realtime.service = Some(hub);
+        config.realtime.service = Some(PubSubService::Service(local.service));
+        local_issuer = Some(local.issuer);
     }
     let state = AppState {
         db: shared::db::pool(&config.database)?,
@@ -93,6 +97,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
         listener,
         router,
         state,
+        local_issuer,
     })
 }
 
@@ -104,6 +109,11 @@ impl App {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// The OpenID issuer standing in for Entra beside the local hub, when one was started.
+    pub fn local_issuer(&self) -> Option<Arc<LocalIssuer>> {
+        self.local_issuer.clone()
     }
 
     /// Serves until SIGTERM or Ctrl-C, then finishes in-flight requests.

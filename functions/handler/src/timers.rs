@@ -1,6 +1,8 @@
 //! Timer invocations: the Functions host POSTs `/{functionName}` with the invocation JSON and
 //! expects `200 application/json` `{Outputs, Logs, ReturnValue}`; any other status fails the
-//! invocation (and it runs again at its next slot).
+//! invocation (and it runs again at its next slot). `DefaultHttpWorkerService` logs "Outputs not
+//! set" for an empty `Outputs` and "ReturnValue not set" for a null `ReturnValue` on every run,
+//! so both carry the run's summary (a timer has no output binding, so the host applies neither).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,10 +34,11 @@ pub async fn invoke(
     match (timer.run)(state, info).instrument(span.clone()).await {
         Ok(logs) => {
             span.in_scope(|| tracing::info!(?logs, "timer finished"));
+            let summary = Value::from(summary(timer.name, &logs));
             Json(InvocationResponse {
-                outputs: Map::new(),
+                outputs: Map::from_iter([("result".to_owned(), summary.clone())]),
                 logs,
-                return_value: Value::Null,
+                return_value: summary,
             })
             .into_response()
         }
@@ -47,5 +50,14 @@ pub async fn invoke(
             }
             response
         }
+    }
+}
+
+/// One line saying what a run did: its log lines, or that it had nothing to do.
+fn summary(function: &str, logs: &[String]) -> String {
+    if logs.is_empty() {
+        format!("{function}: nothing to do")
+    } else {
+        format!("{function}: {}", logs.join("; "))
     }
 }

@@ -1,17 +1,19 @@
 //! Client connections: `POST /api/realtime/negotiate` hands a signed-in user a Web PubSub URL
 //! (joined to their personal group `user.{id}`, no other rights), and `/api/realtime/events` is
-//! the hub's upstream event handler: the abuse-protection handshake, then CloudEvents checked by
-//! `ce-signature`. Connected and disconnected events keep the table of whose connection is whose,
-//! and a disconnect from a video class tells the class the participant left.
+//! the hub's upstream event handler: the abuse-protection handshake (for our Web PubSub's host
+//! only), then CloudEvents whose Entra bearer token must come from the service's identity.
+//! Connected and disconnected events keep the table of whose connection is whose, and a
+//! disconnect from a video class tells the class the participant left.
 
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::auth::CurrentUser;
+use shared::entra::TokenError;
 use shared::pubsub::personal_group;
 use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
@@ -60,18 +62,32 @@ pub async fn negotiate(
     }))
 }
 
-/// The abuse-protection handshake: Web PubSub asks before sending events.
+/// The abuse-protection handshake: Web PubSub asks before sending events. Only our own
+/// service's host is allowed, so nobody can point another service's events at this app.
 #[utoipa::path(
     options, path = "/realtime/events", tag = "realtime",
-    responses((status = 200, description = "WebHook-Allowed-Origin echoes WebHook-Request-Origin"), (status = 400, description = "MISSING_ORIGIN"))
+    responses(
+        (status = 200, description = "WebHook-Allowed-Origin echoes WebHook-Request-Origin"),
+        (status = 400, description = "MISSING_ORIGIN"),
+        (status = 403, description = "ORIGIN_NOT_ALLOWED")
+    )
 )]
-pub async fn allow_events(headers: HeaderMap) -> Result<Response> {
+pub async fn allow_events(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     let origin = headers
         .get("webhook-request-origin")
         .cloned()
         .ok_or_else(|| {
             Error::bad_request("MISSING_ORIGIN", "WebHook-Request-Origin is required.")
         })?;
+    if !state
+        .pubsub
+        .is_our_service(origin.to_str().unwrap_or_default())
+    {
+        return Err(Error::forbidden(
+            "ORIGIN_NOT_ALLOWED",
+            "Events are accepted only from this app's Web PubSub.",
+        ));
+    }
     Ok((StatusCode::OK, [("webhook-allowed-origin", origin)]).into_response())
 }
 
@@ -80,7 +96,8 @@ pub async fn allow_events(headers: HeaderMap) -> Result<Response> {
     responses(
         (status = 204, description = "Handled"),
         (status = 400, description = "INVALID_EVENT"),
-        (status = 401, description = "INVALID_SIGNATURE, ANONYMOUS_CONNECTION")
+        (status = 401, description = "INVALID_EVENT_TOKEN, ANONYMOUS_CONNECTION"),
+        (status = 503, description = "EVENT_KEYS_UNAVAILABLE")
     )
 )]
 pub async fn handle_event(State(state): State<AppState>, headers: HeaderMap) -> Result<StatusCode> {
@@ -90,15 +107,35 @@ pub async fn handle_event(State(state): State<AppState>, headers: HeaderMap) -> 
             .and_then(|value: &HeaderValue| value.to_str().ok())
             .unwrap_or_default()
     };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    match state.pubsub.authenticate_event(authorization).await {
+        Ok(_) => {}
+        Err(TokenError::KeysUnavailable(error)) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot check Web PubSub's event token"
+            );
+            return Err(Error::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "EVENT_KEYS_UNAVAILABLE",
+                "The token issuer's keys could not be fetched; try again.",
+            ));
+        }
+        Err(refused) => {
+            tracing::warn!(reason = %refused, "upstream event refused");
+            return Err(Error::unauthorized(
+                "INVALID_EVENT_TOKEN",
+                "The event does not carry a token from our Web PubSub.",
+            ));
+        }
+    }
     let connection_id = header("ce-connectionid");
-    if connection_id.is_empty()
-        || !state
-            .pubsub
-            .is_genuine_event(header("ce-signature"), connection_id)
-    {
-        return Err(Error::unauthorized(
-            "INVALID_SIGNATURE",
-            "The event is not signed by our Web PubSub.",
+    if connection_id.is_empty() {
+        return Err(Error::bad_request(
+            "INVALID_EVENT",
+            "ce-connectionId is required.",
         ));
     }
     let user_id = header("ce-userid").parse::<Uuid>().ok();

@@ -51,8 +51,9 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(serve(
         listener,
         HubConfig {
-            key: KEY.into(),
             hub: HUB.into(),
+            client_key: KEY.into(),
+            rest_callers: None,
             event_handler: None,
         },
     ));
@@ -175,7 +176,7 @@ async fn connect(
     let claims = json!({"aud": format!("http://127.0.0.1:{port}/client/hubs/{HUB}"), "iat": now, "exp": now + 3600,
                         "sub": format!("user-{client}"), "role": [format!("webpubsub.sendToGroup.{group}")],
                         "webpubsub.group": [group]});
-    let token = shared::pubsub::sign_token(&claims, KEY);
+    let token = shared::pubsub::hub::sign_client_token(&claims, KEY);
     let mut request = format!("ws://127.0.0.1:{port}/client/hubs/{HUB}?access_token={token}")
         .into_client_request()?;
     request

@@ -1,37 +1,30 @@
-//! Azure Web PubSub, data plane (REST api-version `2024-12-01`): sends to groups and users,
-//! group membership and permissions of client connections, and client access URLs with roles.
-//! Authenticates with the access key (HS256 JWTs, also what a local hub speaks) or, in Azure,
-//! with the managed identity (Entra tokens; client tokens then come from `:generateToken`).
+//! Azure Web PubSub, data plane (REST api-version `2024-12-01`): sends to groups, group
+//! membership and permissions of client connections, and client access URLs with roles. With
+//! local auth off (what Bicep deploys, and what the local hub runs), the app calls it with its
+//! managed identity's Entra token, gets client URLs from `:generateToken`, and recognises the
+//! service's upstream event calls by their Entra bearer token (`authenticate_event`).
 //! Without configuration real time is off: sends do nothing and URLs are refused.
 
 pub mod hub;
-mod jwt;
-mod signature;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use azure_core::auth::TokenCredential;
-use chrono::Utc;
 use reqwest::{Method, StatusCode, Url};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::config::{PubSubService, RealtimeConfig, Secret};
-
-pub use jwt::sign as sign_token;
-pub use signature::signature_for;
+use crate::config::{PubSubService, RealtimeConfig};
+use crate::entra::{Claims, TokenError, TokenValidator};
 
 const API_VERSION: &str = "2024-12-01";
 const ENTRA_SCOPE: &str = "https://webpubsub.azure.com/.default";
-/// REST tokens are minted per request and live this long.
-const REST_TOKEN_TTL: i64 = 5 * 60;
 
 /// A connection permission grantable on one group.
 #[derive(Debug, Clone, Copy)]
 pub enum Permission {
     SendToGroup,
-    JoinLeaveGroup,
 }
 
 #[derive(Clone, Default)]
@@ -42,51 +35,31 @@ pub struct PubSub {
 struct Inner {
     endpoint: String,
     hub: String,
-    auth: Auth,
-    event_keys: Vec<Secret>,
+    credential: Arc<dyn TokenCredential>,
+    events: TokenValidator,
     http: reqwest::Client,
-}
-
-enum Auth {
-    Key(Secret),
-    Entra(Arc<dyn TokenCredential>),
 }
 
 impl PubSub {
     pub fn new(config: &RealtimeConfig) -> anyhow::Result<Self> {
-        let Some(service) = &config.service else {
-            return Ok(Self::default());
-        };
-        let (endpoint, auth, event_keys) = match service {
-            PubSubService::AccessKey {
-                endpoint,
-                key,
-                event_keys,
-            } => (endpoint.clone(), Auth::Key(key.clone()), event_keys.clone()),
-            PubSubService::LocalHub { .. } => {
+        let service = match &config.service {
+            None => return Ok(Self::default()),
+            Some(PubSubService::LocalHub { .. }) => {
                 bail!("start the local hub first (pubsub::hub::spawn_local)")
             }
-            PubSubService::ManagedIdentity {
-                endpoint,
-                event_keys,
-            } => (
-                endpoint.clone(),
-                Auth::Entra(
-                    azure_identity::create_credential().context("create the Azure credential")?,
-                ),
-                event_keys.clone(),
-            ),
+            Some(PubSubService::Service(service)) => service,
         };
-        Url::parse(&endpoint).context("Web PubSub endpoint")?;
+        Url::parse(&service.endpoint).context("Web PubSub endpoint")?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
         Ok(Self {
             inner: Some(Arc::new(Inner {
-                endpoint,
+                endpoint: service.endpoint.clone(),
                 hub: config.hub.clone(),
-                auth,
-                event_keys,
+                credential: crate::entra::credential(&service.identity)
+                    .context("the managed identity")?,
+                events: TokenValidator::new(service.events.clone()),
                 http,
             })),
         })
@@ -114,15 +87,25 @@ impl PubSub {
         }
     }
 
-    /// Whether `signature` (the `ce-signature` header) proves an upstream event about
-    /// `connection_id` came from our Web PubSub.
-    pub fn is_genuine_event(&self, signature: &str, connection_id: &str) -> bool {
-        let keys: Vec<&str> = self
-            .inner
+    /// Checks that an upstream event call came from our Web PubSub: its `Authorization` header
+    /// must hold an Entra token for our event audience, from our tenant, issued to the service's
+    /// identity.
+    pub async fn authenticate_event(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Claims, TokenError> {
+        let inner = self.inner.as_deref().ok_or(TokenError::Missing)?;
+        inner.events.validate_header(authorization).await
+    }
+
+    /// Whether `origin` (the abuse-protection handshake's `WebHook-Request-Origin`) is the host
+    /// of the configured Web PubSub.
+    pub fn is_our_service(&self, origin: &str) -> bool {
+        self.inner
             .as_deref()
-            .map(|inner| inner.event_keys.iter().map(Secret::expose).collect())
-            .unwrap_or_default();
-        signature::is_valid(signature, connection_id, &keys)
+            .and_then(|inner| Url::parse(&inner.endpoint).ok())
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .is_some_and(|host| host.eq_ignore_ascii_case(origin.trim()))
     }
 
     /// Pushes `message` to `group` after a write has committed. The write stands whether or
@@ -137,17 +120,6 @@ impl PubSub {
         self.call(
             Method::POST,
             &["groups", group, ":send"],
-            &[],
-            Some(message),
-            StatusCode::ACCEPTED,
-        )
-        .await
-    }
-
-    pub async fn send_to_user(&self, user_id: &str, message: &Value) -> anyhow::Result<()> {
-        self.call(
-            Method::POST,
-            &["users", user_id, ":send"],
             &[],
             Some(message),
             StatusCode::ACCEPTED,
@@ -178,7 +150,6 @@ impl PubSub {
     ) -> anyhow::Result<()> {
         let permission = match permission {
             Permission::SendToGroup => "sendToGroup",
-            Permission::JoinLeaveGroup => "joinLeaveGroup",
         };
         self.call(
             Method::PUT,
@@ -205,38 +176,24 @@ impl PubSub {
         let base = Url::parse(&inner.endpoint)?;
         let scheme = if base.scheme() == "http" { "ws" } else { "wss" };
         let mut client = base.join(&format!("client/hubs/{}", inner.hub))?;
-        let token = match &inner.auth {
-            Auth::Key(key) => {
-                let now = Utc::now().timestamp();
-                jwt::sign(
-                    &json!({"aud": client.as_str(), "iat": now, "exp": now + ttl.as_secs() as i64,
-                            "sub": user_id, "role": roles, "webpubsub.group": groups}),
-                    key.expose(),
-                )
-            }
-            Auth::Entra(_) => {
-                let mut query: Vec<(&str, String)> = vec![
-                    ("userId", user_id.to_owned()),
-                    ("minutesToExpire", ttl.as_secs().div_ceil(60).to_string()),
-                ];
-                query.extend(roles.iter().map(|role| ("role", role.clone())));
-                query.extend(groups.iter().map(|group| ("group", group.clone())));
-                let query: Vec<(&str, &str)> =
-                    query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                let answer = self
-                    .request(Method::POST, &[":generateToken"], &query, None)
-                    .await?;
-                let answer: Value = expect(answer, StatusCode::OK).await?.json().await?;
-                answer["token"]
-                    .as_str()
-                    .context("generateToken answered without a token")?
-                    .to_owned()
-            }
-        };
+        let mut query: Vec<(&str, String)> = vec![
+            ("userId", user_id.to_owned()),
+            ("minutesToExpire", ttl.as_secs().div_ceil(60).to_string()),
+        ];
+        query.extend(roles.iter().map(|role| ("role", role.clone())));
+        query.extend(groups.iter().map(|group| ("group", group.clone())));
+        let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let answer = self
+            .request(Method::POST, &[":generateToken"], &query, None)
+            .await?;
+        let answer: Value = expect(answer, StatusCode::OK).await?.json().await?;
+        let token = answer["token"]
+            .as_str()
+            .context("generateToken answered without a token")?;
         client
             .set_scheme(scheme)
             .map_err(|()| anyhow!("cannot make a WebSocket URL of {client}"))?;
-        client.query_pairs_mut().append_pair("access_token", &token);
+        client.query_pairs_mut().append_pair("access_token", token);
         Ok(client.into())
     }
 
@@ -276,22 +233,14 @@ impl PubSub {
         url.query_pairs_mut()
             .append_pair("api-version", API_VERSION)
             .extend_pairs(query);
-        let bearer = match &inner.auth {
-            Auth::Key(key) => {
-                let now = Utc::now().timestamp();
-                jwt::sign(
-                    &json!({"aud": url.as_str(), "iat": now, "exp": now + REST_TOKEN_TTL}),
-                    key.expose(),
-                )
-            }
-            Auth::Entra(credential) => credential
-                .get_token(&[ENTRA_SCOPE])
-                .await
-                .context("Entra token for Web PubSub")?
-                .token
-                .secret()
-                .to_owned(),
-        };
+        let bearer = inner
+            .credential
+            .get_token(&[ENTRA_SCOPE])
+            .await
+            .context("Entra token for Web PubSub")?
+            .token
+            .secret()
+            .to_owned();
         let mut request = inner.http.request(method, url).bearer_auth(bearer);
         if let Some(body) = body {
             request = request.json(body);
@@ -315,72 +264,7 @@ async fn expect(
     )
 }
 
-/// `Endpoint=…;AccessKey=…;Version=1.0;[Port=…]` → (endpoint URL, access key).
-pub fn parse_connection_string(text: &str) -> Result<(String, Secret), String> {
-    let mut endpoint = None;
-    let mut key = None;
-    let mut port = None;
-    for part in text
-        .split(';')
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-    {
-        let (name, value) = part
-            .split_once('=')
-            .ok_or_else(|| format!("{part:?} is not Name=value"))?;
-        match name.to_ascii_lowercase().as_str() {
-            "endpoint" => endpoint = Some(value.trim_end_matches('/').to_owned()),
-            "accesskey" => key = Some(value.to_owned()),
-            "port" => {
-                port = Some(
-                    value
-                        .parse::<u16>()
-                        .map_err(|_| "Port is not a port number")?,
-                )
-            }
-            _ => {}
-        }
-    }
-    let endpoint = endpoint.ok_or("no Endpoint")?;
-    let key = key.ok_or("no AccessKey")?;
-    let mut url = Url::parse(&endpoint).map_err(|_| "Endpoint is not a URL")?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("Endpoint must be http(s)".into());
-    }
-    if let Some(port) = port {
-        url.set_port(Some(port)).map_err(|()| "Port cannot apply")?;
-    }
-    Ok((
-        url.as_str().trim_end_matches('/').to_owned(),
-        Secret::new(key),
-    ))
-}
-
 /// A user's personal group: every negotiated connection is in it (notifications, schedule).
 pub fn personal_group(user_id: uuid::Uuid) -> String {
     format!("user.{user_id}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connection_strings_give_endpoint_and_key() {
-        let (endpoint, key) = parse_connection_string(
-            "Endpoint=http://localhost;Port=8080;AccessKey=ABC=;Version=1.0;",
-        )
-        .unwrap();
-        assert_eq!(
-            (endpoint.as_str(), key.expose()),
-            ("http://localhost:8080", "ABC=")
-        );
-        let (endpoint, _) = parse_connection_string(
-            "Endpoint=https://cc.webpubsub.azure.com/;AccessKey=k;Version=1.0",
-        )
-        .unwrap();
-        assert_eq!(endpoint, "https://cc.webpubsub.azure.com");
-        assert!(parse_connection_string("AccessKey=k").is_err());
-        assert!(parse_connection_string("Endpoint=ftp://x;AccessKey=k").is_err());
-    }
 }

@@ -22,8 +22,7 @@ use uuid::Uuid;
 
 use super::roles::{self, Action};
 use super::upstream::Caller;
-use super::{Connection, Hub, OUTBOUND_QUEUE};
-use crate::pubsub::jwt;
+use super::{Connection, Hub, OUTBOUND_QUEUE, client_token};
 
 const JSON: &str = "json.webpubsub.azure.v1";
 const RELIABLE: &str = "json.reliable.webpubsub.azure.v1";
@@ -51,12 +50,7 @@ pub async fn connect(
     }
     let claims = query
         .get("access_token")
-        .and_then(|token| jwt::verify(token, &hub.key))
-        .filter(|claims| {
-            claims["exp"]
-                .as_i64()
-                .is_some_and(|exp| exp >= Utc::now().timestamp())
-        });
+        .and_then(|token| client_token::verify(token, &hub.client_key));
     let Some(claims) = claims else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
@@ -392,5 +386,5 @@ pub fn token(
     if let Some(user_id) = user_id {
         claims["sub"] = user_id.into();
     }
-    jwt::sign(&claims, &hub.key)
+    client_token::sign(&claims, &hub.client_key)
 }

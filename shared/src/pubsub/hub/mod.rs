@@ -1,15 +1,18 @@
 //! A Web PubSub-compatible hub, the local default of architecture.md: the handler serves it on
-//! its own port when no Azure Web PubSub is configured. It speaks the same wire protocol as the
-//! service (azure-contracts §2): the data-plane REST paths with access-key JWTs (`rest`), client
-//! WebSockets with the `json.webpubsub.azure.v1` and `json.reliable.webpubsub.azure.v1`
-//! subprotocols and token roles (`client`, `roles`), and CloudEvents upstream calls with
-//! `ce-signature` after the abuse-protection handshake (`upstream`). So the backend's own client
-//! code runs unchanged against it and against Azure.
+//! its own port when no Azure Web PubSub is configured. It runs as Bicep deploys the service,
+//! with local auth off (azure-contracts §2): the data-plane REST paths take Entra bearer tokens
+//! (from the local OpenID issuer, checked like any Entra token) and hand out client tokens only
+//! through `:generateToken` (`rest`); client WebSockets speak the `json.webpubsub.azure.v1` and
+//! `json.reliable.webpubsub.azure.v1` subprotocols with token roles (`client`, `roles`); and
+//! CloudEvents go to the event handler with the service identity's bearer token after the
+//! abuse-protection handshake (`upstream`). So the backend's own client code runs unchanged
+//! against it and against Azure.
 //!
 //! Not implemented (not used by CodeConnect): OData `filter` on sends, reliable-protocol
 //! recovery of a dropped connection (a reconnect is a new connection), `ce-connectionState`.
 
 mod client;
+mod client_token;
 mod rest;
 mod roles;
 mod upstream;
@@ -23,51 +26,92 @@ use axum::routing::{any, get};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
-use crate::config::{PubSubService, Secret};
+use crate::config::{PubSubEndpoint, TokenRules};
+use crate::entra::{LocalIssuer, TokenValidator};
+
+pub use client_token::sign as sign_client_token;
 
 /// Frames queued for one client; a client this far behind is disconnected, so a slow reader
 /// costs bounded memory.
 const OUTBOUND_QUEUE: usize = 256;
+/// The resource the REST API's bearer tokens are for (scope `https://webpubsub.azure.com/.default`).
+pub const REST_AUDIENCE: &str = "https://webpubsub.azure.com";
+/// What the local hub's event handler asks its tokens for: a dedicated App ID URI, as
+/// `realtimeEventsTokenResource` is in Bicep.
+pub const LOCAL_EVENTS_AUDIENCE: &str = "api://codeconnect-local-realtime-events";
 
 pub struct HubConfig {
-    /// The access key that signs REST and client tokens (and upstream event signatures).
-    pub key: String,
     pub hub: String,
-    /// Where CloudEvents go (`…/api/realtime/events`); none: connections are accepted as is.
-    pub event_handler: Option<String>,
+    /// The key client access tokens are signed with (the service's own; never the app's).
+    pub client_key: String,
+    /// Who may call the REST API: rules for Entra bearer tokens; none: nobody (clients only).
+    pub rest_callers: Option<TokenRules>,
+    /// Where CloudEvents go and how they authenticate; none: connections are accepted as is.
+    pub event_handler: Option<EventHandler>,
 }
 
-/// Binds the hub on `port` (0: any free port) with a key drawn at random, serves it in the
-/// background, and returns the service settings that reach it.
+/// The hub's event handler with managed-identity auth, as `eventHandlers[].auth` in Bicep.
+pub struct EventHandler {
+    /// `…/api/realtime/events`.
+    pub url: String,
+    /// `auth.managedIdentity.resource`: the audience of the tokens it sends.
+    pub resource: String,
+    /// Issues the service identity's tokens.
+    pub issuer: Arc<LocalIssuer>,
+    /// The service identity's object id (Bicep's `webPubSubPrincipalId`).
+    pub principal_id: String,
+}
+
+/// A started local hub and the issuer standing in for Entra beside it.
+pub struct LocalRealtime {
+    /// How the app reaches the hub: exactly the shape Azure's service has.
+    pub service: PubSubEndpoint,
+    pub issuer: Arc<LocalIssuer>,
+}
+
+/// Starts the local OpenID issuer and binds the hub on `port` (0: any free port), calling
+/// `event_handler` with the hub identity's tokens; returns how the app reaches both.
 pub async fn spawn_local(
     port: u16,
     hub: &str,
     event_handler: String,
-) -> anyhow::Result<PubSubService> {
+) -> anyhow::Result<LocalRealtime> {
+    let issuer = LocalIssuer::spawn().await?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let endpoint = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
-    let key = data_encoding::BASE64.encode(&rand::random::<[u8; 32]>());
+    let service_principal = Uuid::new_v4().to_string();
     let config = HubConfig {
-        key: key.clone(),
         hub: hub.to_owned(),
-        event_handler: Some(event_handler),
+        client_key: data_encoding::BASE64.encode(&rand::random::<[u8; 32]>()),
+        rest_callers: Some(issuer.rules(REST_AUDIENCE, issuer.app_principal_id())),
+        event_handler: Some(EventHandler {
+            url: event_handler,
+            resource: LOCAL_EVENTS_AUDIENCE.to_owned(),
+            issuer: issuer.clone(),
+            principal_id: service_principal.clone(),
+        }),
     };
     tokio::spawn(async move {
         if let Err(error) = serve(listener, config).await {
             tracing::error!(error = %error, "the local Web PubSub hub stopped");
         }
     });
-    Ok(PubSubService::AccessKey {
-        endpoint,
-        key: Secret::new(key.clone()),
-        event_keys: vec![Secret::new(key)],
+    Ok(LocalRealtime {
+        service: PubSubEndpoint {
+            endpoint,
+            identity: issuer.app_identity(),
+            events: issuer.rules(LOCAL_EVENTS_AUDIENCE, &service_principal),
+        },
+        issuer,
     })
 }
 
 /// Serves the hub on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, config: HubConfig) -> std::io::Result<()> {
-    axum::serve(listener, router(Arc::new(Hub::new(config)))).await
+    let origin = listener.local_addr()?.ip().to_string();
+    axum::serve(listener, router(Arc::new(Hub::new(config, origin)))).await
 }
 
 fn router(hub: Arc<Hub>) -> Router {
@@ -79,7 +123,8 @@ fn router(hub: Arc<Hub>) -> Router {
 }
 
 struct Hub {
-    key: String,
+    client_key: String,
+    rest_callers: Option<TokenValidator>,
     name: String,
     upstream: upstream::Upstream,
     registry: Mutex<Registry>,
@@ -102,10 +147,12 @@ struct Connection {
 }
 
 impl Hub {
-    fn new(config: HubConfig) -> Self {
+    /// `origin`: the host the hub calls itself in `WebHook-Request-Origin`.
+    fn new(config: HubConfig, origin: String) -> Self {
         Self {
-            upstream: upstream::Upstream::new(config.event_handler, &config.hub, &config.key),
-            key: config.key,
+            upstream: upstream::Upstream::new(config.event_handler, &config.hub, origin),
+            client_key: config.client_key,
+            rest_callers: config.rest_callers.map(TokenValidator::new),
             name: config.hub,
             registry: Mutex::default(),
         }

@@ -1,6 +1,6 @@
-//! The data-plane REST API under `/api/hubs/{hub}/…` (azure-contracts §2.1), authorised by an
-//! HS256 JWT from the access key whose `aud` is the request URL (with or without its query,
-//! compared case-insensitively), within 5 minutes of clock skew.
+//! The data-plane REST API under `/api/hubs/{hub}/…` (azure-contracts §2.1), authorised, as the
+//! service is with local auth off, by an Entra bearer token for `https://webpubsub.azure.com`
+//! issued to a permitted principal (the app's managed identity).
 
 use std::sync::Arc;
 
@@ -9,16 +9,14 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use chrono::Utc;
 use data_encoding::BASE64;
 use serde_json::{Value, json};
 
 use super::roles::Action;
 use super::{Hub, client};
-use crate::pubsub::jwt;
+use crate::entra::TokenError;
 
 const MAX_BODY: usize = 1024 * 1024;
-const CLOCK_SKEW: i64 = 5 * 60;
 
 pub async fn health() -> StatusCode {
     StatusCode::OK
@@ -26,7 +24,16 @@ pub async fn health() -> StatusCode {
 
 pub async fn dispatch(State(hub): State<Arc<Hub>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    if !authorised(&hub, &parts.uri, &parts.headers) {
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let verdict = match &hub.rest_callers {
+        Some(callers) => callers.validate_header(authorization).await.map(drop),
+        None => Err(TokenError::WrongPrincipal),
+    };
+    if let Err(refused) = verdict {
+        tracing::warn!(error = %refused, "hub REST call refused");
         return error(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
@@ -277,32 +284,6 @@ fn exists(found: bool) -> Response {
     } else {
         StatusCode::NOT_FOUND.into_response()
     }
-}
-
-fn authorised(hub: &Hub, uri: &axum::http::Uri, headers: &axum::http::HeaderMap) -> bool {
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    let Some(claims) = jwt::verify(token, &hub.key) else {
-        return false;
-    };
-    let now = Utc::now().timestamp();
-    if claims["exp"]
-        .as_i64()
-        .is_none_or(|exp| exp + CLOCK_SKEW < now)
-    {
-        return false;
-    }
-    // `aud` is the request URL; the JS SDK includes the query, the docs leave it out.
-    let audience = claims["aud"].as_str().unwrap_or_default();
-    let audience_path = reqwest::Url::parse(audience)
-        .map(|url| url.path().to_owned())
-        .unwrap_or_default();
-    percent_decode(&audience_path).eq_ignore_ascii_case(&percent_decode(uri.path()))
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response {

@@ -1,6 +1,8 @@
-//! The hub's calls to the event handler: CloudEvents in HTTP binary mode (azure-contracts §2.5),
-//! signed with `ce-signature`, after the abuse-protection handshake (an OPTIONS the handler must
-//! answer with `WebHook-Allowed-Origin`; until it does, no event is sent and connects fail).
+//! The hub's calls to the event handler: CloudEvents in HTTP binary mode (azure-contracts §2.5)
+//! with `Authorization: Bearer <the service identity's token>` for the configured resource, and
+//! no `ce-signature` (local auth is off), after the abuse-protection handshake (an OPTIONS the
+//! handler must answer with `WebHook-Allowed-Origin`; until it does, no event is sent and
+//! connects fail).
 
 use std::time::Duration;
 
@@ -12,15 +14,13 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::pubsub::signature_for;
-
-/// What the service calls itself in `WebHook-Request-Origin`.
-const ORIGIN: &str = "localhost";
+use super::EventHandler;
 
 pub struct Upstream {
-    url: Option<String>,
+    handler: Option<EventHandler>,
     hub: String,
-    key: String,
+    /// What the service calls itself in `WebHook-Request-Origin`: its host name.
+    origin: String,
     http: reqwest::Client,
     validated: OnceCell<()>,
 }
@@ -44,11 +44,11 @@ pub struct Caller<'a> {
 }
 
 impl Upstream {
-    pub fn new(url: Option<String>, hub: &str, key: &str) -> Self {
+    pub fn new(handler: Option<EventHandler>, hub: &str, origin: String) -> Self {
         Self {
-            url,
+            handler,
             hub: hub.to_owned(),
-            key: key.to_owned(),
+            origin,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -63,7 +63,7 @@ impl Upstream {
         caller: &Caller<'_>,
         body: &Value,
     ) -> Result<ConnectAnswer, StatusCode> {
-        if self.url.is_none() {
+        if self.handler.is_none() {
             return Ok(ConnectAnswer::default());
         }
         let response = self
@@ -90,7 +90,7 @@ impl Upstream {
 
     /// `connected` and `disconnected`: the handler's answer does not matter.
     pub async fn notify(&self, caller: &Caller<'_>, event: &str, body: &Value) {
-        if self.url.is_some() {
+        if self.handler.is_some() {
             self.send(
                 caller,
                 &format!("azure.webpubsub.sys.{event}"),
@@ -111,7 +111,7 @@ impl Upstream {
         content_type: &str,
         body: Bytes,
     ) -> Result<Option<(String, Bytes)>, ()> {
-        if self.url.is_none() {
+        if self.handler.is_none() {
             return Ok(None);
         }
         let response = self
@@ -145,16 +145,21 @@ impl Upstream {
         content_type: &str,
         body: Bytes,
     ) -> Option<reqwest::Response> {
-        let url = self.url.as_deref()?;
+        let handler = self.handler.as_ref()?;
+        let url = handler.url.as_str();
         if !self.validate(url).await {
             tracing::warn!(url, "event handler failed the abuse-protection check");
             return None;
         }
+        let token = handler
+            .issuer
+            .token_for(&handler.principal_id, &handler.resource);
         let mut request = self
             .http
             .post(url)
+            .bearer_auth(token)
             .header("content-type", content_type)
-            .header("webhook-request-origin", ORIGIN)
+            .header("webhook-request-origin", &self.origin)
             .header("ce-specversion", "1.0")
             .header("ce-awpsversion", "1.0")
             .header("ce-type", kind)
@@ -167,10 +172,6 @@ impl Upstream {
             .header("ce-hub", &self.hub)
             .header("ce-connectionId", caller.connection_id)
             .header("ce-eventName", event)
-            .header(
-                "ce-signature",
-                signature_for(&self.key, caller.connection_id),
-            )
             .body(body);
         if let Some(user_id) = caller.user_id {
             request = request.header("ce-userId", user_id);
@@ -194,7 +195,7 @@ impl Upstream {
                 let response = self
                     .http
                     .request(reqwest::Method::OPTIONS, url)
-                    .header("webhook-request-origin", ORIGIN)
+                    .header("webhook-request-origin", &self.origin)
                     .header("ce-awpsversion", "1.0")
                     .send()
                     .await
@@ -203,7 +204,9 @@ impl Upstream {
                     .headers()
                     .get("webhook-allowed-origin")
                     .and_then(|value| value.to_str().ok())
-                    .is_some_and(|origin| origin == "*" || origin.eq_ignore_ascii_case(ORIGIN));
+                    .is_some_and(|origin| {
+                        origin == "*" || origin.eq_ignore_ascii_case(&self.origin)
+                    });
                 if response.status().is_success() && allowed {
                     Ok(())
                 } else {

@@ -1,0 +1,239 @@
+//! The handler as the Functions host runs it: a child process with the app settings in its
+//! environment (including the names the host itself sets), its readiness found by polling the
+//! port, and its output read line by line the way `WorkerProcess` reads it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Where a line came from: the host treats the two streams differently.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// The level the Functions host files a line of handler output under
+/// (`WorkerProcess.OnOutputDataReceived` / `ParseErrorMessageAndLog`, useStdErrStreamForErrorsOnly off).
+fn host_level(stream: Stream, line: &str) -> &'static str {
+    let line = line.to_lowercase();
+    match stream {
+        Stream::Stdout => "Information",
+        Stream::Stderr if line.contains("warn") => "Warning",
+        Stream::Stderr
+            if ["error", "fail", "severe", "unhandled exception"]
+                .iter()
+                .any(|word| line.contains(word)) =>
+        {
+            "Error"
+        }
+        Stream::Stderr => "Information",
+    }
+}
+
+struct Handler {
+    child: Child,
+    port: u16,
+    lines: Arc<Mutex<Vec<(Stream, String)>>>,
+}
+
+impl Handler {
+    fn start(settings: &[(&str, &str)]) -> Handler {
+        let port = free_port();
+        let blobs = std::env::temp_dir().join(format!("cc-process-blobs-{port}"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+            .env("LOCAL_PUBSUB_PORT", "0")
+            .env("LOCAL_BLOB_DIR", &blobs)
+            .envs(settings.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start the handler binary");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for (stream, reader) in [
+            (
+                Stream::Stdout,
+                Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            ),
+            (Stream::Stderr, Box::new(child.stderr.take().unwrap())),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push((stream, line));
+                }
+            });
+        }
+        Handler { child, port, lines }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Polls like the host (every 25 ms; any HTTP answer means ready), at most 30 s (Flex's limit).
+    async fn wait_until_ready(&mut self) -> Duration {
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        while started.elapsed() < Duration::from_secs(30) {
+            if client.get(self.url("/")).send().await.is_ok() {
+                return started.elapsed();
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("the handler exited with {status}: {:?}", self.lines());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the handler did not answer within 30 s: {:?}", self.lines());
+    }
+
+    fn lines(&self) -> Vec<(Stream, String)> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Handler {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Settings of a handler whose database is unreachable (nothing at start waits for it).
+const BASE: &[(&str, &str)] = &[
+    (
+        "DATABASE_URL",
+        "postgres://postgres@127.0.0.1:9/unreachable",
+    ),
+    ("DATABASE_ACQUIRE_TIMEOUT_SECS", "1"),
+    ("API_ALLOWED_ORIGINS", "https://app.codeconnect.example"),
+    // What the Flex host writes from the site's CORS settings, as a JSON array.
+    ("CORS_ALLOWED_ORIGINS", r#"["https://portal.azure.com"]"#),
+    ("LOG_LEVEL", "info"),
+];
+
+async fn preflight(client: &reqwest::Client, handler: &Handler, origin: &str) -> reqwest::Response {
+    client
+        .request(reqwest::Method::OPTIONS, handler.url("/api/mentors"))
+        .header("origin", origin)
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn with_the_hosts_cors_setting_present_the_handler_serves_its_own_origins_only() {
+    let mut handler = Handler::start(BASE);
+    handler.wait_until_ready().await;
+    let client = reqwest::Client::new();
+
+    let health = client.get(handler.url("/api/health")).send().await.unwrap();
+    let ours = preflight(&client, &handler, "https://app.codeconnect.example").await;
+    let portal = preflight(&client, &handler, "https://portal.azure.com").await;
+
+    assert_eq!(health.status(), 200);
+    assert_eq!(
+        ours.headers()["access-control-allow-origin"],
+        "https://app.codeconnect.example"
+    );
+    assert_eq!(ours.headers()["access-control-allow-credentials"], "true");
+    assert!(
+        !portal.headers().contains_key("access-control-allow-origin"),
+        "the host's CORS_ALLOWED_ORIGINS must not be read as ours"
+    );
+}
+
+#[tokio::test]
+async fn the_host_files_info_lines_as_information_and_errors_as_errors() {
+    let mut handler = Handler::start(BASE);
+    handler.wait_until_ready().await;
+    let client = reqwest::Client::new();
+
+    // A caller's request id is logged with the request: words in it must not change the level.
+    client
+        .get(handler.url("/api/health"))
+        .header("x-request-id", "retry-after-failure-error-7")
+        .send()
+        .await
+        .unwrap();
+    // The database is unreachable: discovery fails with a logged internal error.
+    let failed = client
+        .get(handler.url("/api/mentors"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 500);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && !handler
+            .lines()
+            .iter()
+            .any(|(_, line)| line.contains("internal error"))
+    {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let lines = handler.lines();
+    let mut seen = Vec::new();
+    assert!(!lines.is_empty());
+    for (stream, line) in &lines {
+        let json: Value = serde_json::from_str(line)
+            .unwrap_or_else(|_| panic!("{stream:?} line is not JSON: {line}"));
+        let level = json["level"].as_str().expect("every line has a level");
+        let expected = match level {
+            "ERROR" => "Error",
+            "WARN" => "Warning",
+            _ => "Information",
+        };
+        assert_eq!(
+            host_level(*stream, line),
+            expected,
+            "the host would misfile this {level} line from {stream:?}: {line}"
+        );
+        seen.push(level.to_owned());
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|(_, line)| line.contains("retry-after-failure-error-7")
+                && line.contains(r#""level":"INFO""#)),
+        "the request's info line: {lines:?}"
+    );
+    assert!(seen.iter().any(|level| level == "ERROR"), "{lines:?}");
+}
+
+#[tokio::test]
+async fn an_unresolved_key_vault_reference_stops_the_start_naming_the_setting() {
+    let mut settings = BASE.to_vec();
+    settings[0] = (
+        "DATABASE_URL",
+        "@Microsoft.KeyVault(SecretUri=https://kv-cc.vault.azure.net/secrets/database-url/)",
+    );
+    let mut handler = Handler::start(&settings);
+
+    let status = handler.child.wait().expect("the handler exits");
+    std::thread::sleep(Duration::from_millis(100));
+
+    assert!(!status.success());
+    let lines = handler.lines();
+    let message = lines
+        .iter()
+        .find(|(_, line)| line.contains("DATABASE_URL is an unresolved Key Vault reference"))
+        .unwrap_or_else(|| panic!("no message naming the setting: {lines:?}"));
+    assert_eq!(host_level(message.0, &message.1), "Error");
+    assert!(message.1.contains("Key Vault Secrets User"));
+}
