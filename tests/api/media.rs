@@ -29,13 +29,15 @@ impl TestApp {
             .put(self.url(&format!("/api/mentors/me/media/{kind}")))
             .bearer_auth(token)
             .header("content-type", content_type)
+            // As browsers and the Functions host send it, `0` included.
+            .header("content-length", body.len())
             .body(body)
             .send()
             .await
             .expect("upload")
     }
 
-    /// Sends `body` in 64 KiB chunks without a Content-Length, as a browser streaming a file.
+    /// Sends `body` in 64 KiB chunks without a Content-Length (chunked transfer encoding).
     async fn upload_chunked(&self, content_type: &str, body: Vec<u8>, token: &str) -> Response {
         let chunks: Vec<Result<Bytes, std::io::Error>> = body
             .chunks(64 * 1024)
@@ -164,9 +166,16 @@ async fn type_and_size_limits_refuse_and_write_nothing() {
         "INVALID_PATH",
     )
     .await;
-    // Exactly 5 MiB is allowed; one byte more, streamed without a length, is cut off.
+    // Through the Functions host a body without Content-Length arrives empty: refuse it.
+    expect_problem(
+        app.upload_chunked("image/png", png(1000, 2), &token).await,
+        StatusCode::LENGTH_REQUIRED,
+        "LENGTH_REQUIRED",
+    )
+    .await;
+    // Exactly 5 MiB is allowed; one byte more is not.
     let too_big = expect_problem(
-        app.upload_chunked("image/png", png(5 * MIB + 1, 2), &token)
+        app.upload("photo", "image/png", png(5 * MIB + 1, 2), &token)
             .await,
         StatusCode::PAYLOAD_TOO_LARGE,
         "PAYLOAD_TOO_LARGE",
@@ -175,7 +184,7 @@ async fn type_and_size_limits_refuse_and_write_nothing() {
     assert_eq!(too_big["maxBytes"], 5 * MIB);
     assert_eq!(app.media_rows(mentor_id).await, 0, "nothing recorded");
     expect_status(
-        app.upload_chunked("image/png", png(5 * MIB, 3), &token)
+        app.upload("photo", "image/png", png(5 * MIB, 3), &token)
             .await,
         StatusCode::OK,
     )

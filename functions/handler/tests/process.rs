@@ -3,6 +3,7 @@
 //! port, and its output read line by line the way `WorkerProcess` reads it.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,10 +42,19 @@ struct Handler {
 }
 
 impl Handler {
+    /// The handler this build made.
     fn start(settings: &[(&str, &str)]) -> Handler {
+        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_handler")), settings)
+    }
+
+    /// `binary`, started from its own folder as the host starts the packaged handler.
+    fn start_binary(binary: &Path, settings: &[(&str, &str)]) -> Handler {
         let port = free_port();
         let blobs = std::env::temp_dir().join(format!("cc-process-blobs-{port}"));
-        let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+        let mut command = Command::new(binary);
+        if let Some(folder) = binary.parent() {
+            command.current_dir(folder);
+        }
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -236,4 +246,56 @@ async fn an_unresolved_key_vault_reference_stops_the_start_naming_the_setting() 
         .unwrap_or_else(|| panic!("no message naming the setting: {lines:?}"));
     assert_eq!(host_level(message.0, &message.1), "Error");
     assert!(message.1.contains("Key Vault Secrets User"));
+}
+
+/// The folder `bash infra/package.sh` writes (`infra/local/test.sh` runs it before the tests).
+fn packaged_handler() -> PathBuf {
+    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/functionapp/handler");
+    assert!(
+        binary.exists(),
+        "no packaged handler at {}: run `bash infra/package.sh` first",
+        binary.display()
+    );
+    binary
+}
+
+/// The highest `GLIBC_x.y` symbol version the binary needs, from its dynamic symbol table.
+fn highest_glibc_version(binary: &Path) -> (u32, u32) {
+    let output = Command::new("objdump")
+        .arg("-T")
+        .arg(binary)
+        .output()
+        .expect("run objdump (binutils)");
+    assert!(output.status.success(), "objdump failed on {}", binary.display());
+    String::from_utf8_lossy(&output.stdout)
+        .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
+        .filter_map(|word| word.strip_prefix("GLIBC_"))
+        .filter_map(|version| {
+            let (major, minor) = version.split_once('.')?;
+            Some((major.parse().ok()?, minor.split('.').next()?.parse().ok()?))
+        })
+        .max()
+        .expect("a dynamically linked binary needs some glibc symbols")
+}
+
+/// Needs the release package (minutes to build): `infra/local/test.sh` builds it and runs this.
+#[tokio::test]
+#[ignore = "needs `bash infra/package.sh`; infra/local/test.sh runs it"]
+async fn the_packaged_handler_needs_at_most_glibc_2_28_and_starts() {
+    let binary = packaged_handler();
+
+    // The Functions Linux images include bullseye (glibc 2.31); 2.28 leaves headroom.
+    let highest = highest_glibc_version(&binary);
+    assert!(highest <= (2, 28), "needs GLIBC_{}.{}", highest.0, highest.1);
+    let symbols = Command::new("readelf").arg("-S").arg(&binary).output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&symbols.stdout).contains(".symtab"),
+        "the packaged handler is stripped"
+    );
+    let mut handler = Handler::start_binary(&binary, BASE);
+    let ready_after = handler.wait_until_ready().await;
+    let health = reqwest::get(handler.url("/api/health")).await.unwrap();
+
+    assert_eq!(health.status(), 200);
+    assert!(ready_after < Duration::from_secs(30), "Flex allows 30 s");
 }

@@ -67,8 +67,9 @@ pub struct Stored {
 
 impl UploadRules {
     /// The accepted type named by the `Content-Type` header (parameters ignored), or 415
-    /// `UNSUPPORTED_MEDIA_TYPE`; 413 `PAYLOAD_TOO_LARGE` at once when `Content-Length` already
-    /// says the body is over the limit.
+    /// `UNSUPPORTED_MEDIA_TYPE`; 411 `LENGTH_REQUIRED` without `Content-Length` (the Functions
+    /// host forwards a body only with one: a chunked upload would arrive empty); 413
+    /// `PAYLOAD_TOO_LARGE` at once when `Content-Length` says the body is over the limit.
     pub fn check_headers(&self, headers: &HeaderMap) -> Result<&'static FileType> {
         let declared = headers
             .get(header::CONTENT_TYPE)
@@ -91,8 +92,15 @@ impl UploadRules {
         let length = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<u64>().ok());
-        if length.is_some_and(|length| length > self.max_bytes) {
+            .and_then(|value| value.parse::<u64>().ok())
+            .ok_or_else(|| {
+                Error::new(
+                    StatusCode::LENGTH_REQUIRED,
+                    "LENGTH_REQUIRED",
+                    "Send the file with a Content-Length header.",
+                )
+            })?;
+        if length > self.max_bytes {
             return Err(self.too_large());
         }
         Ok(file_type)
