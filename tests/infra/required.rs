@@ -131,3 +131,17 @@ fn the_required_check_finds_a_missing_property() {
 
     assert_eq!(missing, vec![&"properties.publicNetworkAccess"]);
 }
+
+#[test]
+fn resource_names_use_the_environment_name_lowered() {
+    let source = std::fs::read_to_string(crate::bicep::repo_root().join("infra/main.bicep"))
+        .expect("read infra/main.bicep");
+
+    // Postgres, Redis and storage names take lower case only: every use goes through toLower.
+    let uses: Vec<&str> = source
+        .lines()
+        .filter(|line| line.contains("environmentName") && !line.trim_start().starts_with("//"))
+        .filter(|line| !line.trim_start().starts_with("param environmentName"))
+        .collect();
+    assert_eq!(uses, vec!["var envName = toLower(environmentName)"]);
+}

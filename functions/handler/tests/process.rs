@@ -266,7 +266,11 @@ fn highest_glibc_version(binary: &Path) -> (u32, u32) {
         .arg(binary)
         .output()
         .expect("run objdump (binutils)");
-    assert!(output.status.success(), "objdump failed on {}", binary.display());
+    assert!(
+        output.status.success(),
+        "objdump failed on {}",
+        binary.display()
+    );
     String::from_utf8_lossy(&output.stdout)
         .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
         .filter_map(|word| word.strip_prefix("GLIBC_"))
@@ -286,8 +290,17 @@ async fn the_packaged_handler_needs_at_most_glibc_2_28_and_starts() {
 
     // The Functions Linux images include bullseye (glibc 2.31); 2.28 leaves headroom.
     let highest = highest_glibc_version(&binary);
-    assert!(highest <= (2, 28), "needs GLIBC_{}.{}", highest.0, highest.1);
-    let symbols = Command::new("readelf").arg("-S").arg(&binary).output().unwrap();
+    assert!(
+        highest <= (2, 28),
+        "needs GLIBC_{}.{}",
+        highest.0,
+        highest.1
+    );
+    let symbols = Command::new("readelf")
+        .arg("-S")
+        .arg(&binary)
+        .output()
+        .unwrap();
     assert!(
         !String::from_utf8_lossy(&symbols.stdout).contains(".symtab"),
         "the packaged handler is stripped"
