@@ -7,6 +7,15 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
+/// A start 2-5 hours from now whose class (with its buffer) ends before midnight UTC, where the
+/// open mentor's whole-day slot ends: whatever the time of day the test runs.
+fn within_six_hours() -> chrono::DateTime<Utc> {
+    (2..=5)
+        .map(|hours| Utc::now() + Duration::hours(hours))
+        .find(|start| (*start + Duration::hours(2)).date_naive() == start.date_naive())
+        .expect("one of 2-5 hours ahead leaves a class inside its day")
+}
+
 async fn confirmed_class(
     app: &TestApp,
     mentor_id: Uuid,
@@ -154,7 +163,7 @@ async fn rescheduling_needs_six_hours_notice_and_a_valid_new_time() {
     );
     assert_eq!(body["status"], "confirmed", "payment is kept");
 
-    let soon = confirmed_class(&app, mentor_id, &student, Utc::now() + Duration::hours(5)).await;
+    let soon = confirmed_class(&app, mentor_id, &student, within_six_hours()).await;
     let late = app
         .post(
             &format!("/api/bookings/{soon}/reschedule"),

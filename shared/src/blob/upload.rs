@@ -259,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn headers_pick_the_type_and_refuse_declared_oversize() {
+    fn headers_pick_the_type_need_a_length_and_refuse_declared_oversize() {
         let rules = UploadRules {
             types: &[JPEG, PNG],
             max_bytes: 10,
@@ -269,6 +269,11 @@ mod tests {
             header::CONTENT_TYPE,
             "Image/PNG; charset=x".parse().unwrap(),
         );
+        assert_eq!(
+            rules.check_headers(&headers).unwrap_err().code(),
+            Some("LENGTH_REQUIRED")
+        );
+        headers.insert(header::CONTENT_LENGTH, "10".parse().unwrap());
         assert_eq!(
             rules.check_headers(&headers).unwrap().content_type,
             "image/png"

@@ -42,13 +42,12 @@ pub enum TokenError {
     KeysUnavailable(anyhow::Error),
 }
 
-/// The claims a validated token carries that callers use.
+/// The claims of a validated token that identify its caller.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
+    /// The calling principal's object id.
     pub oid: String,
     pub tid: String,
-    #[serde(default)]
-    pub appid: Option<String>,
 }
 
 pub struct TokenValidator {
