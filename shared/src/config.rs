@@ -2,7 +2,6 @@
 //! `local.settings.json` under `func start`). Nothing else in the code base reads the environment.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::blob::StorageAccount;
@@ -113,8 +112,8 @@ pub struct TurnConfig {
     pub shared_secret: Secret,
 }
 
-/// Blob storage: Azure with the managed identity (`AZURE_STORAGE_ACCOUNT_URL`), Azure or Azurite
-/// with an account key (`AZURE_STORAGE_CONNECTION_STRING`), else a local folder.
+/// Blob storage: Azure with the managed identity (`AZURE_STORAGE_ACCOUNT_URL`), or Azure or
+/// Azurite with an account key (`AZURE_STORAGE_CONNECTION_STRING`); one of the two is required.
 #[derive(Debug, Clone)]
 pub struct BlobConfig {
     pub backend: BlobBackend,
@@ -122,9 +121,6 @@ pub struct BlobConfig {
     pub media_container: String,
     /// `BLOB_RECORDINGS_CONTAINER`, default `recordings`.
     pub recordings_container: String,
-    /// `PUBLIC_BASE_URL`, default `http://127.0.0.1:7071`: where clients reach this app (the
-    /// local-folder store's read URLs point there).
-    pub public_base_url: String,
 }
 
 #[derive(Debug, Clone)]
@@ -133,8 +129,6 @@ pub enum BlobBackend {
     ManagedIdentity { account_url: String },
     /// `AZURE_STORAGE_CONNECTION_STRING` (`UseDevelopmentStorage=true` for Azurite).
     SharedKey(StorageAccount),
-    /// `LOCAL_BLOB_DIR`, default `.local/blobs`.
-    LocalFolder { dir: PathBuf },
 }
 
 /// Email delivery. Without a SendGrid key, emails stay in the outbox table (local default).
@@ -465,7 +459,6 @@ impl Reader<'_> {
     fn blob(&mut self) -> BlobConfig {
         let account_url = self.optional("AZURE_STORAGE_ACCOUNT_URL");
         let connection_string = self.optional("AZURE_STORAGE_CONNECTION_STRING");
-        let local_dir = self.optional("LOCAL_BLOB_DIR");
         let backend = match (account_url, connection_string) {
             (Some(_), Some(_)) => {
                 self.problems.push(
@@ -485,11 +478,19 @@ impl Reader<'_> {
                     }
                 }
             }
-            (None, None) => None,
+            (None, None) => {
+                self.problems.push(
+                    "set AZURE_STORAGE_ACCOUNT_URL (Azure, with the managed identity) or \
+                     AZURE_STORAGE_CONNECTION_STRING (UseDevelopmentStorage=true for Azurite)"
+                        .into(),
+                );
+                None
+            }
         };
         BlobConfig {
-            backend: backend.unwrap_or_else(|| BlobBackend::LocalFolder {
-                dir: local_dir.unwrap_or_else(|| ".local/blobs".into()).into(),
+            // Without a backend a problem is recorded and the configuration is refused.
+            backend: backend.unwrap_or_else(|| BlobBackend::ManagedIdentity {
+                account_url: String::new(),
             }),
             media_container: self
                 .optional("BLOB_MEDIA_CONTAINER")
@@ -497,9 +498,6 @@ impl Reader<'_> {
             recordings_container: self
                 .optional("BLOB_RECORDINGS_CONTAINER")
                 .unwrap_or_else(|| "recordings".into()),
-            public_base_url: self
-                .optional("PUBLIC_BASE_URL")
-                .unwrap_or_else(|| "http://127.0.0.1:7071".into()),
         }
     }
 
@@ -520,11 +518,20 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The settings given, with Azurite as blob storage unless they name storage or
+    /// `NO_STORAGE` is among them.
     fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
+        let mut map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        if map.remove("NO_STORAGE").is_none() && !map.keys().any(|k| k.starts_with("AZURE_STORAGE"))
+        {
+            map.insert(
+                "AZURE_STORAGE_CONNECTION_STRING".into(),
+                "UseDevelopmentStorage=true".into(),
+            );
+        }
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -576,10 +583,8 @@ mod tests {
             vec!["https://a.example", "https://b.example"]
         );
         assert!(!format!("{config:?}").contains("hunter2"));
-        assert!(matches!(
-            config.blob.backend,
-            BlobBackend::LocalFolder { ref dir } if dir == std::path::Path::new(".local/blobs")
-        ));
+        assert_eq!(config.blob.media_container, "media");
+        assert_eq!(config.blob.recordings_container, "recordings");
     }
 
     #[test]
@@ -687,5 +692,10 @@ mod tests {
             error.problems,
             vec!["set only one of AZURE_STORAGE_ACCOUNT_URL and AZURE_STORAGE_CONNECTION_STRING"]
         );
+
+        let error = config_from(&[("DATABASE_URL", "postgres://x"), ("NO_STORAGE", "")])
+            .unwrap_err();
+        assert_eq!(error.problems.len(), 1);
+        assert!(error.problems[0].contains("AZURE_STORAGE_CONNECTION_STRING"));
     }
 }

@@ -2,7 +2,6 @@
 //! every group's router under `/api`, answers timer invocations at `POST /{functionName}`, and
 //! offers the operator commands (migrate, create an admin, seed demo data, package).
 
-mod blobs;
 pub mod commands;
 mod cron;
 mod middleware;
@@ -48,6 +47,7 @@ pub fn timer_functions() -> impl Iterator<Item = &'static TimerFunction> {
     [
         auth::TIMERS,
         bookings::TIMERS,
+        mentors::TIMERS,
         notifications::TIMERS,
         payments::TIMERS,
         recordings::TIMERS,

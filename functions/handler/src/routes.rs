@@ -13,7 +13,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::{blobs, middleware, timers};
+use crate::{middleware, timers};
 
 pub const FUNCTIONS: &[FunctionDefinition] = &[FunctionDefinition {
     name: "openapi",
@@ -36,7 +36,6 @@ pub fn router(state: AppState) -> Router {
                 }
             }),
         )
-        .route("/api/blobs/{container}/{*name}", get(blobs::read))
         .route("/{function}", post(timers::invoke))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,7 +1,8 @@
 //! The mentor marketplace (product-spec §2): mentor self-service under `/api/mentors/me`
 //! (profile, bookable subjects, weekly slots, UPI id, demo toggle, package discount, photo and
 //! intro video) and public
-//! discovery (`/api/mentors`, detail, reviews, availability). Owns `/api/mentors/*`.
+//! discovery (`/api/mentors`, detail, reviews, availability). Owns `/api/mentors/*`, and the
+//! `media-uploads` timer that clears uploads begun and never completed.
 //!
 //! Every write that can change what discovery shows retires the cached mentor list
 //! (`Cache::bump_generation(MENTOR_LIST)`) after it commits.
@@ -15,14 +16,22 @@ mod subjects;
 mod visibility;
 
 use shared::AppState;
-use shared::invocation::FunctionDefinition;
+use shared::invocation::{FunctionDefinition, TimerFunction};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub const FUNCTIONS: &[FunctionDefinition] = &[FunctionDefinition {
-    name: "mentors",
-    function_json: include_str!("../azure/mentors/function.json"),
-}];
+pub const FUNCTIONS: &[FunctionDefinition] = &[
+    FunctionDefinition {
+        name: "mentors",
+        function_json: include_str!("../azure/mentors/function.json"),
+    },
+    FunctionDefinition {
+        name: "media-uploads",
+        function_json: include_str!("../azure/media-uploads/function.json"),
+    },
+];
+
+pub const TIMERS: &[TimerFunction] = &[media::TIMER];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -40,5 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(slots::list_slots, slots::add_slot))
         .routes(routes!(slots::update_slot, slots::delete_slot))
         .routes(routes!(media::my_media))
-        .routes(routes!(media::upload_media, media::delete_media))
+        .routes(routes!(media::delete_media))
+        .routes(routes!(media::start_upload))
+        .routes(routes!(media::complete_upload))
 }

@@ -1,6 +1,7 @@
-//! Class recordings (product-spec §7): the mentor's part uploads during the class
-//! (`/api/bookings/{id}/recording/parts/{n}`), the `recordings` timer that merges parts into one
-//! blob and deletes old recordings, and `/api/recordings/*` for participants and admins.
+//! Class recordings (product-spec §7): the mentor's part uploads during the class, straight to
+//! blob storage as blocks of one blob (`/api/bookings/{id}/recording/parts/{n}/*`), the
+//! `recordings` timer that commits them in part order and deletes old recordings, and
+//! `/api/recordings/*` for participants and admins.
 
 mod access;
 mod merge;
@@ -27,7 +28,8 @@ pub const TIMERS: &[TimerFunction] = &[merge::TIMER];
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(parts::upload_part))
+        .routes(routes!(parts::start_part))
+        .routes(routes!(parts::complete_part))
         .routes(routes!(access::list_recordings))
         .routes(routes!(access::recording_url))
 }

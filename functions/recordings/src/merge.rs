@@ -1,15 +1,20 @@
-//! The `recordings` timer (every 5 minutes): merges the parts of classes that ended at least 20
-//! minutes ago into one blob, in part order, then deletes the parts; deletes recordings 6 months
-//! after their class.
+//! The `recordings` timer (every 5 minutes): commits the parts of classes that ended at least 20
+//! minutes ago, blocks of the recording's blob, in part order (Put Block List: nothing is copied
+//! or downloaded), checks that the result is WebM, and deletes recordings 6 months after their
+//! class.
 //!
 //! A merge is claimed by inserting (or re-leasing) the booking's `recordings` row, so
 //! overlapping runs never merge one class twice; a failed merge keeps its row with the error and
-//! is retried with backoff once its lease runs out. The store composes the blob server-side
-//! where it can (Put Block From URL), so no run downloads a recording.
+//! is retried with backoff once its lease runs out (committing again is harmless: each block is
+//! taken in its latest upload, committed or not). A recording that is not WebM is deleted and
+//! marked `failed`, for good.
 
+use shared::blob::upload::WEBM;
 use shared::invocation::{TimerFunction, TimerInfo};
 use shared::{AppState, Result};
 use uuid::Uuid;
+
+use crate::parts::{block_id, recording_blob_name};
 
 pub const TIMER: TimerFunction = TimerFunction {
     name: "recordings",
@@ -71,31 +76,45 @@ async fn claim(state: &AppState) -> Result<Vec<(Uuid, Uuid)>> {
 
 async fn merge(state: &AppState, recording_id: Uuid, booking_id: Uuid) -> Result<()> {
     let container = &state.config.blob.recordings_container;
-    let parts: Vec<(i32, String)> = sqlx::query_as(
-        "SELECT part_number, blob_name FROM recording_parts WHERE booking_id = $1 ORDER BY part_number",
+    let name = recording_blob_name(booking_id);
+    let numbers: Vec<i32> = sqlx::query_scalar(
+        "SELECT part_number FROM recording_parts WHERE booking_id = $1 ORDER BY part_number",
     )
     .bind(booking_id)
     .fetch_all(&state.db)
     .await?;
-    let names: Vec<String> = parts.iter().map(|(_, name)| name.clone()).collect();
-    let numbers: Vec<i32> = parts.iter().map(|(number, _)| *number).collect();
-    let target = format!("bookings/{booking_id}/recording-{recording_id}.webm");
-    let size = state
+    let ids: Vec<_> = numbers.iter().map(|&number| block_id(number)).collect();
+    state
         .blobs
-        .concat(container, &names, &target, "video/webm")
+        .commit_blocks(container, &name, &ids, WEBM.content_type)
         .await?;
+    let head = state.blobs.head(container, &name, 4).await?;
+    let (status, blob_name, size) = if (WEBM.matches)(&head) {
+        let size = state
+            .blobs
+            .properties(container, &name)
+            .await?
+            .map_or(0, |properties| properties.size);
+        ("ready", Some(name), Some(i64::try_from(size).unwrap_or(i64::MAX)))
+    } else {
+        tracing::warn!(%booking_id, "the committed recording is not WebM; deleted");
+        state.blobs.delete(container, &name).await?;
+        ("failed", None, None)
+    };
 
     let mut transaction = state.db.begin().await?;
     sqlx::query(
         r#"UPDATE recordings
-           SET status = 'ready', blob_name = $2, size_bytes = $3, part_count = $4, ready_at = now(),
-               lease_until = NULL, last_error = NULL
+           SET status = $2, blob_name = $3, size_bytes = $4, part_count = $5,
+               ready_at = CASE WHEN $2 = 'ready' THEN now() END, lease_until = NULL,
+               last_error = CASE WHEN $2 = 'failed' THEN 'the recording is not WebM' END
            WHERE recording_id = $1"#,
     )
     .bind(recording_id)
-    .bind(&target)
-    .bind(i64::try_from(size).unwrap_or(i64::MAX))
-    .bind(i32::try_from(names.len()).unwrap_or(i32::MAX))
+    .bind(status)
+    .bind(blob_name)
+    .bind(size)
+    .bind(i32::try_from(numbers.len()).unwrap_or(i32::MAX))
     .execute(&mut *transaction)
     .await?;
     sqlx::query("DELETE FROM recording_parts WHERE booking_id = $1 AND part_number = ANY($2)")
@@ -104,11 +123,6 @@ async fn merge(state: &AppState, recording_id: Uuid, booking_id: Uuid) -> Result
         .execute(&mut *transaction)
         .await?;
     transaction.commit().await?;
-    for name in &names {
-        if let Err(error) = state.blobs.delete(container, name).await {
-            tracing::warn!(blob = name, error = ?error, "could not delete a merged part");
-        }
-    }
     Ok(())
 }
 

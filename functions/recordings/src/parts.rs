@@ -1,34 +1,30 @@
-//! `PUT /api/bookings/{id}/recording/parts/{n}`: the booking's mentor uploads part `n` of the
-//! class recording (`video/webm`, at most 100 MB), streamed to blob storage, from 15 minutes
-//! before the class until 15 minutes after it. Parts have fixed blob names, so sending part `n`
-//! again replaces it: retries are idempotent.
+//! The class recording's parts: the booking's mentor sends part `n` (`video/webm`, at most 100 MB)
+//! straight to blob storage as block `part-NNN` of the recording's one block blob, from 15
+//! minutes before the class until 15 minutes after it:
+//! `POST /api/bookings/{id}/recording/parts/{n}/upload` hands out the Put Block URL, and
+//! `POST .../parts/{n}/complete` checks the block arrived and records it. The `recordings` timer
+//! commits the blocks in part order after the class. Sending part `n` again replaces its block,
+//! so retries are idempotent and parts may arrive in any order.
 
-use axum::body::Body;
+use std::time::Duration as StdDuration;
+
 use axum::extract::State;
-use axum::http::HeaderMap;
+use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use shared::auth::CurrentUser;
-use shared::blob::upload::{FileType, UploadRules, WEBM};
+use shared::blob::upload::{UploadRules, UploadTarget, WEBM};
 use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Uploads open this long before the class starts and stay open this long after it ends.
 const UPLOAD_MARGIN: Duration = Duration::minutes(15);
-const MAX_PART_BYTES: u64 = 100 * 1024 * 1024;
-
-/// Part 1 starts the WebM stream (EBML header); later parts continue it and have no header.
-const FIRST_PART: UploadRules = UploadRules {
+/// How long a part's write URL works.
+const PART_URL_TTL: StdDuration = StdDuration::from_secs(15 * 60);
+const PART: UploadRules = UploadRules {
     types: &[WEBM],
-    max_bytes: MAX_PART_BYTES,
-};
-const LATER_PART: UploadRules = UploadRules {
-    types: &[FileType {
-        content_type: "video/webm",
-        matches: |_| true,
-    }],
-    max_bytes: MAX_PART_BYTES,
+    max_bytes: 100 * 1024 * 1024,
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,74 +46,107 @@ struct Class {
 }
 
 #[utoipa::path(
-    put, path = "/bookings/{booking_id}/recording/parts/{part_number}", tag = "recordings",
+    post, path = "/bookings/{booking_id}/recording/parts/{part_number}/upload", tag = "recordings",
     security(("session" = [])),
     params(("booking_id" = Uuid, Path), ("part_number" = i32, Path, description = "1 to 999")),
-    request_body(content = Vec<u8>, description = "A piece of the WebM stream", content_type = "video/webm"),
     responses(
-        (status = 200, body = PartView),
-        (status = 400, description = "INVALID_PART_NUMBER, EMPTY_BODY, UPLOAD_INTERRUPTED"),
+        (status = 200, description = "PUT the part's bytes to `url` (a Put Block request), then complete the part", body = UploadTarget),
+        (status = 400, description = "INVALID_PART_NUMBER"),
         (status = 403, description = "NOT_THE_MENTOR"),
         (status = 404, description = "BOOKING_NOT_FOUND"),
-        (status = 409, description = "RECORDING_WINDOW_CLOSED, RECORDING_ALREADY_MERGED"),
-        (status = 413, description = "PAYLOAD_TOO_LARGE"),
-        (status = 415, description = "UNSUPPORTED_MEDIA_TYPE, CONTENT_TYPE_MISMATCH")
+        (status = 409, description = "RECORDING_WINDOW_CLOSED, RECORDING_ALREADY_MERGED")
     )
 )]
-pub async fn upload_part(
+pub async fn start_part(
     State(state): State<AppState>,
     user: CurrentUser,
     Path((booking_id, part_number)): Path<(Uuid, i32)>,
-    headers: HeaderMap,
-    body: Body,
+) -> Result<Json<UploadTarget>> {
+    check_mentor_in_window(&state, &user, booking_id, part_number).await?;
+    let target = UploadTarget::put_block(
+        state.blobs.as_ref(),
+        &state.config.blob.recordings_container,
+        &recording_blob_name(booking_id),
+        &block_id(part_number),
+        PART_URL_TTL,
+        PART.max_bytes,
+    )
+    .await?;
+    Ok(Json(target))
+}
+
+#[utoipa::path(
+    post, path = "/bookings/{booking_id}/recording/parts/{part_number}/complete", tag = "recordings",
+    security(("session" = [])),
+    params(("booking_id" = Uuid, Path), ("part_number" = i32, Path, description = "1 to 999")),
+    responses(
+        (status = 200, body = PartView),
+        (status = 400, description = "INVALID_PART_NUMBER, EMPTY_BODY"),
+        (status = 403, description = "NOT_THE_MENTOR"),
+        (status = 404, description = "BOOKING_NOT_FOUND"),
+        (status = 409, description = "UPLOAD_INCOMPLETE (no block for this part arrived), RECORDING_WINDOW_CLOSED, RECORDING_ALREADY_MERGED"),
+        (status = 413, description = "PAYLOAD_TOO_LARGE (send the part again, smaller)")
+    )
+)]
+pub async fn complete_part(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((booking_id, part_number)): Path<(Uuid, i32)>,
 ) -> Result<Json<PartView>> {
-    if !(1..=999).contains(&part_number) {
-        return Err(Error::bad_request(
-            "INVALID_PART_NUMBER",
-            "Part numbers run from 1 to 999.",
-        ));
-    }
-    let class = load_class(&state, booking_id).await?;
-    if class.mentor_id != user.user_id {
-        return Err(Error::forbidden(
-            "NOT_THE_MENTOR",
-            "Only the class's mentor uploads its recording.",
-        ));
-    }
-    check_window(&class, Utc::now())?;
-    let rules = if part_number == 1 {
-        &FIRST_PART
-    } else {
-        &LATER_PART
-    };
-    let container = &state.config.blob.recordings_container;
-    let blob_name = part_blob_name(booking_id, part_number);
-    let stored = rules
-        .store(state.blobs.as_ref(), container, &blob_name, &headers, body)
-        .await?;
-    let part: (DateTime<Utc>,) = sqlx::query_as(
-        r#"INSERT INTO recording_parts (booking_id, part_number, blob_name, size_bytes)
-           VALUES ($1, $2, $3, $4)
+    check_mentor_in_window(&state, &user, booking_id, part_number).await?;
+    let id = block_id(part_number);
+    let block = state
+        .blobs
+        .blocks(
+            &state.config.blob.recordings_container,
+            &recording_blob_name(booking_id),
+        )
+        .await?
+        .into_iter()
+        .find(|block| !block.committed && block.id == id)
+        .ok_or_else(|| {
+            Error::conflict(
+                "UPLOAD_INCOMPLETE",
+                "No block for this part has arrived: send it to the upload URL first.",
+            )
+        })?;
+    PART.check_size(block.size)?;
+    let size_bytes = i64::try_from(block.size).unwrap_or(i64::MAX);
+    let uploaded_at: DateTime<Utc> = sqlx::query_scalar(
+        r#"INSERT INTO recording_parts (booking_id, part_number, size_bytes)
+           VALUES ($1, $2, $3)
            ON CONFLICT (booking_id, part_number) DO UPDATE
            SET size_bytes = EXCLUDED.size_bytes, uploaded_at = now()
            RETURNING uploaded_at"#,
     )
     .bind(booking_id)
     .bind(part_number)
-    .bind(&blob_name)
-    .bind(i64::try_from(stored.size).unwrap_or(i64::MAX))
+    .bind(size_bytes)
     .fetch_one(&state.db)
     .await?;
     Ok(Json(PartView {
         booking_id,
         part_number,
-        size_bytes: i64::try_from(stored.size).unwrap_or(i64::MAX),
-        uploaded_at: part.0,
+        size_bytes,
+        uploaded_at,
     }))
 }
 
-async fn load_class(state: &AppState, booking_id: Uuid) -> Result<Class> {
-    sqlx::query_as(
+/// Part numbers run from 1 to 999; only the class's mentor sends parts, around the class's
+/// time, before the recording is committed.
+async fn check_mentor_in_window(
+    state: &AppState,
+    user: &CurrentUser,
+    booking_id: Uuid,
+    part_number: i32,
+) -> Result<()> {
+    if !(1..=999).contains(&part_number) {
+        return Err(Error::bad_request(
+            "INVALID_PART_NUMBER",
+            "Part numbers run from 1 to 999.",
+        ));
+    }
+    let class: Class = sqlx::query_as(
         r#"SELECT b.mentor_id, b.status, b.scheduled_at, b.ends_at,
                   EXISTS (SELECT 1 FROM recordings r WHERE r.booking_id = b.booking_id) AS merged
            FROM bookings b WHERE b.booking_id = $1"#,
@@ -125,7 +154,14 @@ async fn load_class(state: &AppState, booking_id: Uuid) -> Result<Class> {
     .bind(booking_id)
     .fetch_optional(&state.db)
     .await?
-    .ok_or_else(|| Error::not_found("BOOKING_NOT_FOUND", "No such booking."))
+    .ok_or_else(|| Error::not_found("BOOKING_NOT_FOUND", "No such booking."))?;
+    if class.mentor_id != user.user_id {
+        return Err(Error::forbidden(
+            "NOT_THE_MENTOR",
+            "Only the class's mentor uploads its recording.",
+        ));
+    }
+    check_window(&class, Utc::now())
 }
 
 /// Uploads are for classes that take place, around their time, before the merge.
@@ -147,7 +183,12 @@ fn check_window(class: &Class, now: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
-/// Zero-padded, so part names sort in part order.
-pub fn part_blob_name(booking_id: Uuid, part_number: i32) -> String {
-    format!("bookings/{booking_id}/parts/{part_number:03}.webm")
+/// The one blob a class's recording is built in.
+pub fn recording_blob_name(booking_id: Uuid) -> String {
+    format!("bookings/{booking_id}/recording.webm")
+}
+
+/// Part `n`'s block id: `part-NNN` (ids of one blob must all have one length).
+pub fn block_id(part_number: i32) -> Bytes {
+    Bytes::from(format!("part-{part_number:03}"))
 }

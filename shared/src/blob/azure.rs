@@ -1,17 +1,13 @@
 //! Azure Blob Storage (and Azurite) through `azure_storage_blobs` 0.21.
 //!
-//! Uploads are staged as blocks of [`BLOCK_SIZE`] and committed with Put Block List, so memory
-//! stays at one block whatever the body's size. [`BlobStore::concat`] composes the target on the
-//! server: Put Block From URL for each part (read through a short SAS of the part), then Put Block
-//! List. Azurite does not implement Put Block From URL (it answers 501), so on a 501 the store
-//! falls back, once and for the rest of the process, to streaming each part through this process
-//! block by block.
+//! Clients upload straight to storage with a short write SAS for one blob; this store signs those
+//! URLs and the read URLs, then inspects what arrived (properties, first bytes, block lists) and
+//! commits block lists. No file passes through this process.
 //!
-//! Read URLs are signed in [`super::sas`]: with the account key when there is one, else with a
-//! user delegation key that the managed identity obtains and that is cached until near expiry.
+//! SAS are signed in [`super::sas`]: with the account key when there is one, else with a user
+//! delegation key that the managed identity obtains and that is cached until near expiry.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -19,34 +15,23 @@ use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use azure_core::StatusCode;
 use azure_core::error::ErrorKind;
-use azure_core::request_options::Range;
 use azure_storage::{CloudLocation, StorageCredentials};
 use azure_storage_blobs::prelude::{
-    BlobBlockType, BlobClient, BlobServiceClient, BlockId, BlockList, ClientBuilder,
+    BlobBlockType, BlobServiceClient, BlockId, BlockList, BlockListType, ClientBuilder,
     ContainerClient,
 };
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use data_encoding::BASE64;
-use futures::StreamExt;
 use reqwest::Url;
-use uuid::Uuid;
 
 use super::account::{StorageAccount, check_endpoint, is_loopback};
-use super::sas::{self, DelegationKey, ReadGrant};
-use super::{BlobStore, ByteStream, check_container, check_names};
+use super::sas::{self, DelegationKey, Grant};
+use super::{BlobProperties, BlobStore, Block, check_container, check_names};
 use crate::error::Result;
 
-/// Bytes per staged block: 100 blocks for a 100 MB video, and the most memory one upload holds.
-const BLOCK_SIZE: usize = 1024 * 1024;
-
-/// Bytes per Put Block From URL. The service allows blocks up to 4000 MiB (since version
-/// 2019-12-12; 100 MiB before), but a copy request must finish within the service's time-out, so
-/// larger parts are copied as several ranges of this size.
-const COPY_BLOCK_SIZE: u64 = 100 * 1024 * 1024;
-
-/// How long the service may read a part through its SAS during a concat.
-const COPY_SOURCE_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long the SAS lives that this store reads a blob's first bytes through.
+const HEAD_READ_TTL: Duration = Duration::from_secs(5 * 60);
 
 /// A user delegation key is requested for this long (the service allows at most 7 days)...
 const DELEGATION_KEY_LIFETIME: TimeDelta = TimeDelta::hours(24);
@@ -67,9 +52,7 @@ pub struct AzureBlobStore {
     /// managed identity they exist already (Bicep) and the identity need not create them.
     create_containers: bool,
     ready_containers: Mutex<HashSet<String>>,
-    /// False once the service has answered Put Block From URL with 501 (Azurite).
-    copy_from_url: AtomicBool,
-    /// Reads parts when concatenating without Put Block From URL.
+    /// Reads the first bytes of uploads.
     http: reqwest::Client,
 }
 
@@ -117,7 +100,6 @@ impl AzureBlobStore {
             signer: Signer::UserDelegation(tokio::sync::Mutex::new(None)),
             create_containers: false,
             ready_containers: Mutex::new(HashSet::new()),
-            copy_from_url: AtomicBool::new(true),
             http: reqwest::Client::new(),
         })
     }
@@ -153,7 +135,6 @@ impl AzureBlobStore {
             signer: Signer::AccountKey(key),
             create_containers: true,
             ready_containers: Mutex::new(HashSet::new()),
-            copy_from_url: AtomicBool::new(true),
             http: reqwest::Client::new(),
         })
     }
@@ -187,13 +168,20 @@ impl AzureBlobStore {
         Ok(client)
     }
 
-    async fn signed_url(&self, container: &str, name: &str, ttl: Duration) -> Result<String> {
+    async fn signed_url(
+        &self,
+        container: &str,
+        name: &str,
+        permissions: &'static str,
+        ttl: Duration,
+    ) -> Result<String> {
         check_names(container, name)?;
-        let ttl = TimeDelta::from_std(ttl).context("read URL lifetime out of range")?;
-        let grant = ReadGrant {
+        let ttl = TimeDelta::from_std(ttl).context("SAS lifetime out of range")?;
+        let grant = Grant {
             account: &self.account,
             container,
             name,
+            permissions,
             expiry: Utc::now() + ttl,
             protocol: self.protocol,
         };
@@ -256,162 +244,114 @@ impl AzureBlobStore {
         let cached = cache.as_ref().context("user delegation key cache")?;
         Ok(&cached.key)
     }
-
-    /// Stages every part as blocks of `target` read by the service from the part's SAS URL.
-    async fn stage_from_urls(
-        &self,
-        container: &str,
-        parts: &[(String, u64)],
-        target: &BlobClient,
-        upload: &str,
-    ) -> std::result::Result<Vec<BlockId>, StageError> {
-        let mut blocks = Vec::new();
-        for (part, size) in parts {
-            let source: Url = self
-                .signed_url(container, part, COPY_SOURCE_TTL)
-                .await
-                .map_err(StageError::Other)?
-                .parse()
-                .map_err(|_| StageError::Other(anyhow!("parse the SAS URL of {part}").into()))?;
-            let mut start = 0;
-            while start < *size {
-                let end = (start + COPY_BLOCK_SIZE).min(*size);
-                let id = block_id(upload, blocks.len());
-                let staged = target
-                    .put_block_url(id.clone(), source.clone())
-                    .range(Range::new(start, end))
-                    .await;
-                match staged {
-                    Ok(_) => blocks.push(id),
-                    Err(error) if status(&error) == Some(StatusCode::NotImplemented) => {
-                        return Err(StageError::NotImplemented);
-                    }
-                    Err(error) => {
-                        return Err(StageError::Other(
-                            anyhow::Error::new(error)
-                                .context(format!("copy {part} into {}", target.blob_name()))
-                                .into(),
-                        ));
-                    }
-                }
-                start = end;
-            }
-        }
-        Ok(blocks)
-    }
-
-    /// Stages every part as blocks of `target` by reading it through this process, one block
-    /// at a time (for services without Put Block From URL). The parts are read with a plain GET
-    /// of their SAS URL: the SDK's ranged reads ask for a CRC64 that Azurite refuses.
-    async fn stage_by_streaming(
-        &self,
-        container: &str,
-        parts: &[(String, u64)],
-        target: &BlobClient,
-        upload: &str,
-    ) -> Result<Vec<BlockId>> {
-        let mut blocks = Blocks::new(target, upload);
-        for (part, _) in parts {
-            let url = self.signed_url(container, part, COPY_SOURCE_TTL).await?;
-            let response = self
-                .http
-                .get(url)
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(reqwest::Error::without_url)
-                .with_context(|| format!("read {part}"))?;
-            let mut body = response.bytes_stream();
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk
-                    .map_err(reqwest::Error::without_url)
-                    .with_context(|| format!("read {part}"))?;
-                blocks.write(&chunk).await?;
-            }
-        }
-        blocks.finish().await
-    }
 }
 
 #[async_trait]
 impl BlobStore for AzureBlobStore {
-    async fn put(
+    async fn read_url(&self, container: &str, name: &str, ttl: Duration) -> Result<String> {
+        self.signed_url(container, name, "r", ttl).await
+    }
+
+    async fn write_url(&self, container: &str, name: &str, ttl: Duration) -> Result<String> {
+        // The client's first request must find the container (Azurite creates none itself).
+        self.container(container).await?;
+        self.signed_url(container, name, "cw", ttl).await
+    }
+
+    async fn properties(&self, container: &str, name: &str) -> Result<Option<BlobProperties>> {
+        check_names(container, name)?;
+        let blob = self.service.container_client(container).blob_client(name);
+        match blob.get_properties().await {
+            Ok(response) => Ok(Some(BlobProperties {
+                size: response.blob.properties.content_length,
+                content_type: response.blob.properties.content_type,
+            })),
+            Err(error) if status(&error) == Some(StatusCode::NotFound) => Ok(None),
+            Err(error) => Err(anyhow::Error::new(error)
+                .context(format!("read the properties of {name}"))
+                .into()),
+        }
+    }
+
+    async fn head(&self, container: &str, name: &str, len: usize) -> Result<Bytes> {
+        // A plain ranged GET of a read SAS: the SDK's ranged reads ask for a CRC64 that Azurite
+        // refuses.
+        let url = self
+            .signed_url(container, name, "r", HEAD_READ_TTL)
+            .await?;
+        let response = self
+            .http
+            .get(url)
+            .header(reqwest::header::RANGE, format!("bytes=0-{}", len.max(1) - 1))
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(reqwest::Error::without_url)
+            .with_context(|| format!("read the start of {name}"))?;
+        let mut body = response
+            .bytes()
+            .await
+            .map_err(reqwest::Error::without_url)
+            .with_context(|| format!("read the start of {name}"))?;
+        body.truncate(len);
+        Ok(body)
+    }
+
+    async fn blocks(&self, container: &str, name: &str) -> Result<Vec<Block>> {
+        check_names(container, name)?;
+        let blob = self.service.container_client(container).blob_client(name);
+        let listed = blob
+            .get_block_list()
+            .block_list_type(BlockListType::All)
+            .await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(error) if status(&error) == Some(StatusCode::NotFound) => return Ok(Vec::new()),
+            Err(error) => {
+                return Err(anyhow::Error::new(error)
+                    .context(format!("list the blocks of {name}"))
+                    .into());
+            }
+        };
+        Ok(listed
+            .block_with_size_list
+            .blocks
+            .into_iter()
+            .filter_map(|block| {
+                let (id, committed) = match block.block_list_type {
+                    BlobBlockType::Committed(id) => (id, true),
+                    BlobBlockType::Uncommitted(id) => (id, false),
+                    BlobBlockType::Latest(_) => return None,
+                };
+                Some(Block {
+                    id: id.bytes().clone(),
+                    size: block.size_in_bytes,
+                    committed,
+                })
+            })
+            .collect())
+    }
+
+    async fn commit_blocks(
         &self,
         container: &str,
         name: &str,
+        ids: &[Bytes],
         content_type: &str,
-        mut body: ByteStream,
-    ) -> Result<u64> {
+    ) -> Result<()> {
         check_names(container, name)?;
-        let blob = self.container(container).await?.blob_client(name);
-        // A per-upload prefix keeps the blocks of two concurrent uploads of one name apart.
-        let upload = Uuid::new_v4().simple().to_string();
-        let mut blocks = Blocks::new(&blob, &upload);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.context("read the body to upload")?;
-            blocks.write(&chunk).await?;
-        }
-        let size = blocks.size;
-        if blocks.staged.is_empty() {
-            // Small bodies go up in one request.
-            blob.put_block_blob(blocks.buffer.freeze())
-                .content_type(content_type.to_owned())
-                .await
-                .with_context(|| format!("upload {name}"))?;
-        } else {
-            commit(&blob, blocks.finish().await?, content_type).await?;
-        }
-        Ok(size)
-    }
-
-    async fn concat(
-        &self,
-        container: &str,
-        parts: &[String],
-        target: &str,
-        content_type: &str,
-    ) -> Result<u64> {
-        check_names(container, target)?;
-        let container_client = self.container(container).await?;
-        let mut sized_parts = Vec::with_capacity(parts.len());
-        for part in parts {
-            check_names(container, part)?;
-            let properties = container_client
-                .blob_client(part)
-                .get_properties()
-                .await
-                .with_context(|| format!("read the properties of {part}"))?;
-            sized_parts.push((part.clone(), properties.blob.properties.content_length));
-        }
-        let target_blob = container_client.blob_client(target);
-        let upload = Uuid::new_v4().simple().to_string();
-        let blocks = if self.copy_from_url.load(Ordering::Relaxed) {
-            match self
-                .stage_from_urls(container, &sized_parts, &target_blob, &upload)
-                .await
-            {
-                Ok(blocks) => blocks,
-                Err(StageError::NotImplemented) => {
-                    tracing::warn!(
-                        "the blob service lacks Put Block From URL (Azurite?); \
-                         concatenating through this process instead"
-                    );
-                    self.copy_from_url.store(false, Ordering::Relaxed);
-                    self.stage_by_streaming(container, &sized_parts, &target_blob, &upload)
-                        .await?
-                }
-                Err(StageError::Other(error)) => return Err(error),
-            }
-        } else {
-            self.stage_by_streaming(container, &sized_parts, &target_blob, &upload)
-                .await?
+        let blob = self.service.container_client(container).blob_client(name);
+        let block_list = BlockList {
+            blocks: ids
+                .iter()
+                .map(|id| BlobBlockType::new_latest(BlockId::new(id.clone())))
+                .collect(),
         };
-        commit(&target_blob, blocks, content_type).await?;
-        Ok(sized_parts.iter().map(|(_, size)| size).sum())
-    }
-
-    async fn read_url(&self, container: &str, name: &str, ttl: Duration) -> Result<String> {
-        self.signed_url(container, name, ttl).await
+        blob.put_block_list(block_list)
+            .content_type(content_type.to_owned())
+            .await
+            .with_context(|| format!("commit the blocks of {name}"))?;
+        Ok(())
     }
 
     async fn delete(&self, container: &str, name: &str) -> Result<()> {
@@ -430,99 +370,6 @@ impl BlobStore for AzureBlobStore {
                 .into()),
         }
     }
-}
-
-enum StageError {
-    NotImplemented,
-    Other(crate::error::Error),
-}
-
-/// Block ids must have one length within a blob: the upload's 32 hex digits and 6 digits.
-fn block_id(upload: &str, index: usize) -> BlockId {
-    BlockId::new(Bytes::from(format!("{upload}{index:06}")))
-}
-
-/// Cuts a byte stream into blocks of [`BLOCK_SIZE`] and stages each as it fills.
-struct Blocks<'b> {
-    blob: &'b BlobClient,
-    upload: &'b str,
-    staged: Vec<BlockId>,
-    /// Bytes not yet staged: less than one block between writes.
-    buffer: BytesMut,
-    size: u64,
-}
-
-impl<'b> Blocks<'b> {
-    fn new(blob: &'b BlobClient, upload: &'b str) -> Self {
-        Self {
-            blob,
-            upload,
-            staged: Vec::new(),
-            buffer: BytesMut::new(),
-            size: 0,
-        }
-    }
-
-    async fn write(&mut self, mut chunk: &[u8]) -> Result<()> {
-        self.size += chunk.len() as u64;
-        while !chunk.is_empty() {
-            let taken = chunk.len().min(BLOCK_SIZE - self.buffer.len());
-            self.make_room(taken);
-            self.buffer.extend_from_slice(&chunk[..taken]);
-            chunk = &chunk[taken..];
-            if self.buffer.len() == BLOCK_SIZE {
-                let block = std::mem::take(&mut self.buffer).freeze();
-                self.stage(block).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Grows the buffer by doubling, but never past one block (a small part holds little, a
-    /// large one exactly a block).
-    fn make_room(&mut self, additional: usize) {
-        let needed = self.buffer.len() + additional;
-        if needed > self.buffer.capacity() {
-            let capacity = needed.max(2 * self.buffer.capacity()).min(BLOCK_SIZE);
-            let mut grown = BytesMut::with_capacity(capacity);
-            grown.extend_from_slice(&self.buffer);
-            self.buffer = grown;
-        }
-    }
-
-    /// Stages what remains and returns every block id, in order.
-    async fn finish(mut self) -> Result<Vec<BlockId>> {
-        if !self.buffer.is_empty() {
-            let rest = std::mem::take(&mut self.buffer).freeze();
-            self.stage(rest).await?;
-        }
-        Ok(self.staged)
-    }
-
-    async fn stage(&mut self, data: Bytes) -> Result<()> {
-        let index = self.staged.len();
-        let id = block_id(self.upload, index);
-        self.blob
-            .put_block(id.clone(), data)
-            .await
-            .with_context(|| format!("upload block {index} of {}", self.blob.blob_name()))?;
-        self.staged.push(id);
-        Ok(())
-    }
-}
-
-async fn commit(blob: &BlobClient, blocks: Vec<BlockId>, content_type: &str) -> Result<()> {
-    let block_list = BlockList {
-        blocks: blocks
-            .into_iter()
-            .map(BlobBlockType::new_uncommitted)
-            .collect(),
-    };
-    blob.put_block_list(block_list)
-        .content_type(content_type.to_owned())
-        .await
-        .with_context(|| format!("commit the blocks of {}", blob.blob_name()))?;
-    Ok(())
 }
 
 fn status(error: &azure_core::Error) -> Option<StatusCode> {

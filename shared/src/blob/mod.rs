@@ -1,23 +1,17 @@
-//! Blob storage behind one small trait, [`BlobStore`], held as `Arc<dyn BlobStore>`.
+//! Blob storage behind one small trait, [`BlobStore`], held as `Arc<dyn BlobStore>`, and
+//! implemented by [`AzureBlobStore`]: Azure Blob Storage through `azure_storage_blobs` 0.21, with
+//! the app's managed identity in Azure (`AZURE_STORAGE_ACCOUNT_URL`, user delegation SAS) or an
+//! account-key connection string (`AZURE_STORAGE_CONNECTION_STRING`: Azurite locally, service
+//! SAS).
 //!
-//! Two implementations, chosen by [`BlobConfig`]:
-//!
-//! - [`AzureBlobStore`]: Azure Blob Storage through `azure_storage_blobs` 0.21. In Azure it
-//!   authenticates with the app's managed identity (`AZURE_STORAGE_ACCOUNT_URL`) and signs read
-//!   URLs as user delegation SAS; locally it uses an account-key connection string
-//!   (`AZURE_STORAGE_CONNECTION_STRING`, Azurite included) and signs service SAS.
-//! - [`LocalBlobStore`]: a folder (`LOCAL_BLOB_DIR`), for runs without any storage service. Its
-//!   read URLs point at a route of the handler that checks them with
-//!   [`LocalBlobStore::verify_local_url`] and streams [`LocalBlobStore::open`].
-//!
-//! Media is served only through short-lived read URLs, never through a proxy that reads blobs on
-//! a client's behalf. Blob and container names are chosen by the product, not by clients, so a
-//! malformed name is a bug (an internal error), and names are restricted to characters that need
-//! no escaping in a URL or a path.
+//! Files never pass through the app, in either direction: clients upload straight to storage
+//! with a short-lived write URL for exactly one blob, the app then checks what arrived
+//! ([`upload`]), and media is read only through short-lived read URLs. Blob and container names
+//! are chosen by the product, not by clients, so a malformed name is a bug (an internal error),
+//! and names are restricted to characters that need no escaping in a URL.
 
 mod account;
 mod azure;
-mod local;
 mod sas;
 pub mod upload;
 
@@ -27,50 +21,60 @@ use std::time::Duration;
 use anyhow::anyhow;
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::BoxStream;
 
 use crate::config::{BlobBackend, BlobConfig};
 use crate::error::Result;
 
 pub use account::StorageAccount;
 pub use azure::AzureBlobStore;
-pub use local::{LocalBlob, LocalBlobStore};
 
-/// A body to upload, read chunk by chunk (an HTTP request body, a file).
-pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+/// What storage knows of a committed blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobProperties {
+    pub size: u64,
+    pub content_type: String,
+}
+
+/// One block of a block blob, as Get Block List reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    /// The block id, decoded (clients send it base64-encoded).
+    pub id: Bytes,
+    pub size: u64,
+    pub committed: bool,
+}
 
 #[async_trait]
 pub trait BlobStore: Send + Sync {
-    /// Stores `body` as `name` in `container`, replacing any blob of that name, without holding
-    /// the whole body in memory. Returns the number of bytes stored.
-    async fn put(
-        &self,
-        container: &str,
-        name: &str,
-        content_type: &str,
-        body: ByteStream,
-    ) -> Result<u64>;
-
-    /// Stores the concatenation of `parts` (in the order given, all in `container`) as `target`.
-    /// The parts stay; delete them when no longer needed. Returns the size of `target`.
-    async fn concat(
-        &self,
-        container: &str,
-        parts: &[String],
-        target: &str,
-        content_type: &str,
-    ) -> Result<u64>;
-
     /// A URL that lets anyone holding it read the blob, and nothing else, for `ttl`.
     async fn read_url(&self, container: &str, name: &str, ttl: Duration) -> Result<String>;
 
+    /// A URL that lets its holder create or overwrite this one blob, and nothing else, for
+    /// `ttl`: Put Blob, or Put Block (with `comp=block&blockid=` added) and Put Block List.
+    async fn write_url(&self, container: &str, name: &str, ttl: Duration) -> Result<String>;
+
+    /// The committed blob's size and content type; `None` when there is none.
+    async fn properties(&self, container: &str, name: &str) -> Result<Option<BlobProperties>>;
+
+    /// The first `len` bytes of the committed blob (fewer if it is shorter).
+    async fn head(&self, container: &str, name: &str, len: usize) -> Result<Bytes>;
+
+    /// The blob's committed and uncommitted blocks; empty when it has none.
+    async fn blocks(&self, container: &str, name: &str) -> Result<Vec<Block>>;
+
+    /// Commits the blob as the blocks `ids`, in that order, each in its latest upload
+    /// (uncommitted, else committed). Uncommitted blocks not named are discarded. Committing
+    /// the same list again is harmless.
+    async fn commit_blocks(
+        &self,
+        container: &str,
+        name: &str,
+        ids: &[Bytes],
+        content_type: &str,
+    ) -> Result<()>;
+
     /// Deletes the blob; deleting a blob that does not exist succeeds.
     async fn delete(&self, container: &str, name: &str) -> Result<()>;
-
-    /// The local-folder store, when this is one: the route serving its read URLs needs it.
-    fn local(&self) -> Option<&LocalBlobStore> {
-        None
-    }
 }
 
 /// Builds the store the configuration names. Nothing here contacts a storage service, so the
@@ -81,9 +85,6 @@ pub fn from_config(config: &BlobConfig) -> anyhow::Result<Arc<dyn BlobStore>> {
             Arc::new(AzureBlobStore::with_managed_identity(account_url)?)
         }
         BlobBackend::SharedKey(account) => Arc::new(AzureBlobStore::with_account_key(account)?),
-        BlobBackend::LocalFolder { dir } => {
-            Arc::new(LocalBlobStore::new(dir, &config.public_base_url))
-        }
     })
 }
 
@@ -106,7 +107,7 @@ fn check_container(container: &str) -> Result<()> {
 
 /// Checks a blob name: `/`-separated segments of ASCII letters, digits, `.`, `_` and `-`, none
 /// empty or starting with a dot. This keeps names safe as URL paths and as relative file paths
-/// (no `..`), and leaves dot-names free for the local store's own bookkeeping.
+/// (no `..`).
 fn check_name(name: &str) -> Result<()> {
     let valid = (1..=1024).contains(&name.len())
         && name.split('/').all(|segment| {

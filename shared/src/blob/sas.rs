@@ -1,4 +1,4 @@
-//! Read-only blob SAS, signed here rather than by the SDK so the signed version (`sv`) and the
+//! Blob SAS for one blob, signed here rather than by the SDK so the signed version (`sv`) and the
 //! string-to-sign are pinned and tested: a service SAS (account key) or a user delegation SAS
 //! (a key obtained with the managed identity).
 //!
@@ -14,11 +14,13 @@ use sha2::Sha256;
 /// The signed version of every SAS we issue.
 pub(super) const SAS_VERSION: &str = "2022-11-02";
 
-/// What a read SAS grants: reading one blob until `expiry`.
-pub(super) struct ReadGrant<'a> {
+/// What a SAS grants: `permissions` on one blob until `expiry`.
+pub(super) struct Grant<'a> {
     pub account: &'a str,
     pub container: &'a str,
     pub name: &'a str,
+    /// `r` to read; `cw` to create or write (Put Blob, Put Block, Put Block List).
+    pub permissions: &'static str,
     pub expiry: DateTime<Utc>,
     /// `https`, or `https,http` for the emulator.
     pub protocol: &'static str,
@@ -38,12 +40,12 @@ pub(super) struct DelegationKey {
 
 /// The query parameters of a service SAS signed with the (base64-decoded) account key.
 pub(super) fn service_sas(
-    grant: &ReadGrant<'_>,
+    grant: &Grant<'_>,
     account_key: &[u8],
 ) -> Vec<(&'static str, String)> {
     let expiry = format_time(grant.expiry);
     let string_to_sign = [
-        "r",
+        grant.permissions,
         "",
         &expiry,
         &canonical_resource(grant),
@@ -64,7 +66,7 @@ pub(super) fn service_sas(
     vec![
         ("sv", SAS_VERSION.to_owned()),
         ("sr", "b".to_owned()),
-        ("sp", "r".to_owned()),
+        ("sp", grant.permissions.to_owned()),
         ("se", expiry),
         ("spr", grant.protocol.to_owned()),
         ("sig", sign(account_key, &string_to_sign)),
@@ -73,12 +75,12 @@ pub(super) fn service_sas(
 
 /// The query parameters of a user delegation SAS.
 pub(super) fn user_delegation_sas(
-    grant: &ReadGrant<'_>,
+    grant: &Grant<'_>,
     key: &DelegationKey,
 ) -> Vec<(&'static str, String)> {
     let expiry = format_time(grant.expiry);
     let string_to_sign = [
-        "r",
+        grant.permissions,
         "",
         &expiry,
         &canonical_resource(grant),
@@ -107,7 +109,7 @@ pub(super) fn user_delegation_sas(
     vec![
         ("sv", SAS_VERSION.to_owned()),
         ("sr", "b".to_owned()),
-        ("sp", "r".to_owned()),
+        ("sp", grant.permissions.to_owned()),
         ("se", expiry),
         ("spr", grant.protocol.to_owned()),
         ("skoid", key.object_id.clone()),
@@ -125,7 +127,7 @@ pub(super) fn format_time(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn canonical_resource(grant: &ReadGrant<'_>) -> String {
+fn canonical_resource(grant: &Grant<'_>) -> String {
     format!("/blob/{}/{}/{}", grant.account, grant.container, grant.name)
 }
 
@@ -142,11 +144,12 @@ mod tests {
     const EMULATOR_KEY: &str =
         "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-    fn grant() -> ReadGrant<'static> {
-        ReadGrant {
+    fn grant() -> Grant<'static> {
+        Grant {
             account: "devstoreaccount1",
             container: "media",
             name: "videos/intro.mp4",
+            permissions: "r",
             expiry: DateTime::parse_from_rfc3339("2030-01-02T03:04:05Z")
                 .unwrap()
                 .with_timezone(&Utc),

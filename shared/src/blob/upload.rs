@@ -1,27 +1,23 @@
-//! Streams an HTTP request body into blob storage under upload rules: an allowed content type,
-//! file contents that match it (magic bytes), and a size limit enforced while streaming (a body
-//! that grows past the limit is cut off and never committed), so an upload never sits whole in
-//! memory and a refused upload leaves nothing behind.
+//! Direct uploads. A client asks for an upload, saying what it will send and how large; it gets
+//! an [`UploadTarget`], a write URL for exactly one blob that it sends the file to, straight to
+//! storage (the Functions host forwards at most 100 MiB and cuts a response at 230 s, so large
+//! files never go through the app); then it asks the app to complete the upload, and
+//! [`UploadRules::verify`] checks the stored blob: its size, its content type and its first bytes
+//! (magic bytes). A refused blob is deleted, and the caller writes its row only after the check.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
-use bytes::{Bytes, BytesMut};
-use futures::{StreamExt, stream};
-use tokio::sync::Semaphore;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::{BlobStore, ByteStream};
+use super::BlobStore;
 use crate::error::{Error, Result};
 
-/// Bytes read before the body is handed to the store, to check what the file really is.
+/// Bytes read from the stored blob to check what the file really is.
 const SNIFF_LEN: usize = 12;
-
-/// Uploads streaming at once in this process. Each holds up to one block of its body while the
-/// store stages it, so this bounds upload memory; further uploads wait their turn, their bodies
-/// held back in the clients' and the kernel's buffers.
-const UPLOADS_AT_ONCE: usize = 32;
 
 /// One accepted content type and how to recognise its first bytes.
 #[derive(Debug)]
@@ -58,25 +54,86 @@ pub struct UploadRules {
     pub max_bytes: u64,
 }
 
-/// A stored upload.
+/// A checked upload.
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub content_type: &'static str,
     pub size: u64,
 }
 
+/// Where and how a client sends a file: `method` to `url` with `headers`, before `expiresAt`.
+/// The URL grants writing one blob and nothing else.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadTarget {
+    pub url: String,
+    /// Always `PUT`.
+    #[schema(example = "PUT")]
+    pub method: &'static str,
+    /// Headers the request must carry, such as `x-ms-blob-type: BlockBlob`.
+    pub headers: BTreeMap<&'static str, String>,
+    pub expires_at: DateTime<Utc>,
+    /// The most bytes the completion accepts.
+    pub max_bytes: u64,
+}
+
+impl UploadTarget {
+    /// A whole file in one Put Blob request, stored with `content_type`.
+    pub async fn put_blob(
+        store: &dyn BlobStore,
+        container: &str,
+        name: &str,
+        content_type: &str,
+        ttl: Duration,
+        max_bytes: u64,
+    ) -> Result<Self> {
+        let url = store.write_url(container, name, ttl).await?;
+        let headers = BTreeMap::from([
+            ("x-ms-blob-type", "BlockBlob".to_owned()),
+            ("Content-Type", content_type.to_owned()),
+        ]);
+        Ok(Self::new(url, headers, ttl, max_bytes))
+    }
+
+    /// One block, `block_id`, of a block blob (Put Block), committed later by the app.
+    pub async fn put_block(
+        store: &dyn BlobStore,
+        container: &str,
+        name: &str,
+        block_id: &[u8],
+        ttl: Duration,
+        max_bytes: u64,
+    ) -> Result<Self> {
+        let mut url = reqwest::Url::parse(&store.write_url(container, name, ttl).await?)
+            .map_err(|_| anyhow::anyhow!("the store signed a malformed URL"))?;
+        url.query_pairs_mut()
+            .append_pair("comp", "block")
+            .append_pair("blockid", &data_encoding::BASE64.encode(block_id));
+        Ok(Self::new(url.into(), BTreeMap::new(), ttl, max_bytes))
+    }
+
+    fn new(
+        url: String,
+        headers: BTreeMap<&'static str, String>,
+        ttl: Duration,
+        max_bytes: u64,
+    ) -> Self {
+        Self {
+            url,
+            method: "PUT",
+            headers,
+            expires_at: Utc::now() + ttl,
+            max_bytes,
+        }
+    }
+}
+
 impl UploadRules {
-    /// The accepted type named by the `Content-Type` header (parameters ignored), or 415
-    /// `UNSUPPORTED_MEDIA_TYPE`; 411 `LENGTH_REQUIRED` without `Content-Length` (the Functions
-    /// host forwards a body only with one: a chunked upload would arrive empty); 413
-    /// `PAYLOAD_TOO_LARGE` at once when `Content-Length` says the body is over the limit.
-    pub fn check_headers(&self, headers: &HeaderMap) -> Result<&'static FileType> {
-        let declared = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .map(|value| value.trim().to_ascii_lowercase())
-            .unwrap_or_default();
+    /// The accepted type named by `content_type` (parameters and case ignored) for a file of
+    /// `size` bytes, checked before any URL is handed out: 415 `UNSUPPORTED_MEDIA_TYPE`, 400
+    /// `EMPTY_BODY`, 413 `PAYLOAD_TOO_LARGE`.
+    pub fn check_declared(&self, content_type: &str, size: u64) -> Result<&'static FileType> {
+        let declared = essence(content_type);
         let file_type = self
             .types
             .iter()
@@ -85,82 +142,71 @@ impl UploadRules {
                 Error::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "UNSUPPORTED_MEDIA_TYPE",
-                    format!("Content-Type must be one of: {}.", self.accepted()),
+                    format!("The file must be one of: {}.", self.accepted()),
                 )
                 .with("accepted", self.accepted())
             })?;
-        let length = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<u64>().ok())
-            .ok_or_else(|| {
-                Error::new(
-                    StatusCode::LENGTH_REQUIRED,
-                    "LENGTH_REQUIRED",
-                    "Send the file with a Content-Length header.",
-                )
-            })?;
-        if length > self.max_bytes {
-            return Err(self.too_large());
-        }
+        self.check_size(size)?;
         Ok(file_type)
     }
 
-    /// Streams `body` to `container`/`name` after [`Self::check_headers`]. Refusals: 400
-    /// `EMPTY_BODY`, 415 `CONTENT_TYPE_MISMATCH` (the bytes are not what the header says), 413
-    /// `PAYLOAD_TOO_LARGE`, 400 `UPLOAD_INTERRUPTED` (the client stopped sending).
-    pub async fn store(
+    /// Checks the blob `container`/`name` as stored against `expected`, the type declared when
+    /// the upload began. Refusals delete the blob: 409 `UPLOAD_INCOMPLETE` (nothing stored yet;
+    /// nothing deleted), 400 `EMPTY_BODY`, 413 `PAYLOAD_TOO_LARGE`, 415 `CONTENT_TYPE_MISMATCH`
+    /// (stored with another content type, or the bytes are not what it says).
+    pub async fn verify(
         &self,
         store: &dyn BlobStore,
         container: &str,
         name: &str,
-        headers: &HeaderMap,
-        body: Body,
+        expected: &'static FileType,
     ) -> Result<Stored> {
-        let file_type = self.check_headers(headers)?;
-        let _turn = upload_turns()
-            .acquire()
-            .await
-            .map_err(|_| anyhow::anyhow!("upload turns closed"))?;
-        let mut body = body.into_data_stream();
-        let mut head = BytesMut::new();
-        while head.len() < SNIFF_LEN {
-            match body.next().await {
-                Some(Ok(chunk)) => head.extend_from_slice(&chunk),
-                Some(Err(_)) => return Err(interrupted()),
-                None => break,
+        let properties = store.properties(container, name).await?.ok_or_else(|| {
+            Error::conflict(
+                "UPLOAD_INCOMPLETE",
+                "Nothing has arrived at the upload URL yet: send the file there first.",
+            )
+        })?;
+        let checked = match self.check_size(properties.size) {
+            Err(refusal) => Err(refusal),
+            Ok(()) if essence(&properties.content_type) != expected.content_type => {
+                Err(mismatch(expected))
+            }
+            Ok(()) => {
+                let head = store.head(container, name, SNIFF_LEN).await?;
+                if (expected.matches)(&head) {
+                    Ok(())
+                } else {
+                    Err(mismatch(expected))
+                }
+            }
+        };
+        match checked {
+            Ok(()) => Ok(Stored {
+                content_type: expected.content_type,
+                size: properties.size,
+            }),
+            Err(refusal) => {
+                store.delete(container, name).await?;
+                Err(refusal)
             }
         }
-        if head.is_empty() {
-            return Err(Error::bad_request("EMPTY_BODY", "The upload is empty."));
+    }
+
+    /// 400 `EMPTY_BODY` for nothing, 413 `PAYLOAD_TOO_LARGE` over the limit.
+    pub fn check_size(&self, size: u64) -> Result<()> {
+        if size == 0 {
+            return Err(Error::bad_request("EMPTY_BODY", "The file is empty."));
         }
-        if !(file_type.matches)(&head) {
+        if size > self.max_bytes {
             return Err(Error::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "CONTENT_TYPE_MISMATCH",
-                format!("The file is not {}.", file_type.content_type),
-            ));
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("The file may be at most {} bytes.", self.max_bytes),
+            )
+            .with("maxBytes", self.max_bytes));
         }
-        let over_limit = Arc::new(AtomicBool::new(false));
-        let client_failed = Arc::new(AtomicBool::new(false));
-        let limited = limit(
-            stream::once(async move { Ok(head.freeze()) }).chain(body),
-            self.max_bytes,
-            over_limit.clone(),
-            client_failed.clone(),
-        );
-        match store
-            .put(container, name, file_type.content_type, limited)
-            .await
-        {
-            Ok(size) => Ok(Stored {
-                content_type: file_type.content_type,
-                size,
-            }),
-            Err(_) if over_limit.load(Ordering::Relaxed) => Err(self.too_large()),
-            Err(_) if client_failed.load(Ordering::Relaxed) => Err(interrupted()),
-            Err(error) => Err(error),
-        }
+        Ok(())
     }
 
     fn accepted(&self) -> String {
@@ -170,57 +216,24 @@ impl UploadRules {
             .collect::<Vec<_>>()
             .join(", ")
     }
-
-    fn too_large(&self) -> Error {
-        Error::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
-            format!("The file may be at most {} bytes.", self.max_bytes),
-        )
-        .with("maxBytes", self.max_bytes)
-    }
 }
 
-fn upload_turns() -> &'static Semaphore {
-    static TURNS: OnceLock<Semaphore> = OnceLock::new();
-    TURNS.get_or_init(|| Semaphore::new(UPLOADS_AT_ONCE))
+/// `Image/PNG; charset=x` → `image/png`.
+fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
-fn interrupted() -> Error {
-    Error::bad_request(
-        "UPLOAD_INTERRUPTED",
-        "The upload did not arrive completely.",
+fn mismatch(expected: &FileType) -> Error {
+    Error::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "CONTENT_TYPE_MISMATCH",
+        format!("The stored file is not {}.", expected.content_type),
     )
-}
-
-/// Passes chunks through until more than `max_bytes` have passed, then fails the stream (the
-/// store then abandons the blob). Flags say which way the stream failed.
-fn limit<S, E>(
-    body: S,
-    max_bytes: u64,
-    over_limit: Arc<AtomicBool>,
-    client_failed: Arc<AtomicBool>,
-) -> ByteStream
-where
-    S: futures::Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
-{
-    let mut seen = 0u64;
-    body.map(move |chunk| match chunk {
-        Ok(chunk) => {
-            seen += chunk.len() as u64;
-            if seen > max_bytes {
-                over_limit.store(true, Ordering::Relaxed);
-                Err(std::io::Error::other("upload over the size limit"))
-            } else {
-                Ok(chunk)
-            }
-        }
-        Err(_) => {
-            client_failed.store(true, Ordering::Relaxed);
-            Err(std::io::Error::other("the client stopped sending"))
-        }
-    })
-    .boxed()
 }
 
 #[cfg(test)]
@@ -259,34 +272,31 @@ mod tests {
     }
 
     #[test]
-    fn headers_pick_the_type_need_a_length_and_refuse_declared_oversize() {
+    fn declarations_pick_the_type_and_refuse_empty_and_oversize_files() {
         let rules = UploadRules {
             types: &[JPEG, PNG],
             max_bytes: 10,
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            "Image/PNG; charset=x".parse().unwrap(),
-        );
         assert_eq!(
-            rules.check_headers(&headers).unwrap_err().code(),
-            Some("LENGTH_REQUIRED")
-        );
-        headers.insert(header::CONTENT_LENGTH, "10".parse().unwrap());
-        assert_eq!(
-            rules.check_headers(&headers).unwrap().content_type,
+            rules
+                .check_declared("Image/PNG; charset=x", 10)
+                .unwrap()
+                .content_type,
             "image/png"
         );
-        headers.insert(header::CONTENT_LENGTH, "11".parse().unwrap());
-        assert_eq!(
-            rules.check_headers(&headers).unwrap_err().code(),
-            Some("PAYLOAD_TOO_LARGE")
-        );
-        headers.insert(header::CONTENT_TYPE, "image/gif".parse().unwrap());
-        assert_eq!(
-            rules.check_headers(&headers).unwrap_err().code(),
-            Some("UNSUPPORTED_MEDIA_TYPE")
-        );
+        for (content_type, size, code) in [
+            ("image/png", 0, "EMPTY_BODY"),
+            ("image/png", 11, "PAYLOAD_TOO_LARGE"),
+            ("image/gif", 1, "UNSUPPORTED_MEDIA_TYPE"),
+        ] {
+            assert_eq!(
+                rules
+                    .check_declared(content_type, size)
+                    .unwrap_err()
+                    .code(),
+                Some(code),
+                "{content_type} of {size} bytes"
+            );
+        }
     }
 }
