@@ -693,8 +693,8 @@ mod tests {
             vec!["set only one of AZURE_STORAGE_ACCOUNT_URL and AZURE_STORAGE_CONNECTION_STRING"]
         );
 
-        let error = config_from(&[("DATABASE_URL", "postgres://x"), ("NO_STORAGE", "")])
-            .unwrap_err();
+        let error =
+            config_from(&[("DATABASE_URL", "postgres://x"), ("NO_STORAGE", "")]).unwrap_err();
         assert_eq!(error.problems.len(), 1);
         assert!(error.problems[0].contains("AZURE_STORAGE_CONNECTION_STRING"));
     }

@@ -53,8 +53,6 @@ pub struct Options {
     pub payments: PaymentsConfig,
     /// SendGrid (a mock server); none by default, so emails stay in the outbox.
     pub sendgrid: Option<SendGridConfig>,
-    /// A local blob folder instead of Azurite.
-    pub blob_dir: Option<std::path::PathBuf>,
     /// Fire the timers in-process (off by default: tests invoke them as the host does).
     pub timers_in_process: bool,
     /// Web PubSub; off by default.
@@ -150,21 +148,16 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             sendgrid: options.sendgrid,
             from: "no-reply@codeconnect.example".into(),
         },
-        // Azurite unless a test asks for a folder, so API tests exercise the Azure code path.
         blob: BlobConfig {
-            backend: match options.blob_dir {
-                Some(dir) => BlobBackend::LocalFolder { dir },
-                None => BlobBackend::SharedKey(
-                    StorageAccount::from_connection_string(&setting(
-                        "TEST_AZURE_STORAGE_CONNECTION_STRING",
-                        "UseDevelopmentStorage=true",
-                    ))
-                    .expect("Azurite connection string"),
-                ),
-            },
+            backend: BlobBackend::SharedKey(
+                StorageAccount::from_connection_string(&setting(
+                    "TEST_AZURE_STORAGE_CONNECTION_STRING",
+                    "UseDevelopmentStorage=true",
+                ))
+                .expect("Azurite connection string"),
+            ),
             media_container: "media".into(),
             recordings_container: "recordings".into(),
-            public_base_url: "http://127.0.0.1:7071".into(),
         },
         timers_in_process: options.timers_in_process,
         realtime: options.realtime.unwrap_or(RealtimeConfig {
@@ -521,36 +514,6 @@ impl TestApp {
             .await
             .expect("invoke timer");
         expect_status(response, StatusCode::OK).await
-    }
-
-    /// Sends only the headers of a PUT that announces `length` bytes and returns the head of the
-    /// answer: shows a limit is enforced before any body is read.
-    pub async fn put_headers_only(
-        &self,
-        path: &str,
-        token: &str,
-        content_type: &str,
-        length: u64,
-    ) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let address = self.address.trim_start_matches("http://");
-        let mut socket = tokio::net::TcpStream::connect(address)
-            .await
-            .expect("connect");
-        let request = format!(
-            "PUT {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
-             Content-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
-        );
-        socket
-            .write_all(request.as_bytes())
-            .await
-            .expect("send headers");
-        let mut head = vec![0; 2048];
-        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut head))
-            .await
-            .expect("an answer without the body")
-            .expect("read the answer");
-        String::from_utf8_lossy(&head[..read]).into_owned()
     }
 
     /// A class in progress: an admin, a mentor, a student and their confirmed booking that

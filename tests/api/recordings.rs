@@ -1,7 +1,8 @@
-//! Class recordings against Azurite: part uploads by the class's mentor only, within the class's
-//! window, under type and size limits; the `recordings` timer merging parts in part order
-//! exactly once (also under overlapping runs), retrying a failed merge, and deleting recordings
-//! 6 months after the class; read URLs for participants and admins, demo recordings locked.
+//! Class recordings against Azurite: parts sent straight to storage as blocks of the recording's
+//! blob, by the class's mentor only, within the class's window, under the size limit; the
+//! `recordings` timer committing them in part order exactly once (also under overlapping runs),
+//! retrying a failed commit, refusing a recording that is not WebM, and deleting recordings 6
+//! months after the class; read URLs for participants and admins, demo recordings locked.
 
 use chrono::{Duration, Utc};
 use futures::future::join_all;
@@ -22,15 +23,35 @@ fn part(n: u8, len: usize) -> Vec<u8> {
     bytes
 }
 
+/// Sends part `n` as the mentor's client does: ask for its URL, PUT the block to storage,
+/// complete the part. Answers with the first refusal, else the completion.
 async fn upload(app: &TestApp, booking_id: Uuid, n: i32, body: Vec<u8>, token: &str) -> Response {
-    app.client
-        .put(app.url(&format!("/api/bookings/{booking_id}/recording/parts/{n}")))
-        .bearer_auth(token)
-        .header("content-type", "video/webm")
+    let path = format!("/api/bookings/{booking_id}/recording/parts/{n}");
+    let begun = app
+        .post(&format!("{path}/upload"), &json!({}), Some(token))
+        .await;
+    if begun.status() != StatusCode::OK {
+        return begun;
+    }
+    let target: Value = begun.json().await.unwrap();
+    assert_eq!(put_block(&target, body).await, StatusCode::CREATED);
+    app.post(&format!("{path}/complete"), &json!({}), Some(token))
+        .await
+}
+
+/// A Put Block to an upload target, as a browser sends it.
+async fn put_block(target: &Value, body: Vec<u8>) -> StatusCode {
+    assert_eq!(target["method"], "PUT");
+    let url = target["url"].as_str().expect("an upload URL");
+    assert!(url.contains("comp=block&blockid="), "{url}");
+    reqwest::Client::new()
+        .put(url)
+        .header("content-length", body.len())
         .body(body)
         .send()
         .await
-        .expect("upload part")
+        .expect("PUT the block")
+        .status()
 }
 
 /// Moves the class into the past: ended `minutes_ago`, completed.
@@ -146,7 +167,7 @@ async fn parts_uploaded_out_of_order_merge_into_their_concatenation() {
 }
 
 #[tokio::test]
-async fn only_the_classes_mentor_uploads_within_limits_and_the_window() {
+async fn only_the_classes_mentor_uploads_within_the_limit_and_the_window() {
     let app = spawn_app().await;
     let class = app.class_in_progress().await;
     let (_, other_mentor) = app.open_mentor("rec-other@example.com", &class.admin).await;
@@ -164,53 +185,57 @@ async fn only_the_classes_mentor_uploads_within_limits_and_the_window() {
         )
         .await;
     }
-    let anonymous = app
-        .client
-        .put(app.url(&format!(
-            "/api/bookings/{}/recording/parts/1",
-            class.booking_id
-        )))
-        .header("content-type", "video/webm")
-        .body(part(1, 1000))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
-
     let path = format!("/api/bookings/{}/recording/parts/1", class.booking_id);
-    let head = app
-        .put_headers_only(&path, &class.mentor, "video/webm", 100 * 1024 * 1024 + 1)
-        .await;
-    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
-    assert!(head.contains("PAYLOAD_TOO_LARGE"), "{head}");
-    let wrong_type = app
-        .client
-        .put(app.url(&path))
-        .bearer_auth(&class.mentor)
-        .header("content-type", "video/mp4")
-        .body(b"\0\0\0\x20ftypisom".to_vec())
-        .send()
-        .await
-        .unwrap();
+    for step in ["upload", "complete"] {
+        let anonymous = app.post(&format!("{path}/{step}"), &json!({}), None).await;
+        assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Completing a part that never arrived, then one over 100 MiB: nothing is recorded.
     expect_problem(
-        wrong_type,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "UNSUPPORTED_MEDIA_TYPE",
+        app.post(&format!("{path}/complete"), &json!({}), Some(&class.mentor))
+            .await,
+        StatusCode::CONFLICT,
+        "UPLOAD_INCOMPLETE",
     )
     .await;
-    expect_problem(
+    let too_big = expect_problem(
         upload(
             &app,
             class.booking_id,
             1,
-            b"not a webm stream".to_vec(),
+            part(1, 100 * 1024 * 1024 + 1),
             &class.mentor,
         )
         .await,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "CONTENT_TYPE_MISMATCH",
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
     )
     .await;
+    assert_eq!(too_big["maxBytes"], 100 * 1024 * 1024);
+    // A part URL is for its own block of its own class's blob.
+    let target = expect_status(
+        app.post(&format!("{path}/upload"), &json!({}), Some(&class.mentor))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    let url = target["url"].as_str().unwrap();
+    let mut elsewhere = target.clone();
+    elsewhere["url"] = json!(url.replacen(
+        &class.booking_id.to_string(),
+        &Uuid::new_v4().to_string(),
+        1
+    ));
+    assert_eq!(
+        put_block(&elsewhere, part(1, 100)).await,
+        StatusCode::FORBIDDEN
+    );
+    let mut tampered = target.clone();
+    tampered["url"] = json!(url.replacen("sig=", "sig=A", 1));
+    assert_eq!(
+        put_block(&tampered, part(1, 100)).await,
+        StatusCode::FORBIDDEN
+    );
     for n in [0, 1000] {
         expect_problem(
             upload(&app, class.booking_id, n, part(2, 100), &class.mentor).await,
@@ -280,19 +305,13 @@ async fn overlapping_runs_merge_once_and_a_failed_merge_is_retried() {
         )
         .await;
     }
-    // Part 2's blob vanishes: the merge fails, keeps the parts and records why.
-    let part_2: String = sqlx::query_scalar(
-        "SELECT blob_name FROM recording_parts WHERE booking_id = $1 AND part_number = 2",
+    // Part 3 is recorded but its block never arrived (lost): the commit fails, keeps the parts
+    // and records why.
+    app.execute(
+        "INSERT INTO recording_parts (booking_id, part_number, size_bytes) VALUES ($1, 3, 1000)",
+        class.booking_id,
     )
-    .bind(class.booking_id)
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    app.state
-        .blobs
-        .delete(&app.state.config.blob.recordings_container, &part_2)
-        .await
-        .unwrap();
+    .await;
     end_class(&app, class.booking_id, 30).await;
     let answer = app.invoke_timer("recordings", true).await;
     let logs = answer["Logs"].to_string();
@@ -307,22 +326,22 @@ async fn overlapping_runs_merge_once_and_a_failed_merge_is_retried() {
             .unwrap();
     assert_eq!(status, "merging");
     assert!(error.is_some());
-    assert_eq!(app.count("recording_parts").await, 2);
+    assert_eq!(app.count("recording_parts").await, 3);
 
-    // The part arrives again (restored here directly); once the backoff has passed, two
-    // overlapping runs merge it exactly once.
-    app.state
-        .blobs
-        .put(
-            &app.state.config.blob.recordings_container,
-            &part_2,
-            "video/webm",
-            Box::pin(futures::stream::once(async {
-                Ok::<_, std::io::Error>(bytes::Bytes::from(part(2, 3000)))
-            })),
-        )
-        .await
-        .unwrap();
+    // Part 3 arrives (sent here with the store's own write URL, the window being closed); once
+    // the backoff has passed, two overlapping runs commit it exactly once.
+    let part_3 = shared::blob::upload::UploadTarget::put_block(
+        app.state.blobs.as_ref(),
+        &app.state.config.blob.recordings_container,
+        &format!("bookings/{}/recording.webm", class.booking_id),
+        b"part-003",
+        std::time::Duration::from_secs(60),
+        1000,
+    )
+    .await
+    .unwrap();
+    let part_3 = serde_json::to_value(part_3).unwrap();
+    assert_eq!(put_block(&part_3, part(3, 1000)).await, StatusCode::CREATED);
     app.execute(
         "UPDATE recordings SET lease_until = now() - interval '1 second' WHERE booking_id = $1",
         class.booking_id,
@@ -357,7 +376,60 @@ async fn overlapping_runs_merge_once_and_a_failed_merge_is_retried() {
         StatusCode::OK,
     )
     .await;
-    assert!(fetch(url["url"].as_str().unwrap()).await.1 == parts.concat());
+    assert!(
+        fetch(url["url"].as_str().unwrap()).await.1 == [parts.concat(), part(3, 1000)].concat()
+    );
+}
+
+#[tokio::test]
+async fn a_recording_that_is_not_webm_is_deleted_and_marked_failed() {
+    let app = spawn_app().await;
+    let class = app.class_in_progress().await;
+    expect_status(
+        upload(
+            &app,
+            class.booking_id,
+            1,
+            b"not a webm stream".to_vec(),
+            &class.mentor,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    end_class(&app, class.booking_id, 30).await;
+    app.invoke_timer("recordings", false).await;
+    let (status, blob): (String, Option<String>) =
+        sqlx::query_as("SELECT status, blob_name FROM recordings WHERE booking_id = $1")
+            .bind(class.booking_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), blob), ("failed", None));
+    let stored = app
+        .state
+        .blobs
+        .properties(
+            &app.state.config.blob.recordings_container,
+            &format!("bookings/{}/recording.webm", class.booking_id),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored, None, "the refused recording is deleted");
+    let list = expect_status(
+        app.get("/api/recordings", Some(&class.mentor)).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["items"], json!([]));
+    // Not retried.
+    app.invoke_timer("recordings", false).await;
+    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM recordings WHERE booking_id = $1")
+        .bind(class.booking_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(attempts, 1);
 }
 
 #[tokio::test]

@@ -95,7 +95,11 @@ async fn merge(state: &AppState, recording_id: Uuid, booking_id: Uuid) -> Result
             .properties(container, &name)
             .await?
             .map_or(0, |properties| properties.size);
-        ("ready", Some(name), Some(i64::try_from(size).unwrap_or(i64::MAX)))
+        (
+            "ready",
+            Some(name),
+            Some(i64::try_from(size).unwrap_or(i64::MAX)),
+        )
     } else {
         tracing::warn!(%booking_id, "the committed recording is not WebM; deleted");
         state.blobs.delete(container, &name).await?;

@@ -276,13 +276,14 @@ impl BlobStore for AzureBlobStore {
     async fn head(&self, container: &str, name: &str, len: usize) -> Result<Bytes> {
         // A plain ranged GET of a read SAS: the SDK's ranged reads ask for a CRC64 that Azurite
         // refuses.
-        let url = self
-            .signed_url(container, name, "r", HEAD_READ_TTL)
-            .await?;
+        let url = self.signed_url(container, name, "r", HEAD_READ_TTL).await?;
         let response = self
             .http
             .get(url)
-            .header(reqwest::header::RANGE, format!("bytes=0-{}", len.max(1) - 1))
+            .header(
+                reqwest::header::RANGE,
+                format!("bytes=0-{}", len.max(1) - 1),
+            )
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)

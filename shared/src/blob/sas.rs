@@ -39,10 +39,7 @@ pub(super) struct DelegationKey {
 }
 
 /// The query parameters of a service SAS signed with the (base64-decoded) account key.
-pub(super) fn service_sas(
-    grant: &Grant<'_>,
-    account_key: &[u8],
-) -> Vec<(&'static str, String)> {
+pub(super) fn service_sas(grant: &Grant<'_>, account_key: &[u8]) -> Vec<(&'static str, String)> {
     let expiry = format_time(grant.expiry);
     let string_to_sign = [
         grant.permissions,

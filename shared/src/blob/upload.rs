@@ -63,7 +63,7 @@ pub struct Stored {
 
 /// Where and how a client sends a file: `method` to `url` with `headers`, before `expiresAt`.
 /// The URL grants writing one blob and nothing else.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadTarget {
     pub url: String,
@@ -290,10 +290,7 @@ mod tests {
             ("image/gif", 1, "UNSUPPORTED_MEDIA_TYPE"),
         ] {
             assert_eq!(
-                rules
-                    .check_declared(content_type, size)
-                    .unwrap_err()
-                    .code(),
+                rules.check_declared(content_type, size).unwrap_err().code(),
                 Some(code),
                 "{content_type} of {size} bytes"
             );

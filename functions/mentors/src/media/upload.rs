@@ -149,7 +149,12 @@ pub async fn complete_upload(
     let file_type = rules.check_declared(&pending.content_type, 1)?;
     let container = &state.config.blob.media_container;
     let stored = rules
-        .verify(state.blobs.as_ref(), container, &pending.blob_name, file_type)
+        .verify(
+            state.blobs.as_ref(),
+            container,
+            &pending.blob_name,
+            file_type,
+        )
         .await;
     let stored = match stored {
         Ok(stored) => stored,
