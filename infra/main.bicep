@@ -157,6 +157,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: containers.deployment
     mediaContainerName: containers.media
     recordingsContainerName: containers.recordings
+    allowedOrigins: allowedOrigins
   }
 }
 

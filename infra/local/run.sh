@@ -10,9 +10,6 @@ source /tmp/codeconnect-local/env
 
 cargo build --release -p handler
 export FUNCTIONS_CUSTOMHANDLER_PORT="${FUNCTIONS_CUSTOMHANDLER_PORT:-7071}"
-# The plain local run keeps blobs in a folder (tests use Azurite).
-unset AZURE_STORAGE_CONNECTION_STRING
-export LOCAL_BLOB_DIR="${LOCAL_BLOB_DIR:-.local/blobs}"
 # No Functions host here: the handler fires the timers itself, on their function.json schedules.
 export TIMERS_IN_PROCESS=true
 export API_ALLOWED_ORIGINS="${API_ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:5173}"

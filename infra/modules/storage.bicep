@@ -18,6 +18,9 @@ param mediaContainerName string
 @description('Blob container for class recordings.')
 param recordingsContainerName string
 
+@description('Browser origins of the frontends: they upload media and recording parts straight to storage and read media from it.')
+param allowedOrigins array
+
 // Identity-only access: no shared keys, no anonymous blobs, TLS 1.2+.
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: accountName
@@ -35,10 +38,24 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   }
 }
 
-// Parent of the containers below.
+// Parent of the containers below. Browsers PUT files to write SAS URLs (Put Blob, Put Block)
+// and read media through read SAS URLs, so the frontends' origins need CORS here.
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   parent: account
   name: 'default'
+  properties: {
+    cors: {
+      corsRules: [
+        {
+          allowedOrigins: allowedOrigins
+          allowedMethods: ['GET', 'HEAD', 'PUT', 'OPTIONS']
+          allowedHeaders: ['content-type', 'content-length', 'range', 'x-ms-*']
+          exposedHeaders: ['etag', 'content-length', 'content-range', 'x-ms-request-id']
+          maxAgeInSeconds: 3600
+        }
+      ]
+    }
+  }
 }
 
 // Private containers: the Flex deployment package, media and recordings (read through user-delegation SAS).

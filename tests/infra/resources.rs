@@ -12,6 +12,8 @@ enum Expect {
     EndsWith(&'static str),
     /// An array literal of exactly these strings, in any order.
     Strings(&'static [&'static str]),
+    /// An expression with exactly this source text (a parameter's name, say).
+    Expression(&'static str),
 }
 
 /// (resource type, property path, expected, why)
@@ -93,6 +95,24 @@ const RESOURCE_FACTS: &[(&str, &str, Expect, &str)] = &[
         "properties.minimumTlsVersion",
         Expect::Literal("TLS1_2"),
         "TLS 1.2+",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts/blobServices",
+        "properties.cors.corsRules[0].allowedOrigins",
+        Expect::Expression("allowedOrigins"),
+        "browsers upload straight to storage and read media from it, from the frontends only",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts/blobServices",
+        "properties.cors.corsRules[0].allowedMethods",
+        Expect::Strings(&["GET", "HEAD", "PUT", "OPTIONS"]),
+        "Put Blob and Put Block from the browser, then reads",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts/blobServices",
+        "properties.cors.corsRules[0].allowedHeaders",
+        Expect::Strings(&["content-type", "content-length", "range", "x-ms-*"]),
+        "the headers an upload target names (x-ms-blob-type) and the SDKs add",
     ),
     (
         "Microsoft.KeyVault/vaults",
@@ -234,6 +254,7 @@ fn resources_have_the_properties_the_app_relies_on() {
                     expected.sort();
                     found == expected
                 }),
+                Expect::Expression(text) => file.text(node) == *text,
             });
             if !ok {
                 let actual = found.map_or("<absent>", |node| file.text(node));
@@ -254,6 +275,7 @@ fn describe(expect: &Expect) -> String {
         Expect::Literal(value) => format!("'{value}'"),
         Expect::EndsWith(suffix) => format!("a string ending in '{suffix}'"),
         Expect::Strings(values) => format!("{values:?}"),
+        Expect::Expression(text) => format!("`{text}`"),
     }
 }
 

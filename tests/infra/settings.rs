@@ -20,10 +20,6 @@ const NOT_SET_IN_AZURE: &[(&str, &str)] = &[
         "local only (Azurite): Azure uses the managed identity with AZURE_STORAGE_ACCOUNT_URL",
     ),
     (
-        "LOCAL_BLOB_DIR",
-        "local only: the folder blob store for runs without a storage service",
-    ),
-    (
         "ENTRA_AUTHORITY",
         "the public cloud's authority is the default; set it only in a sovereign cloud",
     ),

@@ -50,7 +50,6 @@ impl Handler {
     /// `binary`, started from its own folder as the host starts the packaged handler.
     fn start_binary(binary: &Path, settings: &[(&str, &str)]) -> Handler {
         let port = free_port();
-        let blobs = std::env::temp_dir().join(format!("cc-process-blobs-{port}"));
         let mut command = Command::new(binary);
         if let Some(folder) = binary.parent() {
             command.current_dir(folder);
@@ -60,7 +59,7 @@ impl Handler {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
             .env("LOCAL_PUBSUB_PORT", "0")
-            .env("LOCAL_BLOB_DIR", &blobs)
+            .env("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true")
             .envs(settings.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
