@@ -59,7 +59,10 @@ impl Handler {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
             .env("LOCAL_PUBSUB_PORT", "0")
-            .env("AZURE_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true")
+            .env(
+                "AZURE_STORAGE_CONNECTION_STRING",
+                "UseDevelopmentStorage=true",
+            )
             .envs(settings.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -1,13 +1,14 @@
-//! Phase 8: recording storage. Each class's mentor uploads recording parts of a class in
-//! progress (`PUT /api/bookings/{id}/recording/parts/{n}`, 128 KiB of WebM each, streamed to
-//! blob storage) and asks for the read URL of a finished recording
-//! (`GET /api/recordings/{id}/url`), alternately.
+//! Phase 8: recording storage. Each class's mentor sends recording parts of a class in
+//! progress as the client does (128 KiB of WebM each: `POST .../recording/parts/{n}/upload` for
+//! the part's write URL, a Put Block straight to blob storage, `POST .../parts/{n}/complete`),
+//! and asks for the read URL of a finished recording (`GET /api/recordings/{id}/url`),
+//! alternately.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{StepResult, Target, VirtualUser, expect_ok};
+use super::{StepResult, Target, VirtualUser, expect_ok, expect_status};
 
 /// One part's size: a couple of seconds of a low-bitrate MediaRecorder stream.
 const PART_BYTES: usize = 128 * 1024;
@@ -48,18 +49,35 @@ impl VirtualUser for User {
             client, base, data, ..
         } = &*self.target;
         let class = &data.classes[self.class];
-        let request = if self.step % 2 == 1 {
-            let n = self.first_part + (self.step / 2) % PARTS_PER_USER;
-            client
-                .put(format!(
-                    "{base}/api/bookings/{}/recording/parts/{n}",
-                    class.booking_id
-                ))
-                .header(reqwest::header::CONTENT_TYPE, "video/webm")
-                .body(self.part.clone())
-        } else {
-            client.get(format!("{base}/api/recordings/{}/url", class.recording_id))
-        };
-        expect_ok(request.bearer_auth(&class.mentor_token).send().await)
+        if self.step.is_multiple_of(2) {
+            let url = format!("{base}/api/recordings/{}/url", class.recording_id);
+            return expect_ok(
+                client
+                    .get(url)
+                    .bearer_auth(&class.mentor_token)
+                    .send()
+                    .await,
+            );
+        }
+        let n = self.first_part + (self.step / 2) % PARTS_PER_USER;
+        let part = format!(
+            "{base}/api/bookings/{}/recording/parts/{n}",
+            class.booking_id
+        );
+        let send = |url: String| client.post(url).bearer_auth(&class.mentor_token).send();
+        let target: serde_json::Value = expect_status(
+            send(format!("{part}/upload")).await,
+            reqwest::StatusCode::OK,
+        )?
+        .json()
+        .await
+        .map_err(|_| "unreadable upload target".to_owned())?;
+        let url = target["url"].as_str().ok_or("no upload URL")?;
+        expect_status(
+            client.put(url).body(self.part.clone()).send().await,
+            reqwest::StatusCode::CREATED,
+        )
+        .map_err(|error| format!("storage: {error}"))?;
+        expect_ok(send(format!("{part}/complete")).await)
     }
 }
