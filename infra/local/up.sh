@@ -374,6 +374,8 @@ ensure_azurite() {
     echo $! >"$RUNTIME_DIR/azurite.pid"
   fi
   wait_for_port Azurite "$AZURITE_PORT"
+  # Browsers upload straight to storage: CORS as Bicep sets it on the storage account.
+  node "$SCRIPT_DIR/azurite-cors.mjs" "http://127.0.0.1:$AZURITE_PORT/devstoreaccount1"
 }
 
 # ---------------------------------------------------------------------------

@@ -323,7 +323,7 @@ async fn verify_accepts_the_declared_type_and_deletes_what_it_refuses() {
             .unwrap();
         match refusal {
             None => {
-                assert_eq!(verified.unwrap().size, body.len() as u64);
+                assert_eq!(verified.unwrap(), body.len() as u64);
                 assert!(stored.is_some());
             }
             Some(code) => {
@@ -452,6 +452,39 @@ async fn a_blob_without_blocks_lists_none_and_deleting_twice_succeeds() {
     store.delete(container, "gone.png").await.unwrap();
     assert_eq!(store.properties(container, "gone.png").await.unwrap(), None);
     store.delete(container, "gone.png").await.unwrap();
+    azurite.remove().await;
+}
+
+/// `infra/local/up.sh` gives Azurite the CORS rule Bicep gives the storage account.
+#[tokio::test]
+async fn a_browsers_preflight_for_an_upload_is_allowed() {
+    let azurite = Azurite::new();
+    let target = UploadTarget::put_blob(
+        &azurite.store,
+        &azurite.container,
+        "photo.png",
+        "image/png",
+        HOUR,
+        10,
+    )
+    .await
+    .unwrap();
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, &target.url)
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "PUT")
+        .header(
+            "access-control-request-headers",
+            "content-type,x-ms-blob-type",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::OK);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
     azurite.remove().await;
 }
 

@@ -52,7 +52,10 @@ impl TestApp {
             return begun;
         }
         let upload: Value = begun.json().await.unwrap();
-        assert_eq!(put_to(&upload["target"], body).await, StatusCode::CREATED);
+        assert_eq!(
+            put_to_storage(&upload["target"], body).await,
+            StatusCode::CREATED
+        );
         self.complete(kind, &upload, token).await
     }
 
@@ -63,20 +66,6 @@ impl TestApp {
             .await
             .unwrap()
     }
-}
-
-/// Sends `body` as an upload target says, straight to storage, as a browser would.
-async fn put_to(target: &Value, body: Vec<u8>) -> StatusCode {
-    assert_eq!(target["method"], "PUT");
-    let url = target["url"].as_str().expect("an upload URL");
-    let mut request = reqwest::Client::new()
-        .put(url)
-        .header("content-length", body.len())
-        .body(body);
-    for (name, value) in target["headers"].as_object().expect("headers") {
-        request = request.header(name, value.as_str().unwrap());
-    }
-    request.send().await.expect("PUT to storage").status()
 }
 
 impl TestApp {
@@ -256,7 +245,7 @@ async fn what_arrives_in_storage_is_checked_and_a_refused_file_is_deleted() {
     // Declared 1,000 bytes, sent one byte over the limit: refused at completion, blob deleted,
     // and the upload is over.
     assert_eq!(
-        put_to(&upload["target"], png(5 * MIB + 1, 1)).await,
+        put_to_storage(&upload["target"], png(5 * MIB + 1, 1)).await,
         StatusCode::CREATED
     );
     let too_big = expect_problem(
@@ -281,7 +270,7 @@ async fn what_arrives_in_storage_is_checked_and_a_refused_file_is_deleted() {
     )
     .await;
     assert_eq!(
-        put_to(&upload["target"], png(1000, 1)).await,
+        put_to_storage(&upload["target"], png(1000, 1)).await,
         StatusCode::CREATED
     );
     expect_problem(
@@ -300,7 +289,10 @@ async fn what_arrives_in_storage_is_checked_and_a_refused_file_is_deleted() {
     .await;
     let mut target = upload["target"].clone();
     target["headers"]["Content-Type"] = json!("text/html");
-    assert_eq!(put_to(&target, png(1000, 1)).await, StatusCode::CREATED);
+    assert_eq!(
+        put_to_storage(&target, png(1000, 1)).await,
+        StatusCode::CREATED
+    );
     expect_problem(
         app.complete("photo", &upload, &token).await,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -316,7 +308,7 @@ async fn what_arrives_in_storage_is_checked_and_a_refused_file_is_deleted() {
     )
     .await;
     assert_eq!(
-        put_to(&upload["target"], png(5 * MIB, 3)).await,
+        put_to_storage(&upload["target"], png(5 * MIB, 3)).await,
         StatusCode::CREATED
     );
     let (first, second) = tokio::join!(
@@ -352,17 +344,20 @@ async fn a_write_url_is_for_its_one_blob_and_its_mentors_upload() {
     let mut elsewhere = upload["target"].clone();
     elsewhere["url"] = json!(url.replacen("/mentors/", "/mentors-x/", 1));
     assert_eq!(
-        put_to(&elsewhere, png(1000, 1)).await,
+        put_to_storage(&elsewhere, png(1000, 1)).await,
         StatusCode::FORBIDDEN
     );
     let mut tampered = upload["target"].clone();
     tampered["url"] = json!(url.replacen("sig=", "sig=A", 1));
-    assert_eq!(put_to(&tampered, png(1000, 1)).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        put_to_storage(&tampered, png(1000, 1)).await,
+        StatusCode::FORBIDDEN
+    );
     assert!(!app.target_blob_exists(&upload["target"]).await);
 
     // Another mentor cannot complete it, nor under another kind.
     assert_eq!(
-        put_to(&upload["target"], png(1000, 1)).await,
+        put_to_storage(&upload["target"], png(1000, 1)).await,
         StatusCode::CREATED
     );
     expect_problem(
@@ -391,7 +386,7 @@ async fn uploads_never_completed_are_swept_a_day_after_their_url_expired() {
     )
     .await;
     assert_eq!(
-        put_to(&abandoned["target"], png(1000, 1)).await,
+        put_to_storage(&abandoned["target"], png(1000, 1)).await,
         StatusCode::CREATED
     );
     let recent = expect_status(
@@ -400,7 +395,7 @@ async fn uploads_never_completed_are_swept_a_day_after_their_url_expired() {
     )
     .await;
     assert_eq!(
-        put_to(&recent["target"], png(1000, 2)).await,
+        put_to_storage(&recent["target"], png(1000, 2)).await,
         StatusCode::CREATED
     );
     sqlx::query(

@@ -39,19 +39,11 @@ async fn upload(app: &TestApp, booking_id: Uuid, n: i32, body: Vec<u8>, token: &
         .await
 }
 
-/// A Put Block to an upload target, as a browser sends it.
+/// A Put Block to a part's upload target, as a browser sends it.
 async fn put_block(target: &Value, body: Vec<u8>) -> StatusCode {
-    assert_eq!(target["method"], "PUT");
     let url = target["url"].as_str().expect("an upload URL");
     assert!(url.contains("comp=block&blockid="), "{url}");
-    reqwest::Client::new()
-        .put(url)
-        .header("content-length", body.len())
-        .body(body)
-        .send()
-        .await
-        .expect("PUT the block")
-        .status()
+    put_to_storage(target, body).await
 }
 
 /// Moves the class into the past: ended `minutes_ago`, completed.

@@ -37,7 +37,7 @@ const HEAD_READ_TTL: Duration = Duration::from_secs(5 * 60);
 const DELEGATION_KEY_LIFETIME: TimeDelta = TimeDelta::hours(24);
 /// ...and replaced when a URL would outlive it, with this margin.
 const DELEGATION_KEY_MARGIN: TimeDelta = TimeDelta::minutes(5);
-/// The longest read URL a user delegation key can back.
+/// The longest SAS URL a user delegation key can back.
 const MAX_DELEGATED_TTL: TimeDelta = TimeDelta::days(6);
 
 pub struct AzureBlobStore {
@@ -206,7 +206,7 @@ impl AzureBlobStore {
         ttl: TimeDelta,
     ) -> Result<&'c DelegationKey> {
         if ttl > MAX_DELEGATED_TTL {
-            return Err(anyhow!("read URLs may live at most {MAX_DELEGATED_TTL}").into());
+            return Err(anyhow!("SAS URLs may live at most {MAX_DELEGATED_TTL}").into());
         }
         let now = Utc::now();
         let fresh = cache

@@ -54,13 +54,6 @@ pub struct UploadRules {
     pub max_bytes: u64,
 }
 
-/// A checked upload.
-#[derive(Debug, Clone)]
-pub struct Stored {
-    pub content_type: &'static str,
-    pub size: u64,
-}
-
 /// Where and how a client sends a file: `method` to `url` with `headers`, before `expiresAt`.
 /// The URL grants writing one blob and nothing else.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -133,9 +126,15 @@ impl UploadRules {
     /// `size` bytes, checked before any URL is handed out: 415 `UNSUPPORTED_MEDIA_TYPE`, 400
     /// `EMPTY_BODY`, 413 `PAYLOAD_TOO_LARGE`.
     pub fn check_declared(&self, content_type: &str, size: u64) -> Result<&'static FileType> {
+        let file_type = self.file_type(content_type)?;
+        self.check_size(size)?;
+        Ok(file_type)
+    }
+
+    /// The accepted type named by `content_type`, or 415 `UNSUPPORTED_MEDIA_TYPE`.
+    pub fn file_type(&self, content_type: &str) -> Result<&'static FileType> {
         let declared = essence(content_type);
-        let file_type = self
-            .types
+        self.types
             .iter()
             .find(|file_type| file_type.content_type == declared)
             .ok_or_else(|| {
@@ -145,13 +144,11 @@ impl UploadRules {
                     format!("The file must be one of: {}.", self.accepted()),
                 )
                 .with("accepted", self.accepted())
-            })?;
-        self.check_size(size)?;
-        Ok(file_type)
+            })
     }
 
     /// Checks the blob `container`/`name` as stored against `expected`, the type declared when
-    /// the upload began. Refusals delete the blob: 409 `UPLOAD_INCOMPLETE` (nothing stored yet;
+    /// the upload began, and returns its size. Refusals delete the blob: 409 `UPLOAD_INCOMPLETE` (nothing stored yet;
     /// nothing deleted), 400 `EMPTY_BODY`, 413 `PAYLOAD_TOO_LARGE`, 415 `CONTENT_TYPE_MISMATCH`
     /// (stored with another content type, or the bytes are not what it says).
     pub async fn verify(
@@ -160,7 +157,7 @@ impl UploadRules {
         container: &str,
         name: &str,
         expected: &'static FileType,
-    ) -> Result<Stored> {
+    ) -> Result<u64> {
         let properties = store.properties(container, name).await?.ok_or_else(|| {
             Error::conflict(
                 "UPLOAD_INCOMPLETE",
@@ -182,10 +179,7 @@ impl UploadRules {
             }
         };
         match checked {
-            Ok(()) => Ok(Stored {
-                content_type: expected.content_type,
-                size: properties.size,
-            }),
+            Ok(()) => Ok(properties.size),
             Err(refusal) => {
                 store.delete(container, name).await?;
                 Err(refusal)

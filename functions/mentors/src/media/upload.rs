@@ -146,9 +146,9 @@ pub async fn complete_upload(
     .await?
     .ok_or_else(not_found)?;
     let rules = rules(kind);
-    let file_type = rules.check_declared(&pending.content_type, 1)?;
+    let file_type = rules.file_type(&pending.content_type)?;
     let container = &state.config.blob.media_container;
-    let stored = rules
+    let verified = rules
         .verify(
             state.blobs.as_ref(),
             container,
@@ -156,8 +156,8 @@ pub async fn complete_upload(
             file_type,
         )
         .await;
-    let stored = match stored {
-        Ok(stored) => stored,
+    let size = match verified {
+        Ok(size) => size,
         Err(refusal) => {
             if refusal.code() != Some("UPLOAD_INCOMPLETE") {
                 // The blob is gone; so is the upload.
@@ -169,7 +169,7 @@ pub async fn complete_upload(
             return Err(refusal);
         }
     };
-    let (row, replaced) = save(&state, mentor.user_id, kind, upload_id, stored.size).await?;
+    let (row, replaced) = save(&state, mentor.user_id, kind, upload_id, size).await?;
     if let Some(replaced) = replaced {
         discard(&state, &replaced).await;
     }
