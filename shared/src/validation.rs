@@ -33,6 +33,15 @@ impl Validator {
         self
     }
 
+    /// Checks that `value` looks like an e-mail address ([`is_plausible_email`]).
+    pub fn email(&mut self, value: &str, field: &str) -> &mut Self {
+        self.check(
+            is_plausible_email(value),
+            field,
+            "must be a valid email address",
+        )
+    }
+
     /// Checks that a trimmed string has between `min` and `max` characters.
     pub fn length(&mut self, value: &str, field: &str, min: usize, max: usize) -> &mut Self {
         let length = value.trim().chars().count();
@@ -47,6 +56,22 @@ impl Validator {
             Err(Error::validation(std::mem::take(&mut self.errors)))
         }
     }
+}
+
+/// A deliberately loose e-mail check (one `@`, a dotted domain, sane length): the reset e-mail
+/// is the real proof of ownership. Every place that takes an address uses this one.
+pub fn is_plausible_email(email: &str) -> bool {
+    let email = email.trim();
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace)
 }
 
 /// `handle@provider`, as UPI virtual payment addresses are written.
@@ -81,6 +106,18 @@ mod tests {
             "ravi@123",
         ] {
             assert!(!is_upi_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn email_plausibility() {
+        for good in ["a@b.co", "first.last+tag@sub.example.org"] {
+            assert!(is_plausible_email(good), "{good}");
+        }
+        for bad in [
+            "", "a", "a@b", "@b.co", "a@@b.co", "a b@c.co", "a@.co", "a@b.co.",
+        ] {
+            assert!(!is_plausible_email(bad), "{bad}");
         }
     }
 }

@@ -73,11 +73,7 @@ pub async fn create_admin(
 ) -> Result<(StatusCode, Json<UserView>)> {
     let mut validator = Validator::new();
     validator
-        .check(
-            request.email.contains('@'),
-            "email",
-            "must be a valid email address",
-        )
+        .email(&request.email, "email")
         .length(&request.first_name, "firstName", 1, 100)
         .length(&request.last_name, "lastName", 1, 100);
     if let Some(weakness) = password::weakness(&request.password) {

@@ -12,6 +12,7 @@ use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::packages;
 use crate::policy::{self, Canceller};
 use crate::view::{self, BookingView};
 
@@ -25,10 +26,9 @@ struct Cancellable {
     student_id: Uuid,
     mentor_id: Uuid,
     status: String,
-    session_type: String,
+    charged_in_money: bool,
     scheduled_at: DateTime<Utc>,
     class_fee: Decimal,
-    package_id: Option<Uuid>,
 }
 
 #[utoipa::path(
@@ -53,7 +53,7 @@ pub async fn cancel_booking(
         .finish()?;
     let mut transaction = state.db.begin().await?;
     let booking: Cancellable = sqlx::query_as(
-        r#"SELECT student_id, mentor_id, status, session_type, scheduled_at, class_fee, package_id
+        r#"SELECT student_id, mentor_id, status, charged_in_money, scheduled_at, class_fee
            FROM bookings WHERE booking_id = $1 FOR UPDATE"#,
     )
     .bind(booking_id)
@@ -78,23 +78,14 @@ pub async fn cancel_booking(
 
     let percent = policy::refund_percent(canceller, booking.scheduled_at - Utc::now());
     // Only a paid class is refunded in money; a package class gets its credit back instead.
-    let paid = booking.status == "confirmed"
-        && booking.session_type == "regular"
-        && booking.package_id.is_none();
+    let paid = booking.status == "confirmed" && booking.charged_in_money;
     let refund_amount = if paid {
         fees::percent_of(booking.class_fee, percent)
     } else {
         Decimal::ZERO
     };
-    if let Some(package_id) = booking.package_id.filter(|_| percent == 100) {
-        sqlx::query(
-            r#"UPDATE packages SET credits_remaining = credits_remaining + 1,
-                      status = CASE WHEN status = 'exhausted' THEN 'active' ELSE status END, updated_at = now()
-               WHERE package_id = $1"#,
-        )
-        .bind(package_id)
-        .execute(&mut *transaction)
-        .await?;
+    if percent == 100 {
+        packages::return_credit(&mut transaction, booking_id).await?;
     }
     sqlx::query(
         r#"UPDATE bookings SET status = 'cancelled', cancelled_by = $2, cancel_reason = $3, cancelled_at = now(),

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::auth::StudentUser;
 use shared::fees;
-use shared::notifications::{self, Notice};
+use shared::notifications;
 use shared::schedule::SessionType;
 use shared::validation::Validator;
 use shared::{AppState, Error, Json, Result};
@@ -221,37 +221,12 @@ pub async fn create(
     .await;
     policy::overlap_errors(inserted)?;
     if status == "confirmed" {
-        announce_confirmed(&mut transaction, booking_id).await?;
+        notifications::class_confirmed(&mut transaction, booking_id).await?;
     }
     let booking = view::load(&mut *transaction, booking_id).await?;
     transaction.commit().await?;
     shared::booking_changes::announce(state, &[student_id, mentor.mentor_id]).await;
     Ok(booking)
-}
-
-/// Tells both people a class is confirmed (in-app and email).
-pub async fn announce_confirmed(connection: &mut PgConnection, booking_id: Uuid) -> Result<()> {
-    let booking = view::load(&mut *connection, booking_id).await?;
-    let when = booking.scheduled_at.format("%Y-%m-%d %H:%M UTC");
-    for (user_id, other) in [
-        (booking.student_id, &booking.mentor_name),
-        (booking.mentor_id, &booking.student_name),
-    ] {
-        let body = format!("{} with {other} on {when} is confirmed.", booking.subject);
-        notifications::notify(
-            connection,
-            &Notice {
-                user_id,
-                kind: "booking_confirmed",
-                title: "Class confirmed",
-                body: &body,
-                booking_id: Some(booking_id),
-                email_category: Some("booking"),
-            },
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 fn validate(request: &NewBooking) -> Result<()> {

@@ -11,6 +11,7 @@ use shared::invocation::{TimerFunction, TimerInfo};
 use shared::notifications::{self, Notice};
 use uuid::Uuid;
 
+use crate::packages;
 use crate::reviews::refresh_mentor_figures;
 
 pub const TIMER: TimerFunction = TimerFunction {
@@ -33,7 +34,7 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
     let no_shows: Vec<(Uuid, Uuid, Uuid, String)> = sqlx::query_as(
         r#"UPDATE bookings
            SET status = 'no_show', refund_percent = 100,
-               refund_amount = CASE WHEN session_type = 'regular' AND package_id IS NULL THEN class_fee ELSE 0 END,
+               refund_amount = CASE WHEN charged_in_money THEN class_fee ELSE 0 END,
                updated_at = now()
            WHERE status = 'confirmed' AND mentor_joined_at IS NULL AND scheduled_at + $1 <= now()
            RETURNING booking_id, student_id, mentor_id, subject"#,
@@ -42,14 +43,7 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
     .fetch_all(&mut *transaction)
     .await?;
     for (booking_id, student_id, _, subject) in &no_shows {
-        sqlx::query(
-            r#"UPDATE packages SET credits_remaining = credits_remaining + 1,
-                      status = CASE WHEN status = 'exhausted' THEN 'active' ELSE status END
-               WHERE package_id = (SELECT package_id FROM bookings WHERE booking_id = $1)"#,
-        )
-        .bind(booking_id)
-        .execute(&mut *transaction)
-        .await?;
+        packages::return_credit(&mut transaction, *booking_id).await?;
         let body =
             format!("Your mentor did not join the {subject} class; it will be refunded in full.");
         notifications::notify(

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::StudentUser;
 use shared::{AppState, Error, Json, Path, Result};
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -17,6 +18,20 @@ use crate::policy;
 use crate::view::BookingView;
 
 const CLASSES_PER_PACKAGE: i32 = 6;
+
+/// Gives the package class `booking_id` its credit back (a full refund of a class paid with a
+/// credit); nothing for a booking without a package.
+pub async fn return_credit(connection: &mut PgConnection, booking_id: Uuid) -> Result<()> {
+    sqlx::query(
+        r#"UPDATE packages SET credits_remaining = credits_remaining + 1,
+                  status = CASE WHEN status = 'exhausted' THEN 'active' ELSE status END, updated_at = now()
+           WHERE package_id = (SELECT package_id FROM bookings WHERE booking_id = $1)"#,
+    )
+    .bind(booking_id)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

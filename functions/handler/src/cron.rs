@@ -1,120 +1,32 @@
 //! NCRONTAB, the schedule syntax of Azure timer triggers: `{second} {minute} {hour} {day}
-//! {month} {day-of-week}` (a 5-field form without seconds is accepted too), evaluated in UTC.
-//! Fields take `*`, numbers, ranges `a-b`, steps `*/n` and `a-b/n`, and lists `a,b`; day of
-//! week runs 0-6 from Sunday (7 is Sunday too). As in cron, when both day fields are
-//! restricted a time matches either.
+//! {month} {day-of-week}` (a 5-field form without seconds is accepted too), evaluated in UTC,
+//! parsed and stepped by `croner` set up as NCrontab (which the Functions host uses) reads it:
+//! when both day fields are restricted a time must match both, and months and weekdays take
+//! names (`JAN`, `MON`). croner also takes a few extensions NCrontab lacks (`L`, `W`, `#`);
+//! our schedules do not use them.
 
-use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc};
+use chrono::{DateTime, Utc};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Schedule {
-    seconds: u64,
-    minutes: u64,
-    hours: u64,
-    days: u64,
-    months: u64,
-    weekdays: u64,
-    days_restricted: bool,
-    weekdays_restricted: bool,
-}
+#[derive(Debug, Clone)]
+pub struct Schedule(Cron);
 
 impl Schedule {
     pub fn parse(expression: &str) -> Result<Self, String> {
-        let fields: Vec<&str> = expression.split_whitespace().collect();
-        let fields = match fields.len() {
-            6 => fields,
-            5 => [&["0"], fields.as_slice()].concat(),
-            n => {
-                return Err(format!(
-                    "{expression:?} has {n} fields; NCRONTAB needs 6 (or 5)"
-                ));
-            }
-        };
-        let weekdays = field(fields[5], 0, 7)?;
-        Ok(Self {
-            seconds: field(fields[0], 0, 59)?,
-            minutes: field(fields[1], 0, 59)?,
-            hours: field(fields[2], 0, 23)?,
-            days: field(fields[3], 1, 31)?,
-            months: field(fields[4], 1, 12)?,
-            // Sunday is both 0 and 7.
-            weekdays: (weekdays | (weekdays >> 7)) & 0x7F,
-            days_restricted: fields[3] != "*",
-            weekdays_restricted: fields[5] != "*",
-        })
+        CronParser::builder()
+            .seconds(Seconds::Optional)
+            .dom_and_dow(true)
+            .build()
+            .parse(expression)
+            .map(Self)
+            .map_err(|error| format!("{expression:?} is not an NCRONTAB schedule: {error}"))
     }
 
-    /// The first time strictly after `after` that the schedule fires (within about four years).
+    /// The first time strictly after `after` that the schedule fires.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let start = after.duration_trunc(Duration::seconds(1)).ok()? + Duration::seconds(1);
-        let mut minute = start.duration_trunc(Duration::minutes(1)).ok()?;
-        let mut first_second = start.second();
-        for _ in 0..(4 * 366 * 24 * 60) {
-            if self.minute_matches(minute)
-                && let Some(second) = (first_second..60).find(|s| has(self.seconds, *s))
-            {
-                return Some(minute + Duration::seconds(i64::from(second)));
-            }
-            minute += Duration::minutes(1);
-            first_second = 0;
-        }
-        None
+        self.0.find_next_occurrence(&after, false).ok()
     }
-
-    fn minute_matches(&self, at: DateTime<Utc>) -> bool {
-        let day = has(self.days, at.day());
-        let weekday = has(self.weekdays, at.weekday().num_days_from_sunday());
-        let date = match (self.days_restricted, self.weekdays_restricted) {
-            (true, true) => day || weekday,
-            _ => day && weekday,
-        };
-        date && has(self.months, at.month())
-            && has(self.hours, at.hour())
-            && has(self.minutes, at.minute())
-    }
-}
-
-fn has(set: u64, value: u32) -> bool {
-    set & (1 << value) != 0
-}
-
-/// The values a field allows, as a bit set.
-fn field(text: &str, min: u32, max: u32) -> Result<u64, String> {
-    let mut set = 0u64;
-    for part in text.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((range, step)) => (
-                range,
-                step.parse::<u32>()
-                    .ok()
-                    .filter(|step| *step > 0)
-                    .ok_or_else(|| format!("bad step in {part:?}"))?,
-            ),
-            None => (part, 1),
-        };
-        let number = |text: &str| {
-            text.parse::<u32>()
-                .ok()
-                .filter(|n| (min..=max).contains(n))
-                .ok_or_else(|| format!("{text:?} is not a number from {min} to {max}"))
-        };
-        let (low, high) = match range {
-            "*" => (min, max),
-            _ => match range.split_once('-') {
-                Some((low, high)) => (number(low)?, number(high)?),
-                // `5/15` means from 5 to the end in steps of 15.
-                None if step > 1 => (number(range)?, max),
-                None => (number(range)?, number(range)?),
-            },
-        };
-        if low > high {
-            return Err(format!("empty range {part:?}"));
-        }
-        for value in (low..=high).step_by(step as usize) {
-            set |= 1 << value;
-        }
-    }
-    Ok(set)
 }
 
 #[cfg(test)]
@@ -193,6 +105,25 @@ mod tests {
         assert_eq!(
             next("0 0 0 29 2 *", "2026-03-01T00:00:00Z"),
             "2028-02-29T00:00:00+00:00"
+        );
+        // Names, in any case.
+        assert_eq!(
+            next("0 0 8 * * mon", "2026-11-22T09:00:00Z"),
+            "2026-11-23T08:00:00+00:00"
+        );
+        assert_eq!(
+            next("0 0 0 1 JAN *", "2026-11-22T00:00:00Z"),
+            "2027-01-01T00:00:00+00:00"
+        );
+        // Both day fields restricted: NCrontab wants both (the 13th that is a Friday), where
+        // cron would take either. The next Friday the 13th after 2026-11-22 is in August 2027.
+        assert_eq!(
+            next("0 0 0 13 * FRI", "2026-11-22T00:00:00Z"),
+            "2027-08-13T00:00:00+00:00"
+        );
+        assert_eq!(
+            next("0 0 12 1-7 * MON", "2026-11-22T00:00:00Z"),
+            "2026-12-07T12:00:00+00:00"
         );
         // Five fields: minutes first.
         assert_eq!(

@@ -146,32 +146,17 @@ pub async fn record_failure(
 /// waiting for this payment.
 async fn fulfil(connection: &mut PgConnection, order: &Order) -> Result<bool> {
     if let Some(booking_id) = order.booking_id {
-        let confirmed: Option<(Uuid, String)> = sqlx::query_as(
+        let confirmed = sqlx::query(
             r#"UPDATE bookings SET status = 'confirmed', hold_expires_at = NULL, updated_at = now()
-               WHERE booking_id = $1 AND status = 'pending_payment' AND hold_expires_at > now()
-               RETURNING mentor_id, subject"#,
+               WHERE booking_id = $1 AND status = 'pending_payment' AND hold_expires_at > now()"#,
         )
         .bind(booking_id)
-        .fetch_optional(&mut *connection)
+        .execute(&mut *connection)
         .await?;
-        let Some((mentor_id, subject)) = confirmed else {
+        if confirmed.rows_affected() == 0 {
             return Ok(false);
-        };
-        let body = format!("Payment received: your {subject} class is confirmed.");
-        for user_id in [order.student_id, mentor_id] {
-            notifications::notify(
-                &mut *connection,
-                &Notice {
-                    user_id,
-                    kind: "booking_confirmed",
-                    title: "Class confirmed",
-                    body: &body,
-                    booking_id: Some(booking_id),
-                    email_category: Some("booking"),
-                },
-            )
-            .await?;
         }
+        notifications::class_confirmed(connection, booking_id).await?;
         return Ok(true);
     }
     let activated = sqlx::query("UPDATE packages SET status = 'active', updated_at = now() WHERE package_id = $1 AND status = 'pending_payment'")

@@ -4,6 +4,7 @@ use anyhow::{Context, bail};
 use shared::auth::{self, Role, password};
 use shared::config::Config;
 use shared::users::{self, ApprovalStatus, NewUser};
+use shared::validation::is_plausible_email;
 use sqlx::Connection;
 
 /// Creates an admin over the direct database URL (this runs before anything is deployed).
@@ -12,6 +13,9 @@ pub async fn create_admin(
     email: &str,
     new_password: String,
 ) -> anyhow::Result<()> {
+    if !is_plausible_email(email) {
+        bail!("{email:?} is not a valid email address");
+    }
     if let Some(weakness) = password::weakness(&new_password) {
         bail!("the password {weakness}");
     }
