@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod blob;
 pub mod booking_changes;
+pub mod booking_status;
 pub mod cache;
 pub mod client_ip;
 pub mod config;

@@ -7,7 +7,21 @@ use chrono_tz::Tz;
 /// Start times are offered on this grid (minutes past the slot's start).
 pub const START_STEP_MINUTES: u32 = 15;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A class's kind: `demo` (40 minutes, free) or `regular` (55 minutes, paid); the one type for
+/// requests, responses and the `session_type` column.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    sqlx::Type,
+)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum SessionType {
     Demo,
     Regular,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::auth::{CurrentUser, Role};
+use shared::booking_status::BookingStatus;
 use shared::fees;
 use shared::notifications::{self, Notice};
 use shared::validation::Validator;
@@ -25,7 +26,7 @@ pub struct CancelBooking {
 struct Cancellable {
     student_id: Uuid,
     mentor_id: Uuid,
-    status: String,
+    status: BookingStatus,
     charged_in_money: bool,
     scheduled_at: DateTime<Utc>,
     class_fee: Decimal,
@@ -69,16 +70,16 @@ pub async fn cancel_booking(
     } else {
         return Err(view::not_found());
     };
-    if !matches!(booking.status.as_str(), "pending_payment" | "confirmed") {
+    if !booking.status.is_active() {
         return Err(Error::conflict(
             "BOOKING_NOT_CANCELLABLE",
-            format!("A {} booking can't be cancelled.", booking.status),
+            format!("A {} booking can't be cancelled.", booking.status.as_str()),
         ));
     }
 
     let percent = policy::refund_percent(canceller, booking.scheduled_at - Utc::now());
     // Only a paid class is refunded in money; a package class gets its credit back instead.
-    let paid = booking.status == "confirmed" && booking.charged_in_money;
+    let paid = booking.status == BookingStatus::Confirmed && booking.charged_in_money;
     let refund_amount = if paid {
         fees::percent_of(booking.class_fee, percent)
     } else {

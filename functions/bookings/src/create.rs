@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use shared::auth::StudentUser;
+use shared::booking_status::BookingStatus;
 use shared::fees;
 use shared::notifications;
 use shared::schedule::SessionType;
@@ -24,7 +25,7 @@ use crate::view::{self, BookingView};
 pub struct CreateBooking {
     mentor_id: Uuid,
     subject: String,
-    session_type: SessionKind,
+    session_type: SessionType,
     scheduled_at: DateTime<Utc>,
     notes: Option<String>,
     /// Book a class from this active package (uses one credit; confirmed at once).
@@ -33,18 +34,11 @@ pub struct CreateBooking {
     idempotency_key: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionKind {
-    Demo,
-    Regular,
-}
-
 /// A booking request, from the bookings or the packages route.
 pub struct NewBooking {
     pub mentor_id: Uuid,
     pub subject: String,
-    pub session_kind: SessionKind,
+    pub session_type: SessionType,
     pub scheduled_at: DateTime<Utc>,
     pub notes: Option<String>,
     pub package_id: Option<Uuid>,
@@ -73,7 +67,7 @@ pub async fn create_booking(
         NewBooking {
             mentor_id: request.mentor_id,
             subject: request.subject,
-            session_kind: request.session_type,
+            session_type: request.session_type,
             scheduled_at: request.scheduled_at,
             notes: request.notes,
             package_id: request.package_id,
@@ -120,10 +114,7 @@ pub async fn create(
     }
     let (subject, class_fee) =
         policy::subject_fee(&mut transaction, mentor.mentor_id, &request.subject).await?;
-    let session_type = match request.session_kind {
-        SessionKind::Demo => SessionType::Demo,
-        SessionKind::Regular => SessionType::Regular,
-    };
+    let session_type = request.session_type;
     if session_type == SessionType::Demo {
         if !mentor.demo_enabled {
             return Err(unprocessable(
@@ -160,7 +151,7 @@ pub async fn create(
 
     let (status, hold_expires_at, split) = match (session_type, request.package_id) {
         (SessionType::Demo, _) => (
-            "confirmed",
+            BookingStatus::Confirmed,
             None,
             fees::split(Decimal::ZERO, Decimal::ZERO, Decimal::ZERO),
         ),
@@ -174,7 +165,7 @@ pub async fn create(
             )
             .await?;
             (
-                "confirmed",
+                BookingStatus::Confirmed,
                 None,
                 fees::split(
                     per_class,
@@ -184,7 +175,7 @@ pub async fn create(
             )
         }
         (SessionType::Regular, None) => (
-            "pending_payment",
+            BookingStatus::PendingPayment,
             Some(now + policy::HOLD),
             fees::split(
                 class_fee,
@@ -204,7 +195,7 @@ pub async fn create(
     .bind(student_id)
     .bind(mentor.mentor_id)
     .bind(&subject)
-    .bind(session_type_name(session_type))
+    .bind(session_type)
     .bind(status)
     .bind(request.scheduled_at)
     .bind(request.scheduled_at + duration)
@@ -220,7 +211,7 @@ pub async fn create(
     .execute(&mut *transaction)
     .await;
     policy::overlap_errors(inserted)?;
-    if status == "confirmed" {
+    if status == BookingStatus::Confirmed {
         notifications::class_confirmed(&mut transaction, booking_id).await?;
     }
     let booking = view::load(&mut *transaction, booking_id).await?;
@@ -327,11 +318,4 @@ async fn use_package_credit(
     .execute(connection)
     .await?;
     Ok((price / Decimal::from(total)).round_dp(2))
-}
-
-fn session_type_name(session_type: SessionType) -> &'static str {
-    match session_type {
-        SessionType::Demo => "demo",
-        SessionType::Regular => "regular",
-    }
 }

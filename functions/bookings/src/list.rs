@@ -8,6 +8,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use shared::auth::{CurrentUser, Role};
+use shared::booking_status::BookingStatus;
 use shared::cache::bookings_of;
 use shared::pagination::{Page, PageQuery, TimeCursor};
 use shared::{AppState, Json, Path, Query, Result};
@@ -25,7 +26,7 @@ pub struct BookingFilter {
     /// `upcoming` (default; soonest first) or `past` (latest first).
     when: Option<When>,
     /// Only this status.
-    status: Option<Status>,
+    status: Option<BookingStatus>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -33,17 +34,6 @@ pub struct BookingFilter {
 pub enum When {
     Upcoming,
     Past,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    PendingPayment,
-    Confirmed,
-    Completed,
-    Cancelled,
-    Expired,
-    NoShow,
 }
 
 #[utoipa::path(
@@ -91,19 +81,6 @@ pub async fn booking_detail(
     Ok(Json(view::load_for(&state.db, booking_id, &user).await?))
 }
 
-impl Status {
-    fn as_str(self) -> &'static str {
-        match self {
-            Status::PendingPayment => "pending_payment",
-            Status::Confirmed => "confirmed",
-            Status::Completed => "completed",
-            Status::Cancelled => "cancelled",
-            Status::Expired => "expired",
-            Status::NoShow => "no_show",
-        }
-    }
-}
-
 async fn query_page(
     state: &AppState,
     user: &CurrentUser,
@@ -120,7 +97,6 @@ async fn query_page(
         When::Upcoming => ("b.ends_at > now()", "ASC", ">"),
         When::Past => ("b.ends_at <= now()", "DESC", "<"),
     };
-    let status = filter.status.map(Status::as_str);
     let rows: Vec<BookingView> = sqlx::query_as(&format!(
         r#"{SELECT_VIEW}
            WHERE {side} = $1 AND {period}
@@ -130,7 +106,7 @@ async fn query_page(
            LIMIT $5"#
     ))
     .bind(user.user_id)
-    .bind(status)
+    .bind(filter.status)
     .bind(cursor.map(|c| c.time))
     .bind(cursor.map(|c| c.id))
     .bind(i64::from(limit) + 1)

@@ -8,12 +8,13 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::StudentUser;
+use shared::schedule::SessionType;
 use shared::{AppState, Error, Json, Path, Result};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::create::{self, NewBooking, SessionKind};
+use crate::create::{self, NewBooking};
 use crate::policy;
 use crate::view::BookingView;
 
@@ -187,7 +188,7 @@ pub async fn schedule_package_class(
         NewBooking {
             mentor_id,
             subject,
-            session_kind: SessionKind::Regular,
+            session_type: SessionType::Regular,
             scheduled_at: request.scheduled_at,
             notes: request.notes,
             package_id: Some(package_id),

@@ -5,6 +5,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use shared::auth::CurrentUser;
+use shared::booking_status::BookingStatus;
 use shared::notifications::{self, Notice};
 use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
@@ -23,7 +24,7 @@ pub struct RescheduleBooking {
 struct Movable {
     student_id: Uuid,
     mentor_id: Uuid,
-    status: String,
+    status: BookingStatus,
     scheduled_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
 }
@@ -65,10 +66,10 @@ pub async fn reschedule_booking(
     if user.user_id != booking.student_id && user.user_id != booking.mentor_id {
         return Err(view::not_found());
     }
-    if !matches!(booking.status.as_str(), "pending_payment" | "confirmed") {
+    if !booking.status.is_active() {
         return Err(Error::conflict(
             "BOOKING_NOT_RESCHEDULABLE",
-            format!("A {} booking can't be moved.", booking.status),
+            format!("A {} booking can't be moved.", booking.status.as_str()),
         ));
     }
     if booking.scheduled_at - now < policy::RESCHEDULE_CUTOFF {

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::auth::StudentUser;
+use shared::booking_status::BookingStatus;
 use shared::cache::MENTOR_LIST;
 use shared::error::ConstraintExt;
 use shared::invocation::{TimerFunction, TimerInfo};
@@ -77,7 +78,7 @@ pub async fn review_booking(
         )
         .finish()?;
     let mut transaction = state.db.begin().await?;
-    let booking: Option<(Uuid, String, String)> = sqlx::query_as(
+    let booking: Option<(Uuid, BookingStatus, String)> = sqlx::query_as(
         "SELECT mentor_id, status, subject FROM bookings WHERE booking_id = $1 AND student_id = $2 FOR UPDATE",
     )
     .bind(booking_id)
@@ -85,7 +86,7 @@ pub async fn review_booking(
     .fetch_optional(&mut *transaction)
     .await?;
     let (mentor_id, status, subject) = booking.ok_or_else(view::not_found)?;
-    if status != "completed" {
+    if status != BookingStatus::Completed {
         return Err(Error::conflict(
             "REVIEW_NOT_ALLOWED",
             "Only a completed class can be reviewed.",

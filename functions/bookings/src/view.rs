@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use shared::auth::{CurrentUser, Role};
+use shared::booking_status::BookingStatus;
 use shared::{Error, Result};
 use sqlx::PgExecutor;
 use utoipa::ToSchema;
@@ -21,7 +22,7 @@ pub struct BookingView {
     /// `demo` or `regular`.
     pub session_type: String,
     /// `pending_payment`, `confirmed`, `completed`, `cancelled`, `expired` or `no_show`.
-    pub status: String,
+    pub status: BookingStatus,
     pub scheduled_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     /// Until when an unpaid booking holds its slot.

@@ -33,14 +33,7 @@ pub struct AvailabilityQuery {
     #[param(value_type = String, format = Date)]
     date: NaiveDate,
     /// `regular` (55 min, the default) or `demo` (40 min).
-    session_type: Option<SessionTypeParam>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionTypeParam {
-    Demo,
-    Regular,
+    session_type: Option<SessionType>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -49,7 +42,7 @@ pub struct Availability {
     #[schema(value_type = String, format = Date)]
     date: NaiveDate,
     time_zone: String,
-    session_type: SessionTypeParam,
+    session_type: SessionType,
     duration_minutes: i64,
     starts: Vec<BookableStart>,
 }
@@ -78,7 +71,7 @@ pub async fn availability(
     Path(mentor_id): Path<Uuid>,
     Query(query): Query<AvailabilityQuery>,
 ) -> Result<Response> {
-    let session_type = query.session_type.unwrap_or(SessionTypeParam::Regular);
+    let session_type = query.session_type.unwrap_or(SessionType::Regular);
     let bookings = bookings_of(mentor_id);
     let (list_generation, bookings_generation) = tokio::join!(
         state.cache.generation(MENTOR_LIST),
@@ -116,7 +109,7 @@ async fn compute(
     state: &AppState,
     mentor_id: Uuid,
     date: NaiveDate,
-    session_type: SessionTypeParam,
+    session_type: SessionType,
 ) -> Result<Availability> {
     ensure_visible(state, mentor_id).await?;
     let (time_zone, demo_enabled): (String, bool) =
@@ -124,7 +117,7 @@ async fn compute(
             .bind(mentor_id)
             .fetch_one(&state.db)
             .await?;
-    if matches!(session_type, SessionTypeParam::Demo) && !demo_enabled {
+    if matches!(session_type, SessionType::Demo) && !demo_enabled {
         return Err(Error::conflict(
             "DEMO_NOT_OFFERED",
             "This mentor does not offer demo classes.",
@@ -136,7 +129,7 @@ async fn compute(
 
     let slots = weekly_slots(state, mentor_id).await?;
     let busy = busy_around(state, mentor_id, date).await?;
-    let duration = SessionType::from(session_type).duration();
+    let duration = session_type.duration();
     let now = Utc::now();
     let window = Window {
         earliest: now + MIN_LEAD,
@@ -160,15 +153,6 @@ async fn compute(
         duration_minutes: duration.num_minutes(),
         starts,
     })
-}
-
-impl From<SessionTypeParam> for SessionType {
-    fn from(value: SessionTypeParam) -> Self {
-        match value {
-            SessionTypeParam::Demo => SessionType::Demo,
-            SessionTypeParam::Regular => SessionType::Regular,
-        }
-    }
 }
 
 async fn weekly_slots(state: &AppState, mentor_id: Uuid) -> Result<Vec<WeeklySlot>> {

@@ -5,6 +5,7 @@ use axum::extract::State;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::StudentUser;
+use shared::booking_status::BookingStatus;
 use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -200,7 +201,7 @@ pub async fn stripe_intent(
 async fn payable(state: &AppState, student_id: Uuid, request: &PayFor) -> Result<Payable> {
     match (request.booking_id, request.package_id) {
         (Some(booking_id), None) => {
-            let row: Option<(String, Option<chrono::DateTime<chrono::Utc>>, Decimal)> = sqlx::query_as(
+            let row: Option<(BookingStatus, Option<chrono::DateTime<chrono::Utc>>, Decimal)> = sqlx::query_as(
                 "SELECT status, hold_expires_at, class_fee FROM bookings WHERE booking_id = $1 AND student_id = $2",
             )
             .bind(booking_id)
@@ -210,7 +211,9 @@ async fn payable(state: &AppState, student_id: Uuid, request: &PayFor) -> Result
             let (status, hold, fee) = row.ok_or_else(|| {
                 Error::not_found("BOOKING_NOT_FOUND", "No such booking of yours.")
             })?;
-            if status != "pending_payment" || hold.is_none_or(|hold| hold <= chrono::Utc::now()) {
+            if status != BookingStatus::PendingPayment
+                || hold.is_none_or(|hold| hold <= chrono::Utc::now())
+            {
                 return Err(Error::conflict(
                     "NOT_PAYABLE",
                     "This booking is not waiting for payment (paid, cancelled or its hold lapsed).",

@@ -1,6 +1,7 @@
 //! Who may use a booking's chat and video: its student and its mentor, nobody else.
 
 use chrono::{DateTime, Utc};
+use shared::booking_status::BookingStatus;
 use shared::{AppState, Error, Result};
 use uuid::Uuid;
 
@@ -9,7 +10,7 @@ pub struct Booking {
     pub booking_id: Uuid,
     pub student_id: Uuid,
     pub mentor_id: Uuid,
-    pub status: String,
+    pub status: BookingStatus,
     pub scheduled_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha1::Sha1;
 use shared::auth::CurrentUser;
+use shared::booking_status::BookingStatus;
 use shared::config::TurnConfig;
 use shared::pubsub::Permission;
 use shared::validation::Validator;
@@ -81,7 +82,7 @@ pub async fn join(
         .finish()?;
     let booking = participants::booking_of(&state, booking_id, user.user_id).await?;
     let now = Utc::now();
-    let open = booking.status == "confirmed"
+    let open = booking.status == BookingStatus::Confirmed
         && now >= booking.scheduled_at - OPENS_BEFORE_START
         && now <= booking.ends_at + CLOSES_AFTER_END;
     if !open {

@@ -14,6 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use shared::auth::CurrentUser;
 use shared::blob::upload::{UploadRules, UploadTarget, WEBM};
+use shared::booking_status::BookingStatus;
 use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -39,7 +40,7 @@ pub struct PartView {
 #[derive(sqlx::FromRow)]
 struct Class {
     mentor_id: Uuid,
-    status: String,
+    status: BookingStatus,
     scheduled_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     merged: bool,
@@ -166,7 +167,7 @@ async fn check_mentor_in_window(
 
 /// Uploads are for classes that take place, around their time, before the merge.
 fn check_window(class: &Class, now: DateTime<Utc>) -> Result<()> {
-    let takes_place = matches!(class.status.as_str(), "confirmed" | "completed");
+    let takes_place = class.status.takes_place();
     let in_time = now >= class.scheduled_at - UPLOAD_MARGIN && now <= class.ends_at + UPLOAD_MARGIN;
     if class.merged {
         return Err(Error::conflict(
