@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::config::SendGridConfig;
 use crate::error::Result;
+use crate::outbox::OutboxStatus;
 use crate::state::AppState;
 
 const BATCH: i64 = 50;
@@ -68,31 +69,40 @@ pub async fn deliver_due(state: &AppState) -> Result<Delivery> {
     let mut delivery = Delivery::default();
     for email in leased {
         let outcome = send(&client, sendgrid, &state.config.mail.from, &email).await;
-        let (result, error) = match outcome {
-            Outcome::Sent => ("sent", None),
-            Outcome::Retry(error) if email.attempts + 1 < MAX_ATTEMPTS => ("retry", Some(error)),
-            Outcome::Retry(error) | Outcome::Permanent(error) => ("failed", Some(error)),
+        // A retry stays pending, due again after its backoff.
+        let (status, error, retry_after) = match outcome {
+            Outcome::Sent => {
+                delivery.sent += 1;
+                (OutboxStatus::Sent, None, None)
+            }
+            Outcome::Retry(error) if email.attempts + 1 < MAX_ATTEMPTS => {
+                delivery.retrying += 1;
+                (
+                    OutboxStatus::Pending,
+                    Some(error),
+                    Some(backoff(email.attempts)),
+                )
+            }
+            Outcome::Retry(error) | Outcome::Permanent(error) => {
+                delivery.failed += 1;
+                (OutboxStatus::Failed, Some(error), None)
+            }
         };
-        match result {
-            "sent" => delivery.sent += 1,
-            "retry" => delivery.retrying += 1,
-            _ => delivery.failed += 1,
-        }
         // Guarded by the lease, so a run that outlived its lease changes nothing.
         sqlx::query(
             r#"UPDATE email_outbox
-               SET status = CASE WHEN $3 = 'retry' THEN status ELSE $3 END,
+               SET status = $3,
                    sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
                    attempts = attempts + 1,
                    last_error = $4,
-                   next_attempt_at = CASE WHEN $3 = 'retry' THEN now() + $5 ELSE next_attempt_at END
+                   next_attempt_at = coalesce(now() + $5, next_attempt_at)
                WHERE email_outbox_id = $1 AND status = 'pending' AND next_attempt_at = $2"#,
         )
         .bind(email.email_outbox_id)
         .bind(email.next_attempt_at)
-        .bind(result)
+        .bind(status)
         .bind(error)
-        .bind(backoff(email.attempts))
+        .bind(retry_after)
         .execute(&state.db)
         .await?;
     }

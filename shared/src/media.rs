@@ -21,6 +21,19 @@ pub enum MediaKind {
     IntroVideo,
 }
 
+/// Where an uploaded file stands in the admin's review.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema, sqlx::Type,
+)]
+#[serde(rename_all = "lowercase")]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum MediaStatus {
+    #[default]
+    Pending,
+    Approved,
+    Rejected,
+}
+
 /// One uploaded file and where it stands.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -28,8 +41,7 @@ pub struct MediaView {
     media_id: Uuid,
     mentor_id: Uuid,
     kind: MediaKind,
-    /// `pending`, `approved` or `rejected`.
-    status: String,
+    status: MediaStatus,
     rejection_reason: Option<String>,
     content_type: String,
     size_bytes: i64,
@@ -49,7 +61,7 @@ pub struct MediaRow {
     pub blob_name: String,
     pub content_type: String,
     pub size_bytes: i64,
-    pub status: String,
+    pub status: MediaStatus,
     pub rejection_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub reviewed_at: Option<DateTime<Utc>>,

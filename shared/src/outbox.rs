@@ -6,6 +6,15 @@ use uuid::Uuid;
 
 use crate::error::Result;
 
+/// Where an outbox email stands: `pending` until sent, or failed for good after its attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+pub enum OutboxStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
 #[derive(Debug, Clone)]
 pub struct Email {
     pub recipient: String,

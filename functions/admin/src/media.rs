@@ -6,7 +6,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use shared::auth::AdminUser;
 use shared::cache::MENTOR_LIST;
-use shared::media::{MEDIA_COLUMNS, MediaRow, MediaView, media_view};
+use shared::media::{MEDIA_COLUMNS, MediaRow, MediaStatus, MediaView, media_view};
 use shared::notifications::{self, Notice};
 use shared::pagination::{Page, PageQuery, TimeCursor};
 use shared::validation::Validator;
@@ -19,17 +19,7 @@ use uuid::Uuid;
 pub struct MediaFilter {
     /// `pending` (default), `approved` or `rejected`.
     #[serde(default)]
-    status: ReviewStatus,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema, sqlx::Type)]
-#[serde(rename_all = "lowercase")]
-#[sqlx(type_name = "text", rename_all = "lowercase")]
-pub enum ReviewStatus {
-    #[default]
-    Pending,
-    Approved,
-    Rejected,
+    status: MediaStatus,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -89,7 +79,7 @@ pub async fn approve_media(
     _admin: AdminUser,
     Path(media_id): Path<Uuid>,
 ) -> Result<Json<MediaView>> {
-    decide(&state, media_id, ReviewStatus::Approved, None).await
+    decide(&state, media_id, MediaStatus::Approved, None).await
 }
 
 #[utoipa::path(
@@ -111,7 +101,7 @@ pub async fn reject_media(
     decide(
         &state,
         media_id,
-        ReviewStatus::Rejected,
+        MediaStatus::Rejected,
         Some(request.reason.trim()),
     )
     .await
@@ -120,7 +110,7 @@ pub async fn reject_media(
 async fn decide(
     state: &AppState,
     media_id: Uuid,
-    status: ReviewStatus,
+    status: MediaStatus,
     reason: Option<&str>,
 ) -> Result<Json<MediaView>> {
     let mut transaction = state.db.begin().await?;
