@@ -1,30 +1,13 @@
 //! Typed configuration, read once from the environment (Azure app settings, or the `Values` of
 //! `local.settings.json` under `func start`). Nothing else in the code base reads the environment.
 
-use std::fmt;
 use std::time::Duration;
 
 use crate::blob::StorageAccount;
 
-/// A value that must never appear in logs or `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
+/// A value that must never appear in logs or `Debug` output: read it with
+/// [`ExposeSecret::expose_secret`], where it is needed and nowhere else.
+pub use secrecy::{ExposeSecret, SecretString as Secret};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -239,15 +222,15 @@ impl Config {
                 .unwrap_or_else(|| "127.0.0.1".into()),
             port: reader.parsed("FUNCTIONS_CUSTOMHANDLER_PORT", 7071),
             database: DatabaseConfig {
-                url: Secret::new(reader.required("DATABASE_URL")),
-                direct_url: reader.optional("DATABASE_DIRECT_URL").map(Secret::new),
+                url: Secret::from(reader.required("DATABASE_URL")),
+                direct_url: reader.optional("DATABASE_DIRECT_URL").map(Secret::from),
                 max_connections: reader.parsed("DATABASE_MAX_CONNECTIONS", 20),
                 acquire_timeout: Duration::from_secs(
                     reader.parsed("DATABASE_ACQUIRE_TIMEOUT_SECS", 30),
                 ),
             },
             cache: CacheConfig {
-                redis_url: reader.optional("REDIS_URL").map(Secret::new),
+                redis_url: reader.optional("REDIS_URL").map(Secret::from),
                 key_prefix: reader
                     .optional("REDIS_KEY_PREFIX")
                     .unwrap_or_else(|| "cc:".into()),
@@ -264,7 +247,7 @@ impl Config {
                 sendgrid: reader
                     .optional("SENDGRID_API_KEY")
                     .map(|api_key| SendGridConfig {
-                        api_key: Secret::new(api_key),
+                        api_key: Secret::from(api_key),
                         base_url: reader
                             .optional("SENDGRID_BASE_URL")
                             .unwrap_or_else(|| "https://api.sendgrid.com".into()),
@@ -282,8 +265,8 @@ impl Config {
                     ])
                     .map(|[key_id, key_secret, webhook_secret]| RazorpayConfig {
                         key_id,
-                        key_secret: Secret::new(key_secret),
-                        webhook_secret: Secret::new(webhook_secret),
+                        key_secret: Secret::from(key_secret),
+                        webhook_secret: Secret::from(webhook_secret),
                         base_url: reader
                             .optional("RAZORPAY_BASE_URL")
                             .unwrap_or_else(|| "https://api.razorpay.com".into()),
@@ -297,8 +280,8 @@ impl Config {
                     .map(
                         |[publishable_key, secret_key, webhook_secret]| StripeConfig {
                             publishable_key,
-                            secret_key: Secret::new(secret_key),
-                            webhook_secret: Secret::new(webhook_secret),
+                            secret_key: Secret::from(secret_key),
+                            webhook_secret: Secret::from(webhook_secret),
                             base_url: reader
                                 .optional("STRIPE_BASE_URL")
                                 .unwrap_or_else(|| "https://api.stripe.com".into()),
@@ -445,7 +428,7 @@ impl Reader<'_> {
         match (urls, secret) {
             (Some(urls), Some(secret)) => Some(TurnConfig {
                 urls: list(&urls),
-                shared_secret: Secret::new(secret),
+                shared_secret: Secret::from(secret),
             }),
             (None, None) => None,
             _ => {

@@ -2,6 +2,7 @@
 //! commands use the direct port, because sqlx's migrator holds a session advisory lock that a
 //! transaction-mode pooler would not keep.
 
+use crate::config::ExposeSecret;
 use std::str::FromStr;
 
 use anyhow::Context;
@@ -16,7 +17,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Builds the request pool. It connects lazily, so the handler answers the host's readiness
 /// probe at once even while Postgres is still warming up.
 pub fn pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
-    let options = connect_options(config.url.expose())?;
+    let options = connect_options(config.url.expose_secret())?;
     Ok(PgPoolOptions::new()
         .max_connections(config.max_connections)
         .min_connections(0)

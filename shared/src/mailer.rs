@@ -4,6 +4,7 @@
 //! errors, failed at once on other 4xx. Keys and email bodies are never logged (bodies carry
 //! password reset codes).
 
+use crate::config::ExposeSecret;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -130,7 +131,7 @@ async fn send(
     });
     let response = client
         .post(format!("{}/v3/mail/send", sendgrid.base_url))
-        .bearer_auth(sendgrid.api_key.expose())
+        .bearer_auth(sendgrid.api_key.expose_secret())
         .json(&body)
         .send()
         .await;

@@ -2,6 +2,7 @@
 //! `TEST_AZURE_STORAGE_CONNECTION_STRING` points elsewhere), with real PUTs to its write URLs as
 //! a browser sends them. Each test uses its own container and removes it.
 
+use shared::config::ExposeSecret;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,7 +41,7 @@ impl Azurite {
     async fn remove(self) {
         let credentials = azure_storage::StorageCredentials::access_key(
             self.account.name.clone(),
-            azure_core::auth::Secret::new(self.account.key.expose().to_owned()),
+            azure_core::auth::Secret::new(self.account.key.expose_secret().to_owned()),
         );
         azure_storage_blobs::prelude::ClientBuilder::with_location(
             azure_storage::CloudLocation::Custom {

@@ -90,7 +90,7 @@ pub fn unreachable_realtime() -> RealtimeConfig {
             endpoint: nowhere.into(),
             identity: ManagedIdentity::Endpoint {
                 url: format!("{nowhere}/msi/token"),
-                secret: Secret::new("unreachable"),
+                secret: Secret::from("unreachable"),
             },
             events: TokenRules {
                 authority: nowhere.into(),
@@ -131,13 +131,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         bind_address: "127.0.0.1".into(),
         port: 0,
         database: DatabaseConfig {
-            url: Secret::new(format!("{}/{database_name}", pooled_base())),
-            direct_url: Some(Secret::new(direct_url.clone())),
+            url: Secret::from(format!("{}/{database_name}", pooled_base())),
+            direct_url: Some(Secret::from(direct_url.clone())),
             max_connections: 20,
             acquire_timeout: Duration::from_secs(30),
         },
         cache: CacheConfig {
-            redis_url: redis_url.map(Secret::new),
+            redis_url: redis_url.map(Secret::from),
             key_prefix: format!("test:{database_name}:"),
             redis_timeout: Duration::from_millis(500),
         },

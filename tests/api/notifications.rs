@@ -47,7 +47,7 @@ async fn spawn_with_sendgrid() -> (TestApp, Arc<SendGrid>) {
     tokio::spawn(async move { axum::serve(listener, router).await });
     let app = spawn_app_with(Options {
         sendgrid: Some(SendGridConfig {
-            api_key: Secret::new("SG.test-key"),
+            api_key: Secret::from("SG.test-key"),
             base_url,
         }),
         ..Default::default()

@@ -87,14 +87,14 @@ async fn spawn_with_gateways() -> PaymentsApp {
         payments: PaymentsConfig {
             razorpay: Some(RazorpayConfig {
                 key_id: "rzp_test_key".into(),
-                key_secret: Secret::new(RAZORPAY_SECRET),
-                webhook_secret: Secret::new(RAZORPAY_WEBHOOK_SECRET),
+                key_secret: Secret::from(RAZORPAY_SECRET),
+                webhook_secret: Secret::from(RAZORPAY_WEBHOOK_SECRET),
                 base_url: base_url.clone(),
             }),
             stripe: Some(StripeConfig {
                 publishable_key: "pk_test_x".into(),
-                secret_key: Secret::new("sk_test_x"),
-                webhook_secret: Secret::new(STRIPE_WEBHOOK_SECRET),
+                secret_key: Secret::from("sk_test_x"),
+                webhook_secret: Secret::from(STRIPE_WEBHOOK_SECRET),
                 base_url,
             }),
         },

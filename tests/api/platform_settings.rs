@@ -159,14 +159,14 @@ async fn checkout_config_shows_enabled_gateways_and_public_keys_but_never_secret
         payments: PaymentsConfig {
             razorpay: Some(RazorpayConfig {
                 key_id: "rzp_test_public_key".into(),
-                key_secret: Secret::new("rzp-key-secret-value"),
-                webhook_secret: Secret::new("rzp-webhook-secret-value"),
+                key_secret: Secret::from("rzp-key-secret-value"),
+                webhook_secret: Secret::from("rzp-webhook-secret-value"),
                 base_url: "http://127.0.0.1:9".into(),
             }),
             stripe: Some(StripeConfig {
                 publishable_key: "pk_test_public_key".into(),
-                secret_key: Secret::new("sk-secret-value"),
-                webhook_secret: Secret::new("whsec-secret-value"),
+                secret_key: Secret::from("sk-secret-value"),
+                webhook_secret: Secret::from("whsec-secret-value"),
                 base_url: "http://127.0.0.1:9".into(),
             }),
         },

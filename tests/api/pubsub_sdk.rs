@@ -6,6 +6,7 @@
 //! sends. The checks live in `tests/pubsub-sdk/check.mjs`; `infra/local/up.sh` installs the
 //! pinned packages.
 
+use shared::config::ExposeSecret;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -63,7 +64,7 @@ async fn microsofts_sdks_work_against_the_local_hub() {
         .env("HUB_ENDPOINT", &endpoint)
         .env("NODE_EXTRA_CA_CERTS", &front.certificate_file)
         .env("IDENTITY_ENDPOINT", &identity_endpoint)
-        .env("IDENTITY_HEADER", identity_header.expose())
+        .env("IDENTITY_HEADER", identity_header.expose_secret())
         .env("HUB_NAME", "sdk")
         .env("HANDLER_PORT", handler_port.to_string())
         .stdout(Stdio::piped())

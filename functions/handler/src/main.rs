@@ -1,5 +1,6 @@
 //! The Azure Functions custom handler. `handler` serves; see `USAGE` for the other commands.
 
+use shared::config::ExposeSecret;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -37,7 +38,7 @@ async fn main() -> anyhow::Result<()> {
             let url = config.database.direct_url.as_ref().context(
                 "DATABASE_DIRECT_URL is required for migrations (the direct Postgres port, not PgBouncer)",
             )?;
-            shared::db::migrate(url.expose()).await
+            shared::db::migrate(url.expose_secret()).await
         }
         ["create-admin", email] => {
             let password = match std::env::var("ADMIN_PASSWORD") {

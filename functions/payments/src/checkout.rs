@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use shared::auth::StudentUser;
 use shared::booking_status::BookingStatus;
+use shared::config::ExposeSecret;
 use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -131,7 +132,7 @@ pub async fn razorpay_verify(
         ));
     }
     if !signatures::razorpay_checkout_valid(
-        config.key_secret.expose(),
+        config.key_secret.expose_secret(),
         &request.order_id,
         &request.payment_id,
         &request.signature,

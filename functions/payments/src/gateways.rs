@@ -1,6 +1,7 @@
 //! The two gateways' REST APIs: Razorpay (JSON, basic auth) and Stripe (form-encoded, bearer),
 //! each with idempotency keys so retries never double-charge or double-refund.
 
+use shared::config::ExposeSecret;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -111,7 +112,7 @@ pub async fn razorpay_order(
 ) -> Result<String> {
     let response = client()
         .post(format!("{}/v1/orders", config.base_url))
-        .basic_auth(&config.key_id, Some(config.key_secret.expose()))
+        .basic_auth(&config.key_id, Some(config.key_secret.expose_secret()))
         .json(
             &json!({"amount": amount_paise, "currency": "INR", "receipt": receipt,
                       "notes": {"receipt": receipt}, "partial_payment": false}),
@@ -134,7 +135,7 @@ pub async fn razorpay_refund(
             "{}/v1/payments/{payment_id}/refund",
             config.base_url
         ))
-        .basic_auth(&config.key_id, Some(config.key_secret.expose()))
+        .basic_auth(&config.key_id, Some(config.key_secret.expose_secret()))
         .header("X-Refund-Idempotency", idempotency_key)
         .json(&json!({"amount": amount_paise, "speed": "normal"}))
         .send()
@@ -152,7 +153,7 @@ pub async fn stripe_intent(
 ) -> Result<StripeIntent> {
     let response = client()
         .post(format!("{}/v1/payment_intents", config.base_url))
-        .bearer_auth(config.secret_key.expose())
+        .bearer_auth(config.secret_key.expose_secret())
         .header("Idempotency-Key", idempotency_key)
         .form(&[
             ("amount", amount_paise.to_string()),
@@ -181,7 +182,7 @@ pub async fn stripe_refund(
 ) -> Result<String> {
     let response = client()
         .post(format!("{}/v1/refunds", config.base_url))
-        .bearer_auth(config.secret_key.expose())
+        .bearer_auth(config.secret_key.expose_secret())
         .header("Idempotency-Key", idempotency_key)
         .form(&[
             ("payment_intent", intent_id.to_owned()),

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use shared::config::ExposeSecret;
 use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 
@@ -48,7 +49,8 @@ pub async fn razorpay_webhook(
 ) -> Result<Json<WebhookAck>> {
     let config = gateways::razorpay(&state).await?;
     let signature = header(&headers, "x-razorpay-signature");
-    if !signatures::razorpay_webhook_valid(config.webhook_secret.expose(), &body, signature) {
+    if !signatures::razorpay_webhook_valid(config.webhook_secret.expose_secret(), &body, signature)
+    {
         return Err(invalid_signature());
     }
     let event: RazorpayEvent = serde_json::from_slice(&body)
@@ -126,7 +128,12 @@ pub async fn stripe_webhook(
     let config = gateways::stripe(&state).await?;
     let signature = header(&headers, "stripe-signature");
     let now = chrono::Utc::now().timestamp();
-    if !signatures::stripe_webhook_valid(config.webhook_secret.expose(), &body, signature, now) {
+    if !signatures::stripe_webhook_valid(
+        config.webhook_secret.expose_secret(),
+        &body,
+        signature,
+        now,
+    ) {
         return Err(invalid_signature());
     }
     let event: StripeEvent = serde_json::from_slice(&body)

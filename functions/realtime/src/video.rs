@@ -15,6 +15,7 @@ use serde_json::json;
 use sha1::Sha1;
 use shared::auth::CurrentUser;
 use shared::booking_status::BookingStatus;
+use shared::config::ExposeSecret;
 use shared::config::TurnConfig;
 use shared::pubsub::Permission;
 use shared::validation::Validator;
@@ -227,7 +228,7 @@ pub fn video_group(booking_id: Uuid) -> String {
 /// expiry, the password is its HMAC-SHA1 under the shared secret.
 fn turn_credentials(turn: &TurnConfig, user_id: Uuid, valid_until: DateTime<Utc>) -> IceServer {
     let username = format!("{}:{user_id}", valid_until.timestamp());
-    let mut mac = Hmac::<Sha1>::new_from_slice(turn.shared_secret.expose().as_bytes())
+    let mut mac = Hmac::<Sha1>::new_from_slice(turn.shared_secret.expose_secret().as_bytes())
         .expect("HMAC takes any key length");
     mac.update(username.as_bytes());
     IceServer {
@@ -246,7 +247,7 @@ mod tests {
     fn turn_credentials_follow_the_rest_scheme() {
         let turn = TurnConfig {
             urls: vec!["turn:turn.example:3478".into()],
-            shared_secret: Secret::new("north"),
+            shared_secret: Secret::from("north"),
         };
         let user = Uuid::nil();
         let until = DateTime::from_timestamp(1_800_000_000, 0).unwrap();

@@ -1,6 +1,7 @@
 //! Storage connection strings: `UseDevelopmentStorage=true` (Azurite) or
 //! `DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…;BlobEndpoint=…;`.
 
+use azure_storage::ConnectionString;
 use data_encoding::BASE64;
 use reqwest::Url;
 
@@ -13,7 +14,7 @@ const EMULATOR_KEY: &str =
 const EMULATOR_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
 
 /// A storage account reached with its account key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StorageAccount {
     pub name: String,
     /// The account key as given (base64); it signs requests and service SAS.
@@ -24,57 +25,42 @@ pub struct StorageAccount {
 }
 
 impl StorageAccount {
-    /// Parses a connection string. Errors name the problem, never the string's content.
+    /// Parses a connection string with `azure_storage`'s parser. Errors name the problem, never
+    /// the string's content (the parser's own errors quote it, key included, so they are not
+    /// passed on).
     pub fn from_connection_string(connection_string: &str) -> Result<Self, String> {
-        let mut name = None;
-        let mut key = None;
-        let mut blob_endpoint = None;
-        let mut protocol = None;
-        let mut suffix = None;
-        let mut development = false;
-        for pair in connection_string.split(';').map(str::trim) {
-            if pair.is_empty() {
-                continue;
-            }
-            let (field, value) = pair
-                .split_once('=')
-                .ok_or("a connection string entry is not `Name=value`")?;
-            let value = value.trim();
-            match field.trim().to_ascii_lowercase().as_str() {
-                "usedevelopmentstorage" => development = value.eq_ignore_ascii_case("true"),
-                "accountname" => name = Some(value.to_owned()),
-                "accountkey" => key = Some(value.to_owned()),
-                "blobendpoint" => blob_endpoint = Some(value.to_owned()),
-                "defaultendpointsprotocol" => protocol = Some(value.to_ascii_lowercase()),
-                "endpointsuffix" => suffix = Some(value.to_owned()),
-                // Other services' endpoints and settings do not concern blobs.
-                _ => {}
-            }
-        }
-        if development {
-            name.get_or_insert_with(|| EMULATOR_ACCOUNT.into());
-            key.get_or_insert_with(|| EMULATOR_KEY.into());
-            blob_endpoint.get_or_insert_with(|| EMULATOR_BLOB_ENDPOINT.into());
-        }
-        let name = name.ok_or("the connection string has no AccountName")?;
-        let key = key
-            .ok_or("the connection string has no AccountKey (a key is needed to sign read URLs)")?;
+        let parsed = ConnectionString::new(connection_string.trim()).map_err(|_| {
+            "the connection string is not `Name=value;...` with a storage setting's names"
+                .to_owned()
+        })?;
+        let development = parsed.use_development_storage == Some(true);
+        let name = parsed
+            .account_name
+            .or(development.then_some(EMULATOR_ACCOUNT))
+            .ok_or("the connection string has no AccountName")?;
+        let key = parsed
+            .account_key
+            .or(development.then_some(EMULATOR_KEY))
+            .ok_or("the connection string has no AccountKey (a key is needed to sign URLs)")?;
         if BASE64.decode(key.as_bytes()).is_err() {
             return Err("the connection string's AccountKey is not base64".into());
         }
-        let blob_endpoint = match blob_endpoint {
-            Some(endpoint) => endpoint,
+        let blob_endpoint = match parsed.blob_endpoint {
+            Some(endpoint) => endpoint.to_owned(),
+            None if development => EMULATOR_BLOB_ENDPOINT.to_owned(),
             None => format!(
                 "{}://{name}.blob.{}",
-                protocol.as_deref().unwrap_or("https"),
-                suffix.as_deref().unwrap_or("core.windows.net")
+                parsed
+                    .default_endpoints_protocol
+                    .map_or_else(|| "https".to_owned(), |protocol| protocol.to_string()),
+                parsed.endpoint_suffix.unwrap_or("core.windows.net")
             ),
         };
         let blob_endpoint = blob_endpoint.trim_end_matches('/').to_owned();
         check_endpoint(&blob_endpoint)?;
         Ok(Self {
-            name,
-            key: Secret::new(key),
+            name: name.to_owned(),
+            key: Secret::from(key),
             blob_endpoint,
         })
     }
@@ -99,6 +85,7 @@ pub(super) fn is_loopback(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ExposeSecret;
 
     #[test]
     fn development_storage_means_azurite() {
@@ -108,7 +95,7 @@ mod tests {
             account.blob_endpoint,
             "http://127.0.0.1:10000/devstoreaccount1"
         );
-        assert_eq!(account.key.expose(), EMULATOR_KEY);
+        assert_eq!(account.key.expose_secret(), EMULATOR_KEY);
     }
 
     #[test]
@@ -139,7 +126,7 @@ mod tests {
                 "AccountName=acct;AccountKey=a2V5;BlobEndpoint=http://storage.example/acct",
                 "must use https",
             ),
-            ("garbage", "not `Name=value`"),
+            ("garbage", "not `Name=value"),
         ];
         for (connection_string, expected) in cases {
             let error = StorageAccount::from_connection_string(connection_string).unwrap_err();

@@ -7,6 +7,7 @@
 //! SAS are signed in [`super::sas`]: with the account key when there is one, else with a user
 //! delegation key that the managed identity obtains and that is cached until near expiry.
 
+use crate::config::ExposeSecret;
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -107,7 +108,7 @@ impl AzureBlobStore {
     /// Azure or Azurite with an account key (from a connection string).
     pub fn with_account_key(account: &StorageAccount) -> anyhow::Result<Self> {
         let key = BASE64
-            .decode(account.key.expose().as_bytes())
+            .decode(account.key.expose_secret().as_bytes())
             .map_err(|_| anyhow!("the storage account key is not base64"))?;
         let endpoint_url = Url::parse(&account.blob_endpoint).context("parse the blob endpoint")?;
         let protocol = if endpoint_url.scheme() == "http" && is_loopback(&endpoint_url) {
@@ -117,7 +118,7 @@ impl AzureBlobStore {
         };
         let credentials = StorageCredentials::access_key(
             account.name.clone(),
-            azure_core::auth::Secret::new(account.key.expose().to_owned()),
+            azure_core::auth::Secret::new(account.key.expose_secret().to_owned()),
         );
         let service = ClientBuilder::with_location(
             CloudLocation::Custom {

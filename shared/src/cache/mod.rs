@@ -18,6 +18,7 @@
 mod local;
 mod redis;
 
+use crate::config::ExposeSecret;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -91,7 +92,7 @@ pub enum CacheHealth {
 impl Cache {
     pub fn new(config: &CacheConfig) -> anyhow::Result<Self> {
         let redis = match &config.redis_url {
-            Some(url) => Some(RedisCache::new(url.expose(), config.redis_timeout)?),
+            Some(url) => Some(RedisCache::new(url.expose_secret(), config.redis_timeout)?),
             None => None,
         };
         Ok(Self {
@@ -425,7 +426,7 @@ mod tests {
     #[tokio::test]
     async fn unreachable_redis_falls_back_to_the_process() {
         let cache = Cache::new(&CacheConfig {
-            redis_url: Some(crate::config::Secret::new("redis://127.0.0.1:1")),
+            redis_url: Some(crate::config::Secret::from("redis://127.0.0.1:1")),
             key_prefix: "t:".into(),
             redis_timeout: Duration::from_millis(200),
         })

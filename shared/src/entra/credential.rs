@@ -3,6 +3,7 @@
 //! spoken to with the same App Service protocol (`GET ?resource=…&api-version=2019-08-01` with
 //! `X-IDENTITY-HEADER`), so the code that asks for tokens is the same in both.
 
+use crate::config::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -75,7 +76,7 @@ impl TokenCredential for IdentityEndpoint {
             .http
             .get(&self.url)
             .query(&[("resource", resource), ("api-version", API_VERSION)])
-            .header("x-identity-header", self.secret.expose())
+            .header("x-identity-header", self.secret.expose_secret())
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)

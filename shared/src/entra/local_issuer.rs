@@ -9,6 +9,7 @@
 //! It signs with one RSA key at a time; [`LocalIssuer::rotate`] starts signing with a new key
 //! and keeps publishing the old one, as Entra does during a rollover.
 
+use crate::config::ExposeSecret;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use anyhow::Context;
@@ -72,7 +73,7 @@ impl LocalIssuer {
             base_url,
             tenant_id: Uuid::new_v4().to_string(),
             app_principal_id: Uuid::new_v4().to_string(),
-            identity_secret: Secret::new(BASE64URL_NOPAD.encode(&rand::random::<[u8; 24]>())),
+            identity_secret: Secret::from(BASE64URL_NOPAD.encode(&rand::random::<[u8; 24]>())),
             keys: RwLock::new(Keys {
                 signing,
                 published: vec![jwk],
@@ -234,7 +235,7 @@ async fn managed_identity_token(
         .get("x-identity-header")
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    let expected = issuer.identity_secret.expose().as_bytes();
+    let expected = issuer.identity_secret.expose_secret().as_bytes();
     if !bool::from(secret.as_bytes().ct_eq(expected)) {
         return (
             StatusCode::UNAUTHORIZED,

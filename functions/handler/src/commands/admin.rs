@@ -3,6 +3,7 @@
 use anyhow::{Context, bail};
 use shared::auth::{self, Role, password};
 use shared::config::Config;
+use shared::config::ExposeSecret;
 use shared::users::{self, ApprovalStatus, NewUser};
 use shared::validation::is_plausible_email;
 use sqlx::Connection;
@@ -25,7 +26,7 @@ pub async fn create_admin(
         .as_ref()
         .unwrap_or(&config.database.url);
     let mut connection =
-        sqlx::PgConnection::connect_with(&shared::db::connect_options(url.expose())?)
+        sqlx::PgConnection::connect_with(&shared::db::connect_options(url.expose_secret())?)
             .await
             .context("connect to Postgres")?;
     let email = auth::normalize_email(email);

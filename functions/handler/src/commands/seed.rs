@@ -4,6 +4,7 @@
 use anyhow::Context;
 use shared::auth::password;
 use shared::config::Config;
+use shared::config::ExposeSecret;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
@@ -28,9 +29,10 @@ pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
         .direct_url
         .as_ref()
         .unwrap_or(&config.database.url);
-    let mut connection = PgConnection::connect_with(&shared::db::connect_options(url.expose())?)
-        .await
-        .context("connect to Postgres")?;
+    let mut connection =
+        PgConnection::connect_with(&shared::db::connect_options(url.expose_secret())?)
+            .await
+            .context("connect to Postgres")?;
     // One hash for all demo accounts: they share a password, and hashing 85 times is slow.
     let password_hash = password::hash(DEMO_PASSWORD.into())
         .await
