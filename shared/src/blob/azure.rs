@@ -4,8 +4,9 @@
 //! URLs and the read URLs, then inspects what arrived (properties, first bytes, block lists) and
 //! commits block lists. No file passes through this process.
 //!
-//! SAS are signed in [`super::sas`]: with the account key when there is one, else with a user
-//! delegation key that the managed identity obtains and that is cached until near expiry.
+//! SAS are signed by `azure_storage` (signed version 2022-11-02): with the account key when
+//! there is one, else with a user delegation key that the managed identity obtains and that is
+//! cached until near expiry.
 
 use crate::config::ExposeSecret;
 use std::collections::HashSet;
@@ -16,6 +17,11 @@ use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use azure_core::StatusCode;
 use azure_core::error::ErrorKind;
+use azure_storage::shared_access_signature::SasProtocol;
+use azure_storage::shared_access_signature::SasToken;
+use azure_storage::shared_access_signature::service_sas::{
+    BlobSasPermissions, BlobSharedAccessSignature, BlobSignedResource, SasKey, UserDeligationKey,
+};
 use azure_storage::{CloudLocation, StorageCredentials};
 use azure_storage_blobs::prelude::{
     BlobBlockType, BlobServiceClient, BlockId, BlockList, BlockListType, ClientBuilder,
@@ -23,13 +29,35 @@ use azure_storage_blobs::prelude::{
 };
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
-use data_encoding::BASE64;
 use reqwest::Url;
 
 use super::account::{StorageAccount, check_endpoint, is_loopback};
-use super::sas::{self, DelegationKey, Grant};
 use super::{BlobProperties, BlobStore, Block, check_container, check_names};
 use crate::error::Result;
+
+/// Reading one blob.
+const READ: BlobSasPermissions = BlobSasPermissions {
+    read: true,
+    add: false,
+    create: false,
+    write: false,
+    delete: false,
+    delete_version: false,
+    permanent_delete: false,
+    list: false,
+    tags: false,
+    move_: false,
+    execute: false,
+    ownership: false,
+    permissions: false,
+};
+/// Put Blob, Put Block and Put Block List on one blob.
+const CREATE_AND_WRITE: BlobSasPermissions = BlobSasPermissions {
+    read: false,
+    create: true,
+    write: true,
+    ..READ
+};
 
 /// How long the SAS lives that this store reads a blob's first bytes through.
 const HEAD_READ_TTL: Duration = Duration::from_secs(5 * 60);
@@ -46,8 +74,8 @@ pub struct AzureBlobStore {
     account: String,
     /// The blob endpoint without a trailing slash.
     endpoint: String,
-    /// `spr` of the SAS: `https`, or `https,http` for an emulator on this machine.
-    protocol: &'static str,
+    /// `spr` of the SAS: `https`, or both for an emulator on this machine.
+    protocol: SasProtocol,
     signer: Signer,
     /// With an account key (Azurite, local runs) containers are created at first use; with the
     /// managed identity they exist already (Bicep) and the identity need not create them.
@@ -58,14 +86,10 @@ pub struct AzureBlobStore {
 }
 
 enum Signer {
-    /// The base64-decoded account key.
-    AccountKey(Vec<u8>),
-    UserDelegation(tokio::sync::Mutex<Option<CachedKey>>),
-}
-
-struct CachedKey {
-    key: DelegationKey,
-    valid_until: DateTime<Utc>,
+    /// The account key as given (base64).
+    AccountKey(azure_core::auth::Secret),
+    /// A user delegation key obtained with the managed identity, cached until near expiry.
+    UserDelegation(tokio::sync::Mutex<Option<UserDeligationKey>>),
 }
 
 impl AzureBlobStore {
@@ -97,7 +121,7 @@ impl AzureBlobStore {
             service,
             account,
             endpoint,
-            protocol: "https",
+            protocol: SasProtocol::Https,
             signer: Signer::UserDelegation(tokio::sync::Mutex::new(None)),
             create_containers: false,
             ready_containers: Mutex::new(HashSet::new()),
@@ -107,19 +131,14 @@ impl AzureBlobStore {
 
     /// Azure or Azurite with an account key (from a connection string).
     pub fn with_account_key(account: &StorageAccount) -> anyhow::Result<Self> {
-        let key = BASE64
-            .decode(account.key.expose_secret().as_bytes())
-            .map_err(|_| anyhow!("the storage account key is not base64"))?;
+        let key = azure_core::auth::Secret::new(account.key.expose_secret().to_owned());
         let endpoint_url = Url::parse(&account.blob_endpoint).context("parse the blob endpoint")?;
         let protocol = if endpoint_url.scheme() == "http" && is_loopback(&endpoint_url) {
-            "https,http"
+            SasProtocol::HttpHttps
         } else {
-            "https"
+            SasProtocol::Https
         };
-        let credentials = StorageCredentials::access_key(
-            account.name.clone(),
-            azure_core::auth::Secret::new(account.key.expose_secret().to_owned()),
-        );
+        let credentials = StorageCredentials::access_key(account.name.clone(), key.clone());
         let service = ClientBuilder::with_location(
             CloudLocation::Custom {
                 account: account.name.clone(),
@@ -169,50 +188,54 @@ impl AzureBlobStore {
         Ok(client)
     }
 
+    /// The blob's URL with a SAS granting `permissions` on it alone for `ttl`, signed by
+    /// `azure_storage` (signed version 2022-11-02).
     async fn signed_url(
         &self,
         container: &str,
         name: &str,
-        permissions: &'static str,
+        permissions: BlobSasPermissions,
         ttl: Duration,
     ) -> Result<String> {
         check_names(container, name)?;
         let ttl = TimeDelta::from_std(ttl).context("SAS lifetime out of range")?;
-        let grant = Grant {
-            account: &self.account,
+        let key: SasKey = match &self.signer {
+            Signer::AccountKey(key) => key.clone().into(),
+            Signer::UserDelegation(cache) => {
+                let mut cache = cache.lock().await;
+                self.delegation_key(&mut cache, ttl).await?.clone().into()
+            }
+        };
+        let expiry = whole_seconds(Utc::now() + ttl)?;
+        let token = sas_query(
+            key,
+            &self.account,
             container,
             name,
             permissions,
-            expiry: Utc::now() + ttl,
-            protocol: self.protocol,
-        };
-        let params = match &self.signer {
-            Signer::AccountKey(key) => sas::service_sas(&grant, key),
-            Signer::UserDelegation(cache) => {
-                let mut cache = cache.lock().await;
-                let key = self.delegation_key(&mut cache, ttl).await?;
-                sas::user_delegation_sas(&grant, key)
-            }
-        };
+            expiry,
+            self.protocol,
+        )?;
         let mut url = Url::parse(&format!("{}/{container}/{name}", self.endpoint))
             .context("build the blob URL")?;
-        url.query_pairs_mut().extend_pairs(params);
+        url.set_query(Some(&token));
         Ok(url.into())
     }
 
     /// The cached user delegation key, replaced when a URL living `ttl` would outlive it.
     async fn delegation_key<'c>(
         &self,
-        cache: &'c mut Option<CachedKey>,
+        cache: &'c mut Option<UserDeligationKey>,
         ttl: TimeDelta,
-    ) -> Result<&'c DelegationKey> {
+    ) -> Result<&'c UserDeligationKey> {
         if ttl > MAX_DELEGATED_TTL {
             return Err(anyhow!("SAS URLs may live at most {MAX_DELEGATED_TTL}").into());
         }
         let now = Utc::now();
+        let needed_until = whole_seconds(now + ttl + DELEGATION_KEY_MARGIN)?;
         let fresh = cache
             .as_ref()
-            .is_some_and(|cached| cached.valid_until > now + ttl + DELEGATION_KEY_MARGIN);
+            .is_some_and(|key| key.signed_expiry > needed_until);
         if !fresh {
             // Whole seconds, so the times the service echoes back format exactly as it signed
             // them; the start is a little in the past to allow for clock skew.
@@ -224,39 +247,23 @@ impl AzureBlobStore {
                 .get_user_deligation_key(start, expiry)
                 .await
                 .context("get a user delegation key")?;
-            let key = response.user_deligation_key;
-            let value = BASE64
-                .decode(key.value.secret().as_bytes())
-                .map_err(|_| anyhow!("the user delegation key is not base64"))?;
-            let valid_until = to_chrono(key.signed_expiry)?;
-            *cache = Some(CachedKey {
-                key: DelegationKey {
-                    object_id: key.signed_oid.to_string(),
-                    tenant_id: key.signed_tid.to_string(),
-                    start: sas::format_time(to_chrono(key.signed_start)?),
-                    expiry: sas::format_time(valid_until),
-                    service: key.signed_service,
-                    version: key.signed_version,
-                    value,
-                },
-                valid_until,
-            });
+            *cache = Some(response.user_deligation_key);
         }
-        let cached = cache.as_ref().context("user delegation key cache")?;
-        Ok(&cached.key)
+        Ok(cache.as_ref().context("user delegation key cache")?)
     }
 }
 
 #[async_trait]
 impl BlobStore for AzureBlobStore {
     async fn read_url(&self, container: &str, name: &str, ttl: Duration) -> Result<String> {
-        self.signed_url(container, name, "r", ttl).await
+        self.signed_url(container, name, READ, ttl).await
     }
 
     async fn write_url(&self, container: &str, name: &str, ttl: Duration) -> Result<String> {
         // The client's first request must find the container (Azurite creates none itself).
         self.container(container).await?;
-        self.signed_url(container, name, "cw", ttl).await
+        self.signed_url(container, name, CREATE_AND_WRITE, ttl)
+            .await
     }
 
     async fn properties(&self, container: &str, name: &str) -> Result<Option<BlobProperties>> {
@@ -277,7 +284,9 @@ impl BlobStore for AzureBlobStore {
     async fn head(&self, container: &str, name: &str, len: usize) -> Result<Bytes> {
         // A plain ranged GET of a read SAS: the SDK's ranged reads ask for a CRC64 that Azurite
         // refuses.
-        let url = self.signed_url(container, name, "r", HEAD_READ_TTL).await?;
+        let url = self
+            .signed_url(container, name, READ, HEAD_READ_TTL)
+            .await?;
         let response = self
             .http
             .get(url)
@@ -374,6 +383,28 @@ impl BlobStore for AzureBlobStore {
     }
 }
 
+/// The query of a SAS for one blob.
+fn sas_query(
+    key: SasKey,
+    account: &str,
+    container: &str,
+    name: &str,
+    permissions: BlobSasPermissions,
+    expiry: time::OffsetDateTime,
+    protocol: SasProtocol,
+) -> Result<String> {
+    Ok(BlobSharedAccessSignature::new(
+        key,
+        format!("/blob/{account}/{container}/{name}"),
+        permissions,
+        expiry,
+        BlobSignedResource::Blob,
+    )
+    .protocol(protocol)
+    .token()
+    .context("sign a SAS")?)
+}
+
 fn status(error: &azure_core::Error) -> Option<StatusCode> {
     match error.kind() {
         ErrorKind::HttpResponse { status, .. } => Some(*status),
@@ -385,6 +416,91 @@ fn whole_seconds(time: DateTime<Utc>) -> anyhow::Result<time::OffsetDateTime> {
     time::OffsetDateTime::from_unix_timestamp(time.timestamp()).context("time out of range")
 }
 
-fn to_chrono(time: time::OffsetDateTime) -> anyhow::Result<DateTime<Utc>> {
-    DateTime::from_timestamp(time.unix_timestamp(), 0).context("time out of range")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMULATOR_KEY: &str =
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+    fn expiry() -> time::OffsetDateTime {
+        time::OffsetDateTime::parse(
+            "2030-01-02T03:04:05Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    }
+
+    fn param(query: &str, name: &str) -> String {
+        reqwest::Url::parse(&format!("http://x/?{query}"))
+            .unwrap()
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_else(|| panic!("no {name} in {query}"))
+    }
+
+    // Expected signatures were computed with Azurite 3.35.0's own validator
+    // (`generateBlobSASSignature` and `generateBlobSASSignatureWithUDK` in
+    // dist/src/blob/authentication/IBlobSASSignatureValues.js) from the same values.
+
+    #[test]
+    fn a_service_sas_to_write_matches_azurites_signature() {
+        let query = sas_query(
+            azure_core::auth::Secret::new(EMULATOR_KEY).into(),
+            "devstoreaccount1",
+            "media",
+            "videos/intro.mp4",
+            CREATE_AND_WRITE,
+            expiry(),
+            SasProtocol::HttpHttps,
+        )
+        .unwrap();
+        assert_eq!(param(&query, "sp"), "cw");
+        assert_eq!(param(&query, "sv"), "2022-11-02");
+        assert_eq!(param(&query, "se"), "2030-01-02T03:04:05Z");
+        assert_eq!(
+            param(&query, "sig"),
+            "6lg+4fbadw3mXb1HRmqJvpy6ATZ+mz1oT2omZ6f6ifE="
+        );
+    }
+
+    #[test]
+    fn a_user_delegation_sas_to_read_matches_azurites_signature() {
+        let at = |text: &str| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let key = UserDeligationKey {
+            signed_oid: "11111111-2222-3333-4444-555555555555".parse().unwrap(),
+            signed_tid: "66666666-7777-8888-9999-000000000000".parse().unwrap(),
+            signed_start: at("2029-12-31T00:00:00Z"),
+            signed_expiry: at("2030-01-07T00:00:00Z"),
+            signed_service: "b".into(),
+            signed_version: "2022-11-02".into(),
+            value: azure_core::auth::Secret::new(
+                "dXNlci1kZWxlZ2F0aW9uLWtleS1mb3ItdGVzdHMtb25seS0zMmI=",
+            ),
+        };
+        let query = sas_query(
+            key.into(),
+            "devstoreaccount1",
+            "media",
+            "videos/intro.mp4",
+            READ,
+            expiry(),
+            SasProtocol::Https,
+        )
+        .unwrap();
+        assert_eq!(param(&query, "sp"), "r");
+        assert_eq!(
+            param(&query, "skoid"),
+            "11111111-2222-3333-4444-555555555555"
+        );
+        assert_eq!(param(&query, "skt"), "2029-12-31T00:00:00Z");
+        assert_eq!(
+            param(&query, "sig"),
+            "lqTqcW05ZNGO7ZPT8ipmXYvrvGq56iE37Bx4n6M6Ohs="
+        );
+    }
 }

@@ -12,7 +12,6 @@
 
 mod account;
 mod azure;
-mod sas;
 pub mod upload;
 
 use std::sync::Arc;
