@@ -12,29 +12,37 @@ mod server;
 
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use clap::Parser;
 
-const USAGE: &str = "usage: loadtests [--connections N] [--duration SECONDS] [--phases 1,2,...]
-                 [--handler PATH] [--out DIR]
-  --connections  virtual users, one keep-alive connection each (default 500)
-  --duration     seconds per phase (default 30)
-  --phases       phase numbers to run (default all: 1-8)
-  --handler      the handler binary to start (default target/release/handler)
-  --out          where phases-<connections>.md and .json go (default loadtests/results)";
-
-/// Command-line options.
+/// Replays the load-test phases against a release handler and reports them against this
+/// machine's ceilings (loadtests/README.md).
+#[derive(Debug, Parser)]
+#[command(name = "loadtests")]
 pub struct Options {
+    /// Virtual users, one keep-alive connection each.
+    #[arg(long, default_value_t = 500)]
     pub connections: usize,
+    /// Seconds per phase.
+    #[arg(long = "duration", value_name = "SECONDS", default_value = "30", value_parser = seconds)]
     pub duration: Duration,
+    /// The handler binary to start.
+    #[arg(long, default_value = "target/release/handler")]
     pub handler: String,
+    /// Where phases-<connections>.md and .json go.
+    #[arg(long = "out", value_name = "DIR", default_value = "loadtests/results")]
     pub out_dir: String,
-    /// Phase numbers to run (all by default).
+    /// Phase numbers to run, such as 1,4,5.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8")]
     pub phases: Vec<u8>,
+}
+
+fn seconds(value: &str) -> Result<Duration, std::num::ParseIntError> {
+    value.parse().map(Duration::from_secs)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let options = parse_args()?;
+    let options = Options::parse();
     loadtests::raise_file_limit();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
 
@@ -78,42 +86,6 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("wrote {markdown} and {json}");
     anyhow::ensure!(report.checks_passed(), "a post-phase check failed");
     Ok(())
-}
-
-fn parse_args() -> anyhow::Result<Options> {
-    let mut options = Options {
-        connections: 500,
-        duration: Duration::from_secs(30),
-        handler: "target/release/handler".into(),
-        out_dir: "loadtests/results".into(),
-        phases: phases::ALL.iter().map(|phase| phase.number).collect(),
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut iter = args.iter();
-    while let Some(flag) = iter.next() {
-        if matches!(flag.as_str(), "--help" | "-h") {
-            println!("{USAGE}");
-            std::process::exit(0);
-        }
-        let value = iter
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--connections" => options.connections = value.parse()?,
-            "--duration" => options.duration = Duration::from_secs(value.parse()?),
-            "--handler" => options.handler = value.clone(),
-            "--out" => options.out_dir = value.clone(),
-            "--phases" => {
-                options.phases = value
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()
-                    .context("--phases takes phase numbers like 1,4,5")?
-            }
-            other => bail!("unknown option {other}\n{USAGE}"),
-        }
-    }
-    Ok(options)
 }
 
 /// One keep-alive client for all virtual users, with an idle connection per user.
