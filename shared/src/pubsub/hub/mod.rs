@@ -116,9 +116,11 @@ pub async fn serve(listener: TcpListener, config: HubConfig) -> std::io::Result<
 
 fn router(hub: Arc<Hub>) -> Router {
     Router::new()
+        // Web PubSub's operations are literal segments such as `:send` (see `rest`).
+        .without_v07_checks()
         .route("/client/hubs/{hub}", get(client::connect))
         .route("/api/health", any(rest::health))
-        .route("/api/hubs/{hub}/{*rest}", any(rest::dispatch))
+        .nest("/api/hubs/{hub}", rest::routes(hub.clone()))
         .with_state(hub)
 }
 

@@ -1,15 +1,21 @@
 //! The data-plane REST API under `/api/hubs/{hub}/…` (azure-contracts §2.1), authorised, as the
 //! service is with local auth off, by an Entra bearer token for `https://webpubsub.azure.com`
-//! issued to a permitted principal (the app's managed identity).
+//! issued to a permitted principal (the app's managed identity). One axum route per operation;
+//! the scopes `/`, `/groups/{group}` and `/users/{user}` share their `:send` and
+//! `:closeConnections` handlers through [`Scope`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::to_bytes;
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, head, post, put};
 use bytes::Bytes;
 use data_encoding::BASE64;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::roles::Action;
@@ -18,14 +24,110 @@ use crate::entra::TokenError;
 
 const MAX_BODY: usize = 1024 * 1024;
 
+/// The REST routes, to nest under `/api/hubs/{hub}`.
+pub fn routes(hub: Arc<Hub>) -> Router<Arc<Hub>> {
+    Router::new()
+        // The service's operations are segments starting with `:`, literal, not captures.
+        .without_v07_checks()
+        .route("/:send", post(send_to_scope))
+        .route("/:closeConnections", post(close_scope))
+        .route("/:generateToken", post(generate_token))
+        .route("/groups/{group}", head(group_exists))
+        .route("/groups/{group}/:send", post(send_to_scope))
+        .route("/groups/{group}/:closeConnections", post(close_scope))
+        .route(
+            "/groups/{group}/connections/{connection}",
+            put(join_group).delete(leave_group),
+        )
+        .route("/users/{user}", head(user_exists))
+        .route("/users/{user}/:send", post(send_to_scope))
+        .route("/users/{user}/:closeConnections", post(close_scope))
+        .route(
+            "/users/{user}/groups/{group}",
+            put(add_user_to_group).delete(remove_user_from_group),
+        )
+        .route("/users/{user}/groups", delete(remove_user_from_all_groups))
+        .route(
+            "/connections/{connection}",
+            head(connection_exists).delete(close_connection),
+        )
+        .route("/connections/{connection}/:send", post(send_to_connection))
+        .route(
+            "/connections/{connection}/groups",
+            delete(remove_connection_from_all_groups),
+        )
+        .route(
+            "/permissions/{permission}/connections/{connection}",
+            put(grant_permission)
+                .delete(revoke_permission)
+                .head(check_permission),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(hub, authorise))
+}
+
 pub async fn health() -> StatusCode {
     StatusCode::OK
 }
 
-pub async fn dispatch(State(hub): State<Arc<Hub>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let authorization = parts
-        .headers
+/// The path's names, decoded, where the route has them (the hub's is checked by [`authorise`]).
+#[derive(Debug, Deserialize)]
+struct Names {
+    group: Option<String>,
+    user: Option<String>,
+    connection: Option<String>,
+    permission: Option<String>,
+}
+
+impl Names {
+    fn connection(&self) -> &str {
+        self.connection.as_deref().unwrap_or_default()
+    }
+
+    fn group(&self) -> &str {
+        self.group.as_deref().unwrap_or_default()
+    }
+
+    fn user(&self) -> &str {
+        self.user.as_deref().unwrap_or_default()
+    }
+}
+
+/// The query's parameters, decoded, repeated names kept (`excluded`, `role`, `group`).
+struct QueryPairs(Vec<(String, String)>);
+
+impl QueryPairs {
+    fn from(query: Option<String>) -> Self {
+        Self(
+            form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    fn one(&self, name: &str) -> Option<String> {
+        self.all(name).into_iter().next()
+    }
+
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .collect()
+    }
+}
+
+/// Admits only the permitted principal's token, for this hub.
+async fn authorise(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<HashMap<String, String>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let authorization = request
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
     let verdict = match &hub.rest_callers {
@@ -40,193 +142,231 @@ pub async fn dispatch(State(hub): State<Arc<Hub>>, request: Request) -> Response
             "Invalid or missing token.",
         );
     }
-    let path = parts.uri.path().to_owned();
-    let segments: Vec<String> = path
-        .split('/')
-        .skip(4) // "", "api", "hubs", "{hub}"
-        .map(percent_decode)
-        .collect();
-    let hub_name = path
-        .split('/')
-        .nth(3)
-        .map(percent_decode)
-        .unwrap_or_default();
-    if !hub_name.eq_ignore_ascii_case(&hub.name) {
+    let ours = names
+        .get("hub")
+        .is_some_and(|name| name.eq_ignore_ascii_case(&hub.name));
+    if !ours {
         return error(StatusCode::NOT_FOUND, "NotFound", "No such hub.");
     }
-    let query = query_pairs(parts.uri.query());
-    let one = |name: &str| {
-        query
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-    };
-    let all = |name: &str| -> Vec<String> {
-        query
-            .iter()
-            .filter(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .collect()
-    };
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("application/octet-stream")
-        .to_owned();
-    let body = match to_bytes(body, MAX_BODY).await {
-        Ok(body) => body,
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PayloadTooLarge",
-                "At most 1 MB.",
-            );
-        }
-    };
-    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let method = parts.method;
-    match (method, segments.as_slice()) {
-        (Method::POST, ["connections", connection, ":send"]) => {
-            send(
-                &hub,
-                vec![connection.to_string()],
-                &[],
-                &content_type,
-                &body,
-            )
-            .await
-        }
-        (Method::POST, [scope @ .., ":send"]) => match targets(&hub, scope) {
-            Some(targets) => send(&hub, targets, &all("excluded"), &content_type, &body).await,
-            None => not_found(),
-        },
-        (Method::PUT, ["groups", group, "connections", connection]) => {
-            if hub.registry().join(connection, group) {
-                StatusCode::OK.into_response()
-            } else {
-                error(StatusCode::NOT_FOUND, "NotFound", "No such connection.")
-            }
-        }
-        (Method::DELETE, ["groups", group, "connections", connection]) => {
-            hub.registry().leave(connection, group);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        (Method::PUT, ["users", user, "groups", group]) => {
-            let mut registry = hub.registry();
-            for connection in registry.of_user(user) {
-                registry.join(&connection, group);
-            }
-            StatusCode::OK.into_response()
-        }
-        (Method::DELETE, ["users", user, "groups", group]) => {
-            let mut registry = hub.registry();
-            for connection in registry.of_user(user) {
-                registry.leave(&connection, group);
-            }
-            StatusCode::NO_CONTENT.into_response()
-        }
-        (Method::DELETE, ["users", user, "groups"]) => {
-            let mut registry = hub.registry();
-            for connection in registry.of_user(user) {
-                leave_all(&mut registry, &connection);
-            }
-            StatusCode::NO_CONTENT.into_response()
-        }
-        (Method::DELETE, ["connections", connection, "groups"]) => {
-            leave_all(&mut hub.registry(), connection);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        (Method::DELETE, ["connections", connection]) => {
-            let reason = one("reason").unwrap_or_default();
-            client::close(&hub, connection, &reason).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
-        (Method::POST, [scope @ .., ":closeConnections"]) => {
-            let Some(targets) = targets(&hub, scope) else {
-                return not_found();
-            };
-            let reason = one("reason").unwrap_or_default();
-            for connection in targets.iter().filter(|id| !all("excluded").contains(id)) {
-                client::close(&hub, connection, &reason).await;
-            }
-            StatusCode::NO_CONTENT.into_response()
-        }
-        (Method::HEAD, ["connections", connection]) => {
-            exists(hub.registry().connections.contains_key(*connection))
-        }
-        (Method::HEAD, ["groups", group]) => exists(hub.registry().groups.contains_key(*group)),
-        (Method::HEAD, ["users", user]) => exists(!hub.registry().of_user(user).is_empty()),
-        (method, ["permissions", permission, "connections", connection]) => {
-            let Some(action) = [Action::JoinLeave, Action::Send]
-                .into_iter()
-                .find(|action| action.permission() == *permission)
-            else {
-                return error(StatusCode::BAD_REQUEST, "BadRequest", "Unknown permission.");
-            };
-            let Some(group) = one("targetName") else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "BadRequest",
-                    "targetName is required.",
-                );
-            };
-            permission_call(&hub, method, action, connection, &group)
-        }
-        (Method::POST, [":generateToken"]) => {
-            let minutes = one("minutesToExpire")
-                .and_then(|minutes| minutes.parse::<i64>().ok())
-                .unwrap_or(60);
-            let token = client::token(
-                &hub,
-                one("userId").as_deref(),
-                &all("role"),
-                &all("group"),
-                minutes * 60,
-            );
-            axum::Json(json!({ "token": token })).into_response()
-        }
-        _ => not_found(),
+    next.run(request).await
+}
+
+/// The connections of the route's scope: the hub, a group or a user.
+fn scope_targets(hub: &Hub, names: &Names) -> Vec<String> {
+    let registry = hub.registry();
+    match (&names.group, &names.user) {
+        (Some(group), _) => registry.in_group(group),
+        (_, Some(user)) => registry.of_user(user),
+        _ => registry.connections.keys().cloned().collect(),
     }
 }
 
+async fn send_to_scope(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<Names>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let targets = scope_targets(&hub, &names);
+    let excluded = QueryPairs::from(query).all("excluded");
+    send(&hub, targets, &excluded, &headers, &body).await
+}
+
+async fn send_to_connection(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<Names>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let targets = vec![names.connection().to_owned()];
+    send(&hub, targets, &[], &headers, &body).await
+}
+
+async fn close_scope(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<Names>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = QueryPairs::from(query);
+    let reason = query.one("reason").unwrap_or_default();
+    let excluded = query.all("excluded");
+    for connection in scope_targets(&hub, &names)
+        .iter()
+        .filter(|id| !excluded.contains(id))
+    {
+        client::close(&hub, connection, &reason).await;
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn close_connection(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<Names>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let reason = QueryPairs::from(query).one("reason").unwrap_or_default();
+    client::close(&hub, names.connection(), &reason).await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn generate_token(State(hub): State<Arc<Hub>>, RawQuery(query): RawQuery) -> Response {
+    let query = QueryPairs::from(query);
+    let minutes = query
+        .one("minutesToExpire")
+        .and_then(|minutes| minutes.parse::<i64>().ok())
+        .unwrap_or(60);
+    let token = client::token(
+        &hub,
+        query.one("userId").as_deref(),
+        &query.all("role"),
+        &query.all("group"),
+        minutes * 60,
+    );
+    axum::Json(json!({ "token": token })).into_response()
+}
+
+async fn join_group(State(hub): State<Arc<Hub>>, Path(names): Path<Names>) -> Response {
+    if hub.registry().join(names.connection(), names.group()) {
+        StatusCode::OK.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "NotFound", "No such connection.")
+    }
+}
+
+async fn leave_group(State(hub): State<Arc<Hub>>, Path(names): Path<Names>) -> StatusCode {
+    hub.registry().leave(names.connection(), names.group());
+    StatusCode::NO_CONTENT
+}
+
+async fn add_user_to_group(State(hub): State<Arc<Hub>>, Path(names): Path<Names>) -> StatusCode {
+    let mut registry = hub.registry();
+    for connection in registry.of_user(names.user()) {
+        registry.join(&connection, names.group());
+    }
+    StatusCode::OK
+}
+
+async fn remove_user_from_group(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<Names>,
+) -> StatusCode {
+    let mut registry = hub.registry();
+    for connection in registry.of_user(names.user()) {
+        registry.leave(&connection, names.group());
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn remove_user_from_all_groups(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<Names>,
+) -> StatusCode {
+    let mut registry = hub.registry();
+    for connection in registry.of_user(names.user()) {
+        leave_all(&mut registry, &connection);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn remove_connection_from_all_groups(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<Names>,
+) -> StatusCode {
+    leave_all(&mut hub.registry(), names.connection());
+    StatusCode::NO_CONTENT
+}
+
+async fn connection_exists(State(hub): State<Arc<Hub>>, Path(names): Path<Names>) -> StatusCode {
+    exists(hub.registry().connections.contains_key(names.connection()))
+}
+
+async fn group_exists(State(hub): State<Arc<Hub>>, Path(names): Path<Names>) -> StatusCode {
+    exists(hub.registry().groups.contains_key(names.group()))
+}
+
+async fn user_exists(State(hub): State<Arc<Hub>>, Path(names): Path<Names>) -> StatusCode {
+    exists(!hub.registry().of_user(names.user()).is_empty())
+}
+
+async fn grant_permission(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<Names>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    permission_call(&hub, &names, query, |granted, grant| {
+        granted.insert(grant);
+        StatusCode::OK
+    })
+}
+
+async fn revoke_permission(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<Names>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    permission_call(&hub, &names, query, |granted, grant| {
+        granted.remove(&grant);
+        StatusCode::NO_CONTENT
+    })
+}
+
+async fn check_permission(
+    State(hub): State<Arc<Hub>>,
+    Path(names): Path<Names>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    permission_call(&hub, &names, query, |granted, grant| {
+        exists(granted.contains(&grant))
+    })
+}
+
+/// Finds the connection and the grant (`permission` on the `targetName` group) the route names,
+/// then applies `change` to the connection's grants.
 fn permission_call(
     hub: &Hub,
-    method: Method,
-    action: Action,
-    connection: &str,
-    group: &str,
+    names: &Names,
+    query: Option<String>,
+    change: impl FnOnce(
+        &mut std::collections::HashSet<(String, String)>,
+        (String, String),
+    ) -> StatusCode,
 ) -> Response {
+    let Some(action) = [Action::JoinLeave, Action::Send]
+        .into_iter()
+        .find(|action| Some(action.permission()) == names.permission.as_deref())
+    else {
+        return error(StatusCode::BAD_REQUEST, "BadRequest", "Unknown permission.");
+    };
+    let Some(group) = QueryPairs::from(query).one("targetName") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "targetName is required.",
+        );
+    };
     let mut registry = hub.registry();
-    let Some(connection) = registry.connections.get_mut(connection) else {
+    let Some(connection) = registry.connections.get_mut(names.connection()) else {
         return error(StatusCode::NOT_FOUND, "NotFound", "No such connection.");
     };
-    let grant = (action.permission().to_owned(), group.to_owned());
-    match method {
-        Method::PUT => {
-            connection.granted.insert(grant);
-            StatusCode::OK.into_response()
-        }
-        Method::DELETE => {
-            connection.granted.remove(&grant);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Method::HEAD => exists(connection.granted.contains(&grant)),
-        _ => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "PUT, DELETE or HEAD.",
-        ),
-    }
+    change(
+        &mut connection.granted,
+        (action.permission().to_owned(), group),
+    )
+    .into_response()
 }
 
 async fn send(
     hub: &Hub,
     targets: Vec<String>,
     excluded: &[String],
-    content_type: &str,
+    headers: &HeaderMap,
     body: &Bytes,
 ) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("application/octet-stream");
     let (data_type, data) = if content_type.starts_with("application/json") {
         match serde_json::from_slice::<Value>(body) {
             Ok(data) => ("json", data),
@@ -251,19 +391,7 @@ async fn send(
     StatusCode::ACCEPTED.into_response()
 }
 
-/// The connections a hub-wide (no scope), group or user operation applies to; `None` for any
-/// other scope.
-fn targets(hub: &Hub, scope: &[&str]) -> Option<Vec<String>> {
-    let registry = hub.registry();
-    match scope {
-        [] => Some(registry.connections.keys().cloned().collect()),
-        ["groups", group] => Some(registry.in_group(group)),
-        ["users", user] => Some(registry.of_user(user)),
-        _ => None,
-    }
-}
-
-fn not_found() -> Response {
+async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "NotFound", "No such operation.")
 }
 
@@ -278,11 +406,11 @@ fn leave_all(registry: &mut super::Registry, connection: &str) {
     }
 }
 
-fn exists(found: bool) -> Response {
+fn exists(found: bool) -> StatusCode {
     if found {
-        StatusCode::OK.into_response()
+        StatusCode::OK
     } else {
-        StatusCode::NOT_FOUND.into_response()
+        StatusCode::NOT_FOUND
     }
 }
 
@@ -292,40 +420,4 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         axum::Json(json!({"code": code, "message": message})),
     )
         .into_response()
-}
-
-/// Percent-decoding of a path segment or query value (`+` is a space in queries only, and REST
-/// clients do not send it).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%'
-            && index + 2 < bytes.len()
-            && let Ok(byte) = u8::from_str_radix(&text[index + 1..index + 3], 16)
-        {
-            out.push(byte);
-            index += 3;
-        } else {
-            out.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                percent_decode(key),
-                percent_decode(&value.replace('+', " ")),
-            )
-        })
-        .collect()
 }
