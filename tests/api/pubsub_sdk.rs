@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use shared::config::ManagedIdentity;
 use shared::entra::LocalIssuer;
-use shared::pubsub::hub::{EventHandler, HubConfig, LOCAL_EVENTS_AUDIENCE, REST_AUDIENCE, serve};
+use webpubsub_hub::{EventHandler, HubConfig, LOCAL_EVENTS_AUDIENCE, REST_AUDIENCE, serve};
 
 #[tokio::test]
 async fn microsofts_sdks_work_against_the_local_hub() {

@@ -76,7 +76,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
             "http://127.0.0.1:{}/api/realtime/events",
             listener.local_addr()?.port()
         );
-        let local = shared::pubsub::hub::spawn_local(port, &config.realtime.hub, events)
+        let local = webpubsub_hub::spawn_local(port, &config.realtime.hub, events)
             .await
             .context("start the local Web PubSub hub")?;
         config.realtime.service = Some(PubSubService::Service(local.service));

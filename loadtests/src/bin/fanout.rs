@@ -1,4 +1,4 @@
-//! Web PubSub fan-out through the hub the handler serves locally (`shared::pubsub::hub`, run in
+//! Web PubSub fan-out through the hub the handler serves locally (`webpubsub_hub`, `shared/hub`, run in
 //! this process): `--clients` WebSocket clients (default 1,000) in `--groups` class groups (default
 //! 500, two participants each, as in video classes). Every client publishes to its group with
 //! `noEcho` every `--interval-ms` (default 100) for `--duration` seconds; the other participant's
@@ -15,10 +15,10 @@ use anyhow::{Context, bail};
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use shared::pubsub::hub::{HubConfig, serve};
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use webpubsub_hub::{HubConfig, serve};
 
 const KEY: &str = "bG9hZHRlc3QtZmFub3V0LWtleS0wMTIzNDU2Nzg5";
 const HUB: &str = "load";
@@ -176,7 +176,7 @@ async fn connect(
     let claims = json!({"aud": format!("http://127.0.0.1:{port}/client/hubs/{HUB}"), "iat": now, "exp": now + 3600,
                         "sub": format!("user-{client}"), "role": [format!("webpubsub.sendToGroup.{group}")],
                         "webpubsub.group": [group]});
-    let token = shared::pubsub::hub::sign_client_token(&claims, KEY);
+    let token = webpubsub_hub::sign_client_token(&claims, KEY);
     let mut request = format!("ws://127.0.0.1:{port}/client/hubs/{HUB}?access_token={token}")
         .into_client_request()?;
     request

@@ -5,8 +5,6 @@
 //! service's upstream event calls by their Entra bearer token (`authenticate_event`).
 //! Without configuration real time is off: sends do nothing and URLs are refused.
 
-pub mod hub;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +43,7 @@ impl PubSub {
         let service = match &config.service {
             None => return Ok(Self::default()),
             Some(PubSubService::LocalHub { .. }) => {
-                bail!("start the local hub first (pubsub::hub::spawn_local)")
+                bail!("start the local hub first (webpubsub_hub::spawn_local)")
             }
             Some(PubSubService::Service(service)) => service,
         };

@@ -28,8 +28,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::config::{PubSubEndpoint, TokenRules};
-use crate::entra::{LocalIssuer, TokenValidator};
+use shared::config::{PubSubEndpoint, TokenRules};
+use shared::entra::{LocalIssuer, TokenValidator};
 
 pub use client_token::sign as sign_client_token;
 

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::roles::Action;
 use super::{Hub, client};
-use crate::entra::TokenError;
+use shared::entra::TokenError;
 
 const MAX_BODY: usize = 1024 * 1024;
 
