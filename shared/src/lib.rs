@@ -1,7 +1,8 @@
 //! The library every CodeConnect function crate stands on: typed configuration, the one error
 //! type and its HTTP mapping, the Postgres pool (through PgBouncer) and migrations, the cache
 //! (Redis with an in-process fallback), blob storage, authentication, the email outbox and the
-//! Azure Functions invocation types. It knows nothing about any endpoint group's rules.
+//! Azure Functions invocation types; and the rules more than one group needs (fees, slot maths,
+//! booking states, notices, platform settings). A rule one group alone uses stays in that group.
 
 pub mod auth;
 pub mod blob;
