@@ -144,3 +144,102 @@ async fn unknown_paths_and_methods_get_problems() {
     // Authentication is checked first; the path is never trusted before that.
     assert!(bad_id.status().is_client_error());
 }
+
+/// Postgres refuses a NUL character in text; it is refused where input enters, as a 422 naming
+/// the field, on public and signed-in routes, in bodies, queries and paths, and nothing is
+/// written.
+#[tokio::test]
+async fn a_nul_character_in_any_text_is_a_422_naming_the_field() {
+    let app = spawn_app().await;
+    let class = app.class_in_progress().await;
+    let nul = "a\u{0}b";
+    let emails_before = app.count("email_outbox").await;
+    let messages = format!("/api/bookings/{}/messages", class.booking_id);
+    let cancel = format!("/api/bookings/{}/cancel", class.booking_id);
+    let body_cases: Vec<(&str, serde_json::Value, Option<&str>, &str)> = vec![
+        (
+            "/api/auth/signup",
+            serde_json::json!({"email": "n@example.com", "password": "Correct-Horse1",
+                "firstName": nul, "lastName": "C", "role": "student", "country": nul}),
+            None,
+            "firstName",
+        ),
+        (
+            "/api/auth/login",
+            serde_json::json!({"email": nul, "password": "x"}),
+            None,
+            "email",
+        ),
+        (
+            "/api/auth/password/forgot",
+            serde_json::json!({"email": nul}),
+            None,
+            "email",
+        ),
+        (
+            &messages,
+            serde_json::json!({"body": nul, "clientMessageId": "c1"}),
+            Some(&class.student),
+            "body",
+        ),
+        (
+            &cancel,
+            serde_json::json!({"reason": nul}),
+            Some(&class.student),
+            "reason",
+        ),
+        (
+            "/api/admin/users",
+            serde_json::json!({"email": nul, "password": "Correct-Horse1",
+                "firstName": "A", "lastName": "B"}),
+            Some(&class.admin),
+            "email",
+        ),
+    ];
+    for (path, body, token, field) in &body_cases {
+        let problem = expect_problem(
+            app.post(path, body, *token).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+        )
+        .await;
+        let fields: Vec<&str> = problem["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|error| error["field"].as_str().unwrap())
+            .collect();
+        assert!(fields.contains(field), "{path}: {problem}");
+    }
+    for path in ["/api/mentors?q=a%00b", "/api/mentors?subject=%00"] {
+        let problem = expect_problem(
+            app.get(path, None).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+        )
+        .await;
+        assert!(problem["errors"][0]["field"].is_string(), "{problem}");
+    }
+    expect_problem(
+        app.get("/api/mentors/a%00b", None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_eq!(
+        app.count("chat_messages").await,
+        0,
+        "no chat message stored"
+    );
+    assert_eq!(
+        app.count("email_outbox").await,
+        emails_before,
+        "no email queued"
+    );
+    let status: String = sqlx::query_scalar("SELECT status FROM bookings WHERE booking_id = $1")
+        .bind(class.booking_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(status, "confirmed");
+}
