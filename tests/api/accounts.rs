@@ -132,12 +132,7 @@ async fn weak_passwords_and_bad_fields_are_named_and_nothing_is_written() {
             "VALIDATION_FAILED",
         )
         .await;
-        let fields: Vec<&str> = problem["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|error| error["field"].as_str().unwrap())
-            .collect();
+        let fields = problem_fields(&problem);
         assert!(
             fields.contains(&field),
             "case {overrides}: errors {problem}"

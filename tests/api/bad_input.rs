@@ -203,12 +203,7 @@ async fn a_nul_character_in_any_text_is_a_422_naming_the_field() {
             "VALIDATION_FAILED",
         )
         .await;
-        let fields: Vec<&str> = problem["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|error| error["field"].as_str().unwrap())
-            .collect();
+        let fields = problem_fields(&problem);
         assert!(fields.contains(field), "{path}: {problem}");
     }
     for path in ["/api/mentors?q=a%00b", "/api/mentors?subject=%00"] {

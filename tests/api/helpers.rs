@@ -647,3 +647,13 @@ pub async fn put_to_storage(target: &Value, body: Vec<u8>) -> StatusCode {
     }
     request.send().await.expect("PUT to storage").status()
 }
+
+/// The fields a `VALIDATION_FAILED` problem names.
+pub fn problem_fields(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .expect("a validation problem lists its errors")
+        .iter()
+        .map(|error| error["field"].as_str().unwrap())
+        .collect()
+}

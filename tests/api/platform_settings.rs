@@ -453,12 +453,7 @@ async fn bad_settings_are_refused_and_nothing_is_written() {
         let response = put_raw(&app, case.path, &case.body, &admin).await;
         let problem = expect_problem(response, case.status, case.code).await;
         if let Some(field) = case.field {
-            let fields: Vec<&str> = problem["errors"]
-                .as_array()
-                .expect("field errors")
-                .iter()
-                .filter_map(|error| error["field"].as_str())
-                .collect();
+            let fields = problem_fields(&problem);
             assert_eq!(fields, vec![field], "PUT {} {}", case.path, case.body);
         }
     }
