@@ -159,8 +159,13 @@ pub async fn complete_upload(
     let size = match verified {
         Ok(size) => size,
         Err(refusal) => {
-            if refusal.code() != Some("UPLOAD_INCOMPLETE") {
-                // The blob is gone; so is the upload.
+            let deleted = matches!(
+                refusal.code(),
+                Some("EMPTY_BODY" | "PAYLOAD_TOO_LARGE" | "CONTENT_TYPE_MISMATCH")
+            );
+            if deleted {
+                // `verify` deleted the refused blob; the upload is over. (Nothing arrived yet,
+                // or storage failed: the upload stays, to complete or to be swept.)
                 sqlx::query("DELETE FROM media_uploads WHERE upload_id = $1")
                     .bind(upload_id)
                     .execute(&state.db)
