@@ -86,3 +86,38 @@ async fn responses_carry_security_headers_and_a_request_id() {
     );
     assert!(foreign.headers().get("strict-transport-security").is_none());
 }
+
+#[tokio::test]
+async fn a_request_id_is_echoed_only_when_it_is_a_short_token() {
+    let app = spawn_app().await;
+    let id_for = |sent: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .get(app.url("/api/health"))
+                .header("x-request-id", sent)
+                .send()
+                .await
+                .unwrap();
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let mine = "frontend-7f3a.42:b_c".to_owned();
+    assert_eq!(id_for(mine.clone()).await, mine);
+    for hostile in [
+        "<script>alert(1)</script>".to_owned(),
+        "x".repeat(20 * 1024),
+        "a b".to_owned(),
+    ] {
+        let answered = id_for(hostile.clone()).await;
+        assert_ne!(answered, hostile);
+        assert!(
+            uuid::Uuid::parse_str(&answered).is_ok(),
+            "a minted id: {answered}"
+        );
+    }
+}

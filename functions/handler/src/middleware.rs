@@ -41,6 +41,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum_middleware::from_fn(drop_unsafe_request_id))
         .layer(CatchPanicLayer::custom(panic_response));
     match cors(&config.cors_allowed_origins) {
         Some(cors) => answer_only_preflights(router, cors),
@@ -97,6 +98,27 @@ fn request_span(request: &Request) -> Span {
 /// Safe defaults on every response; `no-store` unless a route chose its own caching, since most
 /// responses are personal. HSTS only when the client came over HTTPS (Azure's front end says so
 /// in `X-Forwarded-Proto`).
+/// A caller's own `X-Request-Id` is kept (and echoed) only when it is a short token; anything
+/// else, markup or 20 KB included, is dropped and an id is minted instead.
+async fn drop_unsafe_request_id(mut request: Request, next: Next) -> Response {
+    let unsafe_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_some_and(|id| !is_token_like(id.as_bytes()));
+    if unsafe_id {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+/// 1 to 128 letters, digits, `-`, `_`, `.` or `:` (UUIDs, trace ids, the host's ids).
+fn is_token_like(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'))
+}
+
 async fn security_headers(request: Request, next: Next) -> Response {
     let over_https = request
         .headers()
