@@ -29,6 +29,11 @@ impl BookingStatus {
         matches!(self, Self::Confirmed | Self::Completed)
     }
 
+    /// Called off before it took place: cancelled, or its hold lapsed unpaid.
+    pub fn is_called_off(self) -> bool {
+        matches!(self, Self::Cancelled | Self::Expired)
+    }
+
     /// The name stored and sent, such as `pending_payment`.
     pub fn as_str(self) -> &'static str {
         match self {

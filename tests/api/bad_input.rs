@@ -178,9 +178,9 @@ async fn a_nul_character_in_any_text_is_a_422_naming_the_field() {
         ),
         (
             &messages,
-            serde_json::json!({"body": nul, "clientMessageId": "c1"}),
+            serde_json::json!({"message": nul, "clientMessageId": "c1"}),
             Some(&class.student),
-            "body",
+            "message",
         ),
         (
             &cancel,

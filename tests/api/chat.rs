@@ -234,6 +234,38 @@ async fn the_send_and_read_windows_close_after_the_class() {
 }
 
 #[tokio::test]
+async fn a_called_off_class_keeps_its_chat_readable_but_takes_no_messages() {
+    let chat = chat().await;
+    expect_status(
+        chat.send(&chat.student, "see you then", "c-1").await,
+        StatusCode::CREATED,
+    )
+    .await;
+    for status in ["cancelled", "expired"] {
+        chat.app
+            .execute(
+                &format!("UPDATE bookings SET status = '{status}' WHERE booking_id = $1"),
+                chat.booking_id,
+            )
+            .await;
+        for token in [&chat.student, &chat.mentor] {
+            expect_problem(
+                chat.send(token, "still on?", &format!("c-{status}")).await,
+                StatusCode::FORBIDDEN,
+                "CHAT_CLOSED",
+            )
+            .await;
+        }
+        let history = expect_status(
+            chat.app.get(&chat.path(""), Some(&chat.mentor)).await,
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(history["items"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
 async fn twenty_messages_a_minute_per_sender_across_instances() {
     let chat = chat().await;
     let other_instance = chat.app.second_instance().await;

@@ -83,7 +83,7 @@ const MESSAGE_COLUMNS: &str =
     responses(
         (status = 201, description = "Stored (and fanned out)", body = MessageView),
         (status = 200, description = "Already stored under this clientMessageId", body = MessageView),
-        (status = 403, description = "NOT_A_PARTICIPANT, CHAT_CLOSED"),
+        (status = 403, description = "NOT_A_PARTICIPANT; CHAT_CLOSED: more than 180 days after the class, or the booking was cancelled or expired unpaid (its chat stays readable)"),
         (status = 404, description = "BOOKING_NOT_FOUND"),
         (status = 422, description = "VALIDATION_FAILED"),
         (status = 429, description = "CHAT_RATE_LIMITED")
@@ -107,6 +107,12 @@ pub async fn post_message(
     validator.finish()?;
     let booking = participants::booking_of(&state, booking_id, user.user_id).await?;
     open_for(&booking, SEND_DAYS_AFTER_CLASS, "Sending")?;
+    if booking.status.is_called_off() {
+        return Err(Error::forbidden(
+            "CHAT_CLOSED",
+            "This class was called off: its chat can still be read but takes no new messages.",
+        ));
+    }
     if let Some(existing) = find_retry(&state, &booking, user.user_id, &request).await? {
         return Ok((StatusCode::OK, Json(existing)));
     }
