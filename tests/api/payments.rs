@@ -658,19 +658,47 @@ async fn payouts_are_due_a_day_after_completion_and_recorded_once() {
 }
 
 #[tokio::test]
-async fn a_gateway_without_keys_is_disabled() {
+async fn a_gateway_without_keys_is_disabled_for_the_bookings_own_student_only() {
     let app = spawn_app().await;
-    let (_, student) = app.student("nokeys@example.com").await;
-
-    let response = app
-        .post(
-            "/api/payments/razorpay/orders",
-            &json!({"bookingId": Uuid::new_v4()}),
-            Some(&student),
+    let (_, admin) = app.admin().await;
+    let (mentor_id, _) = app.open_mentor("nokeys-mentor@example.com", &admin).await;
+    let (student_id, student) = app.student("nokeys@example.com").await;
+    let (_, stranger) = app.student("nokeys-stranger@example.com").await;
+    let booking_id = app
+        .insert_booking(
+            mentor_id,
+            student_id,
+            chrono::Utc::now() + chrono::Duration::days(2),
+            "pending_payment",
         )
         .await;
+    sqlx::query(
+        "UPDATE bookings SET hold_expires_at = now() + interval '10 minutes' WHERE booking_id = $1",
+    )
+    .bind(booking_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
 
-    expect_problem(response, StatusCode::CONFLICT, "GATEWAY_DISABLED").await;
+    for path in [
+        "/api/payments/razorpay/orders",
+        "/api/payments/stripe/intents",
+    ] {
+        let order = json!({"bookingId": booking_id});
+        // Checked in this order: whose booking it is, then the gateway.
+        expect_problem(
+            app.post(path, &order, Some(&stranger)).await,
+            StatusCode::NOT_FOUND,
+            "BOOKING_NOT_FOUND",
+        )
+        .await;
+        expect_problem(
+            app.post(path, &order, Some(&student)).await,
+            StatusCode::CONFLICT,
+            "GATEWAY_DISABLED",
+        )
+        .await;
+    }
 }
 
 #[tokio::test]

@@ -80,8 +80,9 @@ pub async fn razorpay_order(
     StudentUser(student): StudentUser,
     Json(request): Json<PayFor>,
 ) -> Result<Json<RazorpayOrder>> {
-    let config = gateways::razorpay(&state).await?;
+    // Whose booking it is comes first: a stranger learns nothing from the gateway's state.
     let payable = payable(&state, student.user_id, &request).await?;
+    let config = gateways::razorpay(&state).await?;
     let amount = gateways::to_paise(payable.amount);
     let order_id = gateways::razorpay_order(config, amount, &payable.reference).await?;
     store_order(
@@ -165,6 +166,7 @@ pub async fn razorpay_verify(
     request_body = PayFor,
     responses(
         (status = 200, body = StripeCheckout),
+        (status = 404, description = "BOOKING_NOT_FOUND, PACKAGE_NOT_FOUND"),
         (status = 409, description = "NOT_PAYABLE, GATEWAY_DISABLED"),
         (status = 502, description = "GATEWAY_UNAVAILABLE"),
     )
@@ -174,8 +176,8 @@ pub async fn stripe_intent(
     StudentUser(student): StudentUser,
     Json(request): Json<PayFor>,
 ) -> Result<Json<StripeCheckout>> {
-    let config = gateways::stripe(&state).await?;
     let payable = payable(&state, student.user_id, &request).await?;
+    let config = gateways::stripe(&state).await?;
     let amount = gateways::to_paise(payable.amount);
     // One intent per thing and amount: a retried checkout gets the same intent back.
     let idempotency_key = format!("{}-{amount}", payable.reference);
