@@ -75,6 +75,62 @@ async fn the_session_cookie_authenticates_like_the_bearer_header() {
 }
 
 #[tokio::test]
+async fn a_cookie_authenticated_change_from_a_foreign_origin_is_refused() {
+    let app = spawn_app().await;
+    let (_, token) = app.student("csrf@example.com").await;
+    let logout = |origin: Option<&str>, bearer: bool| {
+        let mut request = app.client.post(app.url("/api/auth/logout"));
+        request = if bearer {
+            request.bearer_auth(&token)
+        } else {
+            request.header("cookie", format!("cc_session={token}"))
+        };
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    expect_problem(
+        logout(Some("https://evil.example"), false).await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "ORIGIN_NOT_ALLOWED",
+    )
+    .await;
+    // Reads with the cookie from anywhere, and the bearer header, are not at risk.
+    let me = app
+        .client
+        .get(app.url("/api/auth/me"))
+        .header("cookie", format!("cc_session={token}"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK, "the session survived");
+    assert_eq!(
+        logout(Some("https://app.codeconnect.example"), false)
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let (_, token) = app.student("csrf-bearer@example.com").await;
+    let by_bearer = app
+        .client
+        .post(app.url("/api/auth/logout"))
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_bearer.status(), StatusCode::NO_CONTENT);
+    // The logout from our own origin above did end the first session.
+    assert_eq!(
+        logout(None, true).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn an_email_can_be_registered_once_whatever_its_case() {
     let app = spawn_app().await;
     app.student("dup@example.com").await;

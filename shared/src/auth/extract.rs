@@ -1,7 +1,7 @@
 //! Request extractors: who is calling (`CurrentUser`) and role guards built on it.
 
 use axum::extract::FromRequestParts;
-use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::header::{AUTHORIZATION, COOKIE, ORIGIN};
 use axum::http::request::Parts;
 use uuid::Uuid;
 
@@ -27,6 +27,7 @@ impl FromRequestParts<AppState> for CurrentUser {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)
             .ok_or_else(|| Error::unauthorized("UNAUTHENTICATED", "Sign in to continue."))?;
+        check_cookie_origin(parts, state)?;
         let session = session::resolve(state, &token, &[SessionKind::Session]).await?;
         tracing::Span::current().record("user_id", tracing::field::display(session.user_id));
         Ok(CurrentUser {
@@ -37,9 +38,36 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// The token a request carries: the bearer header first, then the cookie.
-pub fn bearer_token(parts: &Parts) -> Option<String> {
-    let from_header = parts
+/// A browser attaches the session cookie to requests other sites make, so a request that
+/// changes something and is authenticated by the cookie alone must come from one of our
+/// origins (`API_ALLOWED_ORIGINS`): 403 `ORIGIN_NOT_ALLOWED` otherwise. Requests without an
+/// `Origin` (not sent by a browser across sites) and bearer-authenticated ones pass.
+fn check_cookie_origin(parts: &Parts, state: &AppState) -> Result<(), Error> {
+    if parts.method.is_safe() || bearer_header(parts).is_some() {
+        return Ok(());
+    }
+    let Some(origin) = parts.headers.get(ORIGIN) else {
+        return Ok(());
+    };
+    let allowed = origin.to_str().is_ok_and(|origin| {
+        state
+            .config
+            .cors_allowed_origins
+            .iter()
+            .any(|allowed| allowed == origin)
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::forbidden(
+            "ORIGIN_NOT_ALLOWED",
+            "This change was requested from a site that may not act for you.",
+        ))
+    }
+}
+
+fn bearer_header(parts: &Parts) -> Option<String> {
+    parts
         .headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
@@ -48,8 +76,12 @@ pub fn bearer_token(parts: &Parts) -> Option<String> {
             scheme
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_owned())
-        });
-    from_header
+        })
+}
+
+/// The token a request carries: the bearer header first, then the cookie.
+pub fn bearer_token(parts: &Parts) -> Option<String> {
+    bearer_header(parts)
         .or_else(|| {
             parts
                 .headers
