@@ -61,7 +61,7 @@ mod argon2_ceiling {
         let handles: Vec<_> = (0..cores)
             .map(|_| {
                 std::thread::spawn(move || {
-                    let hasher = shared::auth::password::hasher();
+                    let hasher = platform::auth::password::hasher();
                     let mut blocks = vec![argon2::Block::default(); hasher.params().block_count()];
                     let mut output = [0u8; 32];
                     let mut count = 0u64;

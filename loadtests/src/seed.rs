@@ -55,9 +55,9 @@ pub async fn seed(students: usize, classes: usize) -> anyhow::Result<LoadData> {
         .execute(&mut admin)
         .await?;
     let direct_url = format!("{direct_base}/{DATABASE}");
-    shared::db::migrate(&direct_url).await?;
+    platform::db::migrate(&direct_url).await?;
     let mut db = PgConnection::connect(&direct_url).await?;
-    let hash = shared::auth::password::hash(PASSWORD.into())
+    let hash = platform::auth::password::hash(PASSWORD.into())
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
 
@@ -251,7 +251,7 @@ pub async fn fresh_sessions(direct_url: &str, student_ids: &[Uuid]) -> anyhow::R
     let mut db = PgConnection::connect(direct_url).await?;
     let (tokens, hashes): (Vec<String>, Vec<Vec<u8>>) = student_ids
         .iter()
-        .map(|_| shared::auth::token::generate())
+        .map(|_| platform::auth::token::generate())
         .unzip();
     sqlx::query(
         r#"INSERT INTO sessions (session_id, user_id, token_hash, kind, expires_at)

@@ -99,7 +99,7 @@ async fn starts_are_given_in_utc_and_local_time_minus_existing_bookings() {
     app.insert_booking(mentor_id, student_id, booked, "confirmed")
         .await;
     // Inserted directly, so announced as every booking change is after it commits.
-    shared::booking_changes::announce(&app.state, &[mentor_id, student_id]).await;
+    domain::booking_changes::announce(&app.state, &[mentor_id, student_id]).await;
     let body = expect_status(app.get(&path, None).await, StatusCode::OK).await;
     assert!(starts(&body, "startLocal").is_empty(), "{body}");
     let demo = app.get(&format!("{path}&sessionType=demo"), None).await;

@@ -5,16 +5,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use azure_clients::blob::StorageAccount;
+use azure_clients::blob::{BlobBackend, BlobConfig};
+use azure_clients::entra::LocalIssuer;
+use azure_clients::entra::{ManagedIdentity, TokenRules};
+use azure_clients::pubsub::{PubSubEndpoint, PubSubService, RealtimeConfig};
+use platform::AppState;
+use platform::config::{
+    CacheConfig, Config, DatabaseConfig, MailConfig, PaymentsConfig, Secret, SendGridConfig,
+    TurnConfig,
+};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use shared::AppState;
-use shared::blob::StorageAccount;
-use shared::config::{
-    BlobBackend, BlobConfig, CacheConfig, Config, DatabaseConfig, MailConfig, ManagedIdentity,
-    PaymentsConfig, PubSubEndpoint, PubSubService, RealtimeConfig, Secret, SendGridConfig,
-    TokenRules, TurnConfig,
-};
-use shared::entra::LocalIssuer;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -109,7 +111,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        shared::telemetry::init("info");
+        platform::telemetry::init("info");
     }
     let database_name = format!("test_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&format!("{}/postgres", direct_base()))
@@ -120,7 +122,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .await
         .expect("create test database");
     let direct_url = format!("{}/{database_name}", direct_base());
-    shared::db::migrate(&direct_url).await.expect("migrate");
+    platform::db::migrate(&direct_url).await.expect("migrate");
 
     let redis_url = match options.redis_url {
         None => Some(machine_redis_url()),
@@ -264,7 +266,9 @@ impl TestApp {
     /// Inserts an admin directly (as the bootstrap command does) and signs in.
     pub async fn admin(&self) -> (Uuid, String) {
         let email = format!("admin-{}@example.com", Uuid::new_v4().simple());
-        let hash = shared::auth::password::hash(PASSWORD.into()).await.unwrap();
+        let hash = platform::auth::password::hash(PASSWORD.into())
+            .await
+            .unwrap();
         let user_id = Uuid::new_v4();
         sqlx::query("INSERT INTO users (user_id, email, password_hash, first_name, last_name, role) VALUES ($1, $2, $3, 'Ad', 'Min', 'admin')")
             .bind(user_id)
@@ -451,7 +455,7 @@ impl TestApp {
         let mut students = Vec::with_capacity(n);
         for _ in 0..n {
             let user_id = Uuid::new_v4();
-            let (token, token_hash) = shared::auth::token::generate();
+            let (token, token_hash) = platform::auth::token::generate();
             sqlx::query(
                 r#"WITH u AS (INSERT INTO users (user_id, email, password_hash, first_name, last_name, role)
                               VALUES ($1, $1::text || '@students.example', 'unused', 'Load', 'Student', 'student'))

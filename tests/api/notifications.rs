@@ -8,9 +8,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use axum::routing::post;
 use futures::future::join_all;
+use platform::config::{Secret, SendGridConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::config::{Secret, SendGridConfig};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 

@@ -11,9 +11,9 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use chrono::{Duration, Utc};
 use futures::future::join_all;
+use platform::config::{PaymentsConfig, RazorpayConfig, Secret, StripeConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::config::{PaymentsConfig, RazorpayConfig, Secret, StripeConfig};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 

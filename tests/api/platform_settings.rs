@@ -1,8 +1,8 @@
 //! Platform settings: defaults, admin edits, public views, and their effect on the rest.
 
+use platform::config::{PaymentsConfig, RazorpayConfig, Secret, StripeConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::config::{PaymentsConfig, RazorpayConfig, Secret, StripeConfig};
 use uuid::Uuid;
 
 use crate::helpers::*;

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use azure_clients::pubsub::{PubSubService, RealtimeConfig};
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use shared::config::{PubSubService, RealtimeConfig};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -412,7 +412,7 @@ async fn the_event_handler_admits_only_our_web_pubsubs_entra_token() {
     );
     let unsigned_head = data_encoding::BASE64URL_NOPAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let unsigned_body = data_encoding::BASE64URL_NOPAD.encode(genuine.to_string().as_bytes());
-    let other_issuer = shared::entra::LocalIssuer::spawn().await.unwrap();
+    let other_issuer = azure_clients::entra::LocalIssuer::spawn().await.unwrap();
 
     let refused = [
         ("missing", None),

@@ -322,7 +322,7 @@ async fn overlapping_runs_merge_once_and_a_failed_merge_is_retried() {
 
     // Part 3 arrives (sent here with the store's own write URL, the window being closed); once
     // the backoff has passed, two overlapping runs commit it exactly once.
-    let part_3 = shared::blob::upload::UploadTarget::put_block(
+    let part_3 = domain::uploads::UploadTarget::put_block(
         app.state.blobs.as_ref(),
         &app.state.config.blob.recordings_container,
         &format!("bookings/{}/recording.webm", class.booking_id),

@@ -1,9 +1,9 @@
 //! Session lifetime: single session, revocation, expiry, sliding, and load through PgBouncer.
 
 use futures::future::join_all;
+use platform::auth::token;
 use reqwest::StatusCode;
 use serde_json::json;
-use shared::auth::token;
 use uuid::Uuid;
 
 use crate::helpers::*;

@@ -1,5 +1,5 @@
 //! Checks the Bicep templates under `infra/` against the Rust code, without Azure: every file
-//! parses, the Function App provides every setting `shared::config::Config` reads (secrets as Key
+//! parses, the Function App provides every setting `platform::config::Config` reads (secrets as Key
 //! Vault references), every function the handler defines is reachable, and the pieces the app
 //! relies on (Flex custom runtime, identities, roles, PgBouncer) are declared.
 

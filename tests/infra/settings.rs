@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 
-use shared::config::Config;
+use platform::config::Config;
 use tree_sitter::Node;
 
 use crate::bicep::{BicepFile, declared, infra_files, repo_root};
@@ -171,7 +171,7 @@ fn azure_app_settings_provide_every_setting_the_app_needs() {
     let read_by_config = Config::setting_names();
     let sources: [(&str, Vec<&str>); 3] = [
         (
-            "shared::config::Config::setting_names()",
+            "platform::config::Config::setting_names()",
             read_by_config.iter().map(String::as_str).collect(),
         ),
         ("planned settings (issue 8)", PLANNED_SETTINGS.to_vec()),

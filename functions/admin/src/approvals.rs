@@ -3,14 +3,14 @@
 //! mentor's sessions.
 
 use axum::extract::State;
+use domain::users::{self, ApprovalStatus, USER_VIEW_COLUMNS, UserView};
+use platform::auth::{self, AdminUser, session};
+use platform::cache::MENTOR_LIST;
+use platform::outbox::{self, Email};
+use platform::pagination::{Page, PageQuery, TimeCursor};
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Path, Query, Result};
 use serde::Deserialize;
-use shared::auth::{self, AdminUser, session};
-use shared::cache::MENTOR_LIST;
-use shared::outbox::{self, Email};
-use shared::pagination::{Page, PageQuery, TimeCursor};
-use shared::users::{self, ApprovalStatus, USER_VIEW_COLUMNS, UserView};
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Path, Query, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

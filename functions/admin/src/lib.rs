@@ -11,8 +11,8 @@ mod media;
 mod settings;
 mod users;
 
-use shared::AppState;
-use shared::invocation::FunctionDefinition;
+use platform::AppState;
+use platform::invocation::FunctionDefinition;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -3,14 +3,14 @@
 //! Every decision can change who appears in Find Mentors, so it retires the mentor list.
 
 use axum::extract::State;
+use domain::media::{MEDIA_COLUMNS, MediaRow, MediaStatus, MediaView, media_view};
+use domain::notifications::{self, Notice};
+use platform::auth::AdminUser;
+use platform::cache::MENTOR_LIST;
+use platform::pagination::{Page, PageQuery, TimeCursor};
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Path, Query, Result};
 use serde::Deserialize;
-use shared::auth::AdminUser;
-use shared::cache::MENTOR_LIST;
-use shared::media::{MEDIA_COLUMNS, MediaRow, MediaStatus, MediaView, media_view};
-use shared::notifications::{self, Notice};
-use shared::pagination::{Page, PageQuery, TimeCursor};
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Path, Query, Result};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -131,8 +131,8 @@ async fn decide(
         )
     })?;
     let what = match row.kind {
-        shared::media::MediaKind::Photo => "photo",
-        shared::media::MediaKind::IntroVideo => "intro video",
+        domain::media::MediaKind::Photo => "photo",
+        domain::media::MediaKind::IntroVideo => "intro video",
     };
     let (title, body, email_category) = match reason {
         None => (

@@ -2,15 +2,15 @@
 //! config, and the public fee and checkout configuration.
 
 use axum::extract::State;
-use rust_decimal::Decimal;
-use serde::Serialize;
-use shared::auth::AdminUser;
-use shared::cache::MENTOR_LIST;
-use shared::platform_settings::{
+use domain::platform_settings::{
     self, BookingLimits, MarketplaceSettings, PaymentConfig, PaymentMethods, RazorpayMode, Setting,
     UiConfig,
 };
-use shared::{AppState, Json, Result};
+use platform::auth::AdminUser;
+use platform::cache::MENTOR_LIST;
+use platform::{AppState, Json, Result};
+use rust_decimal::Decimal;
+use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Admin-only GET and PUT for one setting.

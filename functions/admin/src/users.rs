@@ -2,13 +2,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use domain::users::{self, ApprovalStatus, NewUser, USER_VIEW_COLUMNS, UserView};
+use platform::auth::{self, AdminUser, Role, password, session};
+use platform::cache::MENTOR_LIST;
+use platform::pagination::{Page, PageQuery, TimeCursor};
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Path, Query, Result};
 use serde::Deserialize;
-use shared::auth::{self, AdminUser, Role, password, session};
-use shared::cache::MENTOR_LIST;
-use shared::pagination::{Page, PageQuery, TimeCursor};
-use shared::users::{self, ApprovalStatus, NewUser, USER_VIEW_COLUMNS, UserView};
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Path, Query, Result};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 

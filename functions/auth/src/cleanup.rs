@@ -1,15 +1,15 @@
 //! The `auth-cleanup` timer: deletes sessions that ended over a day ago and expired reset codes.
 //! Plain deletes, so two overlapping runs are harmless.
 
-use shared::AppState;
-use shared::invocation::{TimerFunction, TimerInfo};
+use platform::AppState;
+use platform::invocation::{TimerFunction, TimerInfo};
 
 pub const TIMER: TimerFunction = TimerFunction {
     name: "auth-cleanup",
     run: |state, info| Box::pin(run(state, info)),
 };
 
-async fn run(state: AppState, info: TimerInfo) -> shared::Result<Vec<String>> {
+async fn run(state: AppState, info: TimerInfo) -> platform::Result<Vec<String>> {
     let sessions = sqlx::query(
         r#"DELETE FROM sessions
            WHERE expires_at < now() - interval '1 day' OR revoked_at < now() - interval '1 day'"#,

@@ -4,7 +4,7 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::AppendHeaders;
 use chrono::{DateTime, Utc};
-use shared::auth::session::COOKIE_NAME;
+use platform::auth::session::COOKIE_NAME;
 
 pub type SetCookie = AppendHeaders<[(HeaderName, HeaderValue); 1]>;
 

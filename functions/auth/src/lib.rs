@@ -1,6 +1,6 @@
 //! Accounts and sessions (product-spec §1): signup, login with lockout and mentor 2FA, the
 //! current user, logout, password change and reset. Owns `/api/auth/*` and the `auth-cleanup`
-//! timer. Session mechanics and role guards live in `shared::auth`; this crate owns the rules.
+//! timer. Session mechanics and role guards live in `platform::auth`; this crate owns the rules.
 
 mod cleanup;
 mod cookie;
@@ -14,8 +14,8 @@ mod signup;
 pub mod totp;
 mod two_factor;
 
-use shared::AppState;
-use shared::invocation::{FunctionDefinition, TimerFunction};
+use platform::AppState;
+use platform::invocation::{FunctionDefinition, TimerFunction};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

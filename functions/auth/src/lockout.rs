@@ -9,9 +9,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use chrono::Utc;
-use shared::AppState;
-use shared::Error;
-use shared::cache::Counter;
+use platform::AppState;
+use platform::Error;
+use platform::cache::Counter;
 
 const WINDOW: Duration = Duration::from_secs(15 * 60);
 const MAX_FAILURES_PER_EMAIL: u64 = 5;

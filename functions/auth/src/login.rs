@@ -3,12 +3,12 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use domain::users::{self, ApprovalStatus, UserView};
+use platform::auth::session::{self, SessionKind};
+use platform::auth::{self, Role, USER_BY_EMAIL_TTL, password};
+use platform::client_ip::ClientIp;
+use platform::{AppState, Error, Json, Result};
 use serde::{Deserialize, Serialize};
-use shared::auth::session::{self, SessionKind};
-use shared::auth::{self, Role, USER_BY_EMAIL_TTL, password};
-use shared::client_ip::ClientIp;
-use shared::users::{self, ApprovalStatus, UserView};
-use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

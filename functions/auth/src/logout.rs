@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use shared::auth::{CurrentUser, session};
-use shared::{AppState, Result};
+use platform::auth::{CurrentUser, session};
+use platform::{AppState, Result};
 
 use crate::cookie;
 

@@ -1,9 +1,9 @@
 //! `GET /api/auth/me`.
 
 use axum::extract::State;
-use shared::auth::CurrentUser;
-use shared::users::{self, UserView};
-use shared::{AppState, Json, Result};
+use domain::users::{self, UserView};
+use platform::auth::CurrentUser;
+use platform::{AppState, Json, Result};
 
 #[utoipa::path(
     get, path = "/auth/me", tag = "auth",

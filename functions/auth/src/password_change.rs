@@ -2,10 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use platform::auth::{self, CurrentUser, password, session};
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Result};
 use serde::Deserialize;
-use shared::auth::{self, CurrentUser, password, session};
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 
 #[derive(Debug, Deserialize, ToSchema)]

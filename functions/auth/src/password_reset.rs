@@ -6,12 +6,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
+use platform::auth::{self, password, session};
+use platform::outbox::{self, Email};
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shared::auth::{self, password, session};
-use shared::outbox::{self, Email};
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

@@ -3,12 +3,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use domain::credentials::{self, Qualification, Specialty};
+use domain::users::{self, ApprovalStatus, NewUser, UserView};
+use platform::auth::{self, Role, password};
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Result};
 use serde::{Deserialize, Serialize};
-use shared::auth::{self, Role, password};
-use shared::credentials::{self, Qualification, Specialty};
-use shared::users::{self, ApprovalStatus, NewUser, UserView};
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 
 use crate::login;

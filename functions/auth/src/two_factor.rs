@@ -5,10 +5,10 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use platform::auth::session::{self, Session, SessionKind};
+use platform::auth::{self, bearer_token};
+use platform::{AppState, Error, Json, Result};
 use serde::{Deserialize, Serialize};
-use shared::auth::session::{self, Session, SessionKind};
-use shared::auth::{self, bearer_token};
-use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 
 use crate::{login, totp};

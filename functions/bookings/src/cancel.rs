@@ -2,14 +2,14 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use domain::booking_status::BookingStatus;
+use domain::fees;
+use domain::notifications::{self, Notice};
+use platform::auth::{CurrentUser, Role};
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Path, Result};
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use shared::auth::{CurrentUser, Role};
-use shared::booking_status::BookingStatus;
-use shared::fees;
-use shared::notifications::{self, Notice};
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -126,6 +126,6 @@ pub async fn cancel_booking(
         .await?;
     }
     transaction.commit().await?;
-    shared::booking_changes::announce(&state, &[booking.student_id, booking.mentor_id]).await;
+    domain::booking_changes::announce(&state, &[booking.student_id, booking.mentor_id]).await;
     Ok(Json(cancelled))
 }

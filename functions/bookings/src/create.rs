@@ -4,15 +4,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use domain::booking_status::BookingStatus;
+use domain::fees;
+use domain::notifications;
+use domain::schedule::SessionType;
+use platform::auth::StudentUser;
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Result};
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use shared::auth::StudentUser;
-use shared::booking_status::BookingStatus;
-use shared::fees;
-use shared::notifications;
-use shared::schedule::SessionType;
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Result};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -216,7 +216,7 @@ pub async fn create(
     }
     let booking = view::load(&mut *transaction, booking_id).await?;
     transaction.commit().await?;
-    shared::booking_changes::announce(state, &[student_id, mentor.mentor_id]).await;
+    domain::booking_changes::announce(state, &[student_id, mentor.mentor_id]).await;
     Ok(booking)
 }
 

@@ -18,8 +18,8 @@ mod reschedule;
 mod reviews;
 mod view;
 
-use shared::AppState;
-use shared::invocation::{FunctionDefinition, TimerFunction};
+use platform::AppState;
+use platform::invocation::{FunctionDefinition, TimerFunction};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -5,10 +5,10 @@
 //! everything due.
 
 use chrono::Duration;
-use shared::AppState;
-use shared::Result;
-use shared::invocation::{TimerFunction, TimerInfo};
-use shared::notifications::{self, Notice};
+use domain::notifications::{self, Notice};
+use platform::AppState;
+use platform::Result;
+use platform::invocation::{TimerFunction, TimerInfo};
 use uuid::Uuid;
 
 use crate::packages;
@@ -85,7 +85,7 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
         )
         .flat_map(|(student, mentor)| [student, mentor])
         .collect();
-    shared::booking_changes::announce(&state, &people).await;
+    domain::booking_changes::announce(&state, &people).await;
 
     let mut logs = vec![format!(
         "expired {} holds, {} no-shows, completed {}",

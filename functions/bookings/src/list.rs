@@ -6,12 +6,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use domain::booking_status::BookingStatus;
+use platform::auth::{CurrentUser, Role};
+use platform::cache::bookings_of;
+use platform::pagination::{Page, PageQuery, TimeCursor};
+use platform::{AppState, Json, Path, Query, Result};
 use serde::{Deserialize, Serialize};
-use shared::auth::{CurrentUser, Role};
-use shared::booking_status::BookingStatus;
-use shared::cache::bookings_of;
-use shared::pagination::{Page, PageQuery, TimeCursor};
-use shared::{AppState, Json, Path, Query, Result};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 

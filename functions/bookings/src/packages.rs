@@ -5,11 +5,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use domain::schedule::SessionType;
+use platform::auth::StudentUser;
+use platform::{AppState, Error, Json, Path, Result};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::auth::StudentUser;
-use shared::schedule::SessionType;
-use shared::{AppState, Error, Json, Path, Result};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -55,11 +55,11 @@ pub struct PackageView {
     package_id: Uuid,
     mentor_id: Uuid,
     subject: String,
-    #[serde(serialize_with = "shared::money::two_places")]
+    #[serde(serialize_with = "domain::money::two_places")]
     #[schema(value_type = String)]
     class_fee: Decimal,
     discount_percent: i32,
-    #[serde(serialize_with = "shared::money::two_places")]
+    #[serde(serialize_with = "domain::money::two_places")]
     #[schema(value_type = String)]
     price: Decimal,
     credits_total: i32,
@@ -115,7 +115,7 @@ pub async fn buy_package(
         ));
     }
     let discount = mentor.package_discount_percent;
-    let price = shared::fees::percent_of(
+    let price = domain::fees::percent_of(
         class_fee * Decimal::from(CLASSES_PER_PACKAGE),
         (100 - discount) as u32,
     );

@@ -3,11 +3,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+use domain::platform_settings::{self, BookingLimits, PaymentConfig};
+use domain::schedule::{self, WeeklySlot};
+use platform::error::ConstraintExt;
+use platform::{AppState, Error, Result};
 use rust_decimal::Decimal;
-use shared::error::ConstraintExt;
-use shared::platform_settings::{self, BookingLimits, PaymentConfig};
-use shared::schedule::{self, WeeklySlot};
-use shared::{AppState, Error, Result};
 use sqlx::PgConnection;
 use uuid::Uuid;
 

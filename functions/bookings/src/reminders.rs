@@ -4,10 +4,10 @@
 //! notices, so overlapping runs can't both send it.
 
 use chrono::{DateTime, Duration, Utc};
-use shared::AppState;
-use shared::Result;
-use shared::invocation::{TimerFunction, TimerInfo};
-use shared::notifications::{self, Notice};
+use domain::notifications::{self, Notice};
+use platform::AppState;
+use platform::Result;
+use platform::invocation::{TimerFunction, TimerInfo};
 use uuid::Uuid;
 
 pub const TIMER: TimerFunction = TimerFunction {

@@ -3,11 +3,11 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use domain::booking_status::BookingStatus;
+use domain::notifications::{self, Notice};
+use platform::auth::CurrentUser;
+use platform::{AppState, Error, Json, Path, Result};
 use serde::Deserialize;
-use shared::auth::CurrentUser;
-use shared::booking_status::BookingStatus;
-use shared::notifications::{self, Notice};
-use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -141,6 +141,6 @@ pub async fn reschedule_booking(
     )
     .await?;
     transaction.commit().await?;
-    shared::booking_changes::announce(&state, &[booking.student_id, booking.mentor_id]).await;
+    domain::booking_changes::announce(&state, &[booking.student_id, booking.mentor_id]).await;
     Ok(Json(rescheduled))
 }

@@ -1,11 +1,11 @@
 //! The booking as participants see it.
 
 use chrono::{DateTime, Utc};
+use domain::booking_status::BookingStatus;
+use platform::auth::{CurrentUser, Role};
+use platform::{Error, Result};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use shared::auth::{CurrentUser, Role};
-use shared::booking_status::BookingStatus;
-use shared::{Error, Result};
 use sqlx::PgExecutor;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -28,23 +28,23 @@ pub struct BookingView {
     /// Until when an unpaid booking holds its slot.
     pub hold_expires_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
-    #[serde(serialize_with = "shared::money::two_places")]
+    #[serde(serialize_with = "domain::money::two_places")]
     #[schema(value_type = String, example = "500.00")]
     pub class_fee: Decimal,
-    #[serde(serialize_with = "shared::money::two_places")]
+    #[serde(serialize_with = "domain::money::two_places")]
     #[schema(value_type = String, example = "75.00")]
     pub platform_fee: Decimal,
-    #[serde(serialize_with = "shared::money::two_places")]
+    #[serde(serialize_with = "domain::money::two_places")]
     #[schema(value_type = String, example = "13.50")]
     pub gst: Decimal,
-    #[serde(serialize_with = "shared::money::two_places")]
+    #[serde(serialize_with = "domain::money::two_places")]
     #[schema(value_type = String, example = "411.50")]
     pub mentor_payout: Decimal,
     pub package_id: Option<Uuid>,
     pub cancelled_by: Option<Uuid>,
     pub cancel_reason: Option<String>,
     pub refund_percent: Option<i32>,
-    #[serde(serialize_with = "shared::money::two_places_option")]
+    #[serde(serialize_with = "domain::money::two_places_option")]
     #[schema(value_type = Option<String>)]
     pub refund_amount: Option<Decimal>,
     pub created_at: DateTime<Utc>,

@@ -15,11 +15,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use shared::AppState;
-use shared::cache::Cache;
-use shared::config::{Config, PubSubService};
-use shared::entra::LocalIssuer;
-use shared::invocation::{FunctionDefinition, TimerFunction};
+use azure_clients::entra::LocalIssuer;
+use azure_clients::pubsub::PubSubService;
+use platform::AppState;
+use platform::cache::Cache;
+use platform::config::Config;
+use platform::invocation::{FunctionDefinition, TimerFunction};
 use tokio::net::TcpListener;
 
 pub use routes::openapi;
@@ -83,10 +84,10 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
         local_issuer = Some(local.issuer);
     }
     let state = AppState {
-        db: shared::db::pool(&config.database)?,
+        db: platform::db::pool(&config.database)?,
         cache: Cache::new(&config.cache)?,
-        blobs: shared::blob::from_config(&config.blob).context("blob storage")?,
-        pubsub: shared::pubsub::PubSub::new(&config.realtime).context("Web PubSub")?,
+        blobs: azure_clients::blob::from_config(&config.blob).context("blob storage")?,
+        pubsub: azure_clients::pubsub::PubSub::new(&config.realtime).context("Web PubSub")?,
         config: Arc::new(config),
     };
     let router = routes::router(state.clone());

@@ -1,11 +1,11 @@
 //! The Azure Functions custom handler. `handler` serves; see `USAGE` for the other commands.
 
-use shared::config::ExposeSecret;
+use platform::config::ExposeSecret;
 use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use shared::config::Config;
+use platform::config::Config;
 
 /// jemalloc serves the many small allocations that thousands of concurrent requests make and
 /// free across threads markedly faster than glibc's arenas, and (tuned in `.cargo/config.toml`)
@@ -31,14 +31,14 @@ async fn main() -> anyhow::Result<()> {
         return handler::commands::package(Path::new(out_dir));
     }
     let config = Config::from_env()?;
-    shared::telemetry::init(&config.log_filter);
+    platform::telemetry::init(&config.log_filter);
     match args.as_slice() {
         [] | ["serve"] => serve(config).await,
         ["migrate"] => {
             let url = config.database.direct_url.as_ref().context(
                 "DATABASE_DIRECT_URL is required for migrations (the direct Postgres port, not PgBouncer)",
             )?;
-            shared::db::migrate(url.expose_secret()).await
+            platform::db::migrate(url.expose_secret()).await
         }
         ["create-admin", email] => {
             let password = match std::env::var("ADMIN_PASSWORD") {

@@ -8,9 +8,9 @@ use std::time::Duration as StdDuration;
 
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, Utc};
+use platform::AppState;
+use platform::invocation::{ScheduleStatus, TimerFunction, TimerInfo};
 use serde_json::Value;
-use shared::AppState;
-use shared::invocation::{ScheduleStatus, TimerFunction, TimerInfo};
 use tracing::Instrument;
 
 use crate::cron::Schedule;

@@ -7,9 +7,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use platform::invocation::{InvocationRequest, InvocationResponse};
+use platform::{AppState, Error, Json, Path};
 use serde_json::{Map, Value};
-use shared::invocation::{InvocationRequest, InvocationResponse};
-use shared::{AppState, Error, Json, Path};
 use tracing::Instrument;
 
 pub async fn invoke(

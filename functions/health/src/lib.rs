@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use platform::cache::CacheHealth;
+use platform::invocation::FunctionDefinition;
+use platform::{AppState, Json};
 use serde::Serialize;
-use shared::cache::CacheHealth;
-use shared::invocation::FunctionDefinition;
-use shared::{AppState, Json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

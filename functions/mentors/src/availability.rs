@@ -11,11 +11,11 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
+use domain::platform_settings::{self, BookingLimits};
+use domain::schedule::{self, Busy, SessionType, WeeklySlot, Window};
+use platform::cache::{MENTOR_LIST, bookings_of};
+use platform::{AppState, Error, Json, Path, Query, Result};
 use serde::{Deserialize, Serialize};
-use shared::cache::{MENTOR_LIST, bookings_of};
-use shared::platform_settings::{self, BookingLimits};
-use shared::schedule::{self, Busy, SessionType, WeeklySlot, Window};
-use shared::{AppState, Error, Json, Path, Query, Result};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 

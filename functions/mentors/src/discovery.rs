@@ -8,13 +8,13 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
+use domain::media::{self, MEDIA_URL_TTL};
+use platform::cache::MENTOR_LIST;
+use platform::pagination::{Page, PageQuery, TimeCursor};
+use platform::{AppState, Error, Json, Path, Query, Result};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::cache::MENTOR_LIST;
-use shared::media::{self, MEDIA_URL_TTL};
-use shared::pagination::{Page, PageQuery, TimeCursor};
-use shared::{AppState, Error, Json, Path, Query, Result};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -61,7 +61,7 @@ pub struct MentorCard {
     title: Option<String>,
     time_zone: String,
     #[schema(value_type = String, example = "4.50")]
-    #[serde(serialize_with = "shared::money::two_places")]
+    #[serde(serialize_with = "domain::money::two_places")]
     rating: Decimal,
     review_count: i32,
     student_count: i32,

@@ -15,8 +15,8 @@ mod slots;
 mod subjects;
 mod visibility;
 
-use shared::AppState;
-use shared::invocation::{FunctionDefinition, TimerFunction};
+use platform::AppState;
+use platform::invocation::{FunctionDefinition, TimerFunction};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

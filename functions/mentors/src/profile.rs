@@ -1,14 +1,14 @@
 //! Mentor self-service: profile, UPI id, demo toggle, package discount, profile completion.
 
 use axum::extract::State;
+use domain::credentials::{self, Qualification, Specialty};
+use platform::auth::MentorUser;
+use platform::cache::MENTOR_LIST;
+use platform::validation::{Validator, is_upi_id};
+use platform::{AppState, Error, Json, Result};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::auth::MentorUser;
-use shared::cache::MENTOR_LIST;
-use shared::credentials::{self, Qualification, Specialty};
-use shared::validation::{Validator, is_upi_id};
-use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -32,7 +32,7 @@ pub struct MentorProfile {
     demo_enabled: bool,
     package_discount_percent: i32,
     #[schema(value_type = String, example = "4.50")]
-    #[serde(serialize_with = "shared::money::two_places")]
+    #[serde(serialize_with = "domain::money::two_places")]
     rating: Decimal,
     review_count: i32,
     student_count: i32,

@@ -3,12 +3,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use domain::schedule::{format_clock, parse_clock};
+use platform::auth::MentorUser;
+use platform::error::ConstraintExt;
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Path, Result};
 use serde::{Deserialize, Serialize};
-use shared::auth::MentorUser;
-use shared::error::ConstraintExt;
-use shared::schedule::{format_clock, parse_clock};
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Path, Result};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;

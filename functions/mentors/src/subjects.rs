@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use platform::auth::MentorUser;
+use platform::error::ConstraintExt;
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Path, Result};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::auth::MentorUser;
-use shared::error::ConstraintExt;
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ pub struct SubjectView {
     subject: String,
     experience_years: i32,
     #[schema(value_type = String, example = "500.00")]
-    #[serde(serialize_with = "shared::money::two_places")]
+    #[serde(serialize_with = "domain::money::two_places")]
     class_fee: Decimal,
 }
 

@@ -13,9 +13,9 @@ pub const VISIBLE_MENTOR: &str = r#"
 "#;
 
 /// The admin's "media approval required" setting.
-pub async fn media_approval_required(state: &shared::AppState) -> shared::Result<bool> {
+pub async fn media_approval_required(state: &platform::AppState) -> platform::Result<bool> {
     let settings =
-        shared::platform_settings::load::<shared::platform_settings::MarketplaceSettings>(state)
+        domain::platform_settings::load::<domain::platform_settings::MarketplaceSettings>(state)
             .await?;
     Ok(settings.media_approval_required)
 }

@@ -1,15 +1,15 @@
 //! In-app notifications (product-spec §8) under `/api/notifications/*`, and the `outbox` timer
 //! that delivers queued emails through SendGrid. Notices themselves are written by the groups
-//! whose events cause them (`shared::notifications::notify`, in their transactions).
+//! whose events cause them (`domain::notifications::notify`, in their transactions).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use platform::auth::CurrentUser;
+use platform::invocation::{FunctionDefinition, TimerFunction, TimerInfo};
+use platform::pagination::{Page, PageQuery, TimeCursor};
+use platform::{AppState, Error, Json, Path, Query, Result};
 use serde::{Deserialize, Serialize};
-use shared::auth::CurrentUser;
-use shared::invocation::{FunctionDefinition, TimerFunction, TimerInfo};
-use shared::pagination::{Page, PageQuery, TimeCursor};
-use shared::{AppState, Error, Json, Path, Query, Result};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -158,7 +158,7 @@ pub async fn mark_all_read(State(state): State<AppState>, user: CurrentUser) -> 
 }
 
 async fn deliver(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
-    let delivery = shared::mailer::deliver_due(&state).await?;
+    let delivery = platform::mailer::deliver_due(&state).await?;
     let mut logs = vec![match state.config.mail.sendgrid {
         Some(_) => format!(
             "sent {}, retrying {}, failed {}",

@@ -2,12 +2,12 @@
 //! server's amount), and Razorpay's checkout verification.
 
 use axum::extract::State;
+use domain::booking_status::BookingStatus;
+use platform::auth::StudentUser;
+use platform::config::ExposeSecret;
+use platform::{AppState, Error, Json, Result};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::auth::StudentUser;
-use shared::booking_status::BookingStatus;
-use shared::config::ExposeSecret;
-use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

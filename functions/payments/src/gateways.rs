@@ -1,14 +1,14 @@
 //! The two gateways' REST APIs: Razorpay (JSON, basic auth) and Stripe (form-encoded, bearer),
 //! each with idempotency keys so retries never double-charge or double-refund.
 
-use shared::config::ExposeSecret;
+use platform::config::ExposeSecret;
 use std::time::Duration;
 
+use domain::platform_settings::{self, PaymentConfig};
+use platform::config::{RazorpayConfig, StripeConfig};
+use platform::{AppState, Error, Result};
 use serde::Deserialize;
 use serde_json::json;
-use shared::config::{RazorpayConfig, StripeConfig};
-use shared::platform_settings::{self, PaymentConfig};
-use shared::{AppState, Error, Result};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 

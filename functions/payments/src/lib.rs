@@ -11,8 +11,8 @@ mod settle;
 pub mod signatures;
 mod webhooks;
 
-use shared::AppState;
-use shared::invocation::{FunctionDefinition, TimerFunction};
+use platform::AppState;
+use platform::invocation::{FunctionDefinition, TimerFunction};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

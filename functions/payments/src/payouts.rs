@@ -4,12 +4,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use platform::auth::AdminUser;
+use platform::error::ConstraintExt;
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Path, Result};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use shared::auth::AdminUser;
-use shared::error::ConstraintExt;
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ pub struct DuePayout {
     mentor_id: Uuid,
     mentor_name: String,
     upi_id: Option<String>,
-    #[serde(serialize_with = "shared::money::two_places")]
+    #[serde(serialize_with = "domain::money::two_places")]
     #[schema(value_type = String)]
     amount: Decimal,
     completed_at: DateTime<Utc>,

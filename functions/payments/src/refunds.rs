@@ -4,10 +4,10 @@
 //! sends every due refund: cancellations (amount set by the cancellation policy), mentor
 //! no-shows, late payments, and earlier attempts that failed.
 
+use domain::notifications::{self, Notice};
+use platform::invocation::{TimerFunction, TimerInfo};
+use platform::{AppState, Result};
 use rust_decimal::Decimal;
-use shared::invocation::{TimerFunction, TimerInfo};
-use shared::notifications::{self, Notice};
-use shared::{AppState, Result};
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -2,9 +2,9 @@
 //! and however often: the ledger's unique payment row decides, and only the transaction that
 //! writes it confirms the booking (or activates the package) and tells people.
 
+use domain::notifications::{self, Notice};
+use platform::{AppState, Result};
 use rust_decimal::Decimal;
-use shared::notifications::{self, Notice};
-use shared::{AppState, Result};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -98,7 +98,7 @@ pub async fn record_payment(
                 .await?;
         people.extend(mentor_id);
     }
-    shared::booking_changes::announce(state, &people).await;
+    domain::booking_changes::announce(state, &people).await;
     if fulfilled {
         Ok(Settlement::Confirmed)
     } else {

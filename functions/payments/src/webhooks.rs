@@ -4,10 +4,10 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use platform::config::ExposeSecret;
+use platform::{AppState, Error, Json, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::config::ExposeSecret;
-use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 
 use crate::gateways::{self, Gateway};

@@ -10,12 +10,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use platform::auth::CurrentUser;
+use platform::pagination::{Page, PageQuery, TimeCursor};
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Path, Query, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shared::auth::CurrentUser;
-use shared::pagination::{Page, PageQuery, TimeCursor};
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Path, Query, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

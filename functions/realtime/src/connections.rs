@@ -10,12 +10,12 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use azure_clients::entra::TokenError;
+use azure_clients::pubsub::personal_group;
 use chrono::{DateTime, Utc};
+use platform::auth::CurrentUser;
+use platform::{AppState, Error, Json, Result};
 use serde::Serialize;
-use shared::auth::CurrentUser;
-use shared::entra::TokenError;
-use shared::pubsub::personal_group;
-use shared::{AppState, Error, Json, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

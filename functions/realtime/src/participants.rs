@@ -1,8 +1,8 @@
 //! Who may use a booking's chat and video: its student and its mentor, nobody else.
 
 use chrono::{DateTime, Utc};
-use shared::booking_status::BookingStatus;
-use shared::{AppState, Error, Result};
+use domain::booking_status::BookingStatus;
+use platform::{AppState, Error, Result};
 use uuid::Uuid;
 
 #[derive(Debug, sqlx::FromRow)]

@@ -7,19 +7,19 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use azure_clients::pubsub::Permission;
 use chrono::{DateTime, Duration, Utc};
 use data_encoding::BASE64;
+use domain::booking_status::BookingStatus;
 use hmac::{Hmac, Mac};
+use platform::auth::CurrentUser;
+use platform::config::ExposeSecret;
+use platform::config::TurnConfig;
+use platform::validation::Validator;
+use platform::{AppState, Error, Json, Path, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha1::Sha1;
-use shared::auth::CurrentUser;
-use shared::booking_status::BookingStatus;
-use shared::config::ExposeSecret;
-use shared::config::TurnConfig;
-use shared::pubsub::Permission;
-use shared::validation::Validator;
-use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -241,7 +241,7 @@ fn turn_credentials(turn: &TurnConfig, user_id: Uuid, valid_until: DateTime<Utc>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::config::Secret;
+    use platform::config::Secret;
 
     #[test]
     fn turn_credentials_follow_the_rest_scheme() {

@@ -5,11 +5,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
+use platform::auth::{AdminUser, CurrentUser};
+use platform::validation::Validator;
+use platform::{AppState, Json, Query, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::auth::{AdminUser, CurrentUser};
-use shared::validation::Validator;
-use shared::{AppState, Json, Query, Result};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
+use platform::auth::CurrentUser;
+use platform::pagination::{Page, PageQuery, TimeCursor};
+use platform::{AppState, Error, Json, Path, Query, Result};
 use serde::Serialize;
-use shared::auth::CurrentUser;
-use shared::pagination::{Page, PageQuery, TimeCursor};
-use shared::{AppState, Error, Json, Path, Query, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

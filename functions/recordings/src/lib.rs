@@ -7,8 +7,8 @@ mod access;
 mod merge;
 mod parts;
 
-use shared::AppState;
-use shared::invocation::{FunctionDefinition, TimerFunction};
+use platform::AppState;
+use platform::invocation::{FunctionDefinition, TimerFunction};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -9,9 +9,9 @@
 //! taken in its latest upload, committed or not). A recording that is not WebM is deleted and
 //! marked `failed`, for good.
 
-use shared::blob::upload::WEBM;
-use shared::invocation::{TimerFunction, TimerInfo};
-use shared::{AppState, Result};
+use domain::uploads::WEBM;
+use platform::invocation::{TimerFunction, TimerInfo};
+use platform::{AppState, Result};
 use uuid::Uuid;
 
 use crate::parts::{block_id, recording_blob_name};

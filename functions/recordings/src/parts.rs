@@ -11,11 +11,11 @@ use std::time::Duration as StdDuration;
 use axum::extract::State;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
+use domain::booking_status::BookingStatus;
+use domain::uploads::{UploadRules, UploadTarget, WEBM};
+use platform::auth::CurrentUser;
+use platform::{AppState, Error, Json, Path, Result};
 use serde::Serialize;
-use shared::auth::CurrentUser;
-use shared::blob::upload::{UploadRules, UploadTarget, WEBM};
-use shared::booking_status::BookingStatus;
-use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::roles::Action;
 use super::{Hub, client};
-use shared::entra::TokenError;
+use azure_clients::entra::TokenError;
 
 const MAX_BODY: usize = 1024 * 1024;
 

@@ -1,11 +1,11 @@
 //! `handler create-admin <email>`: the bootstrap for the first admin account.
 
 use anyhow::{Context, bail};
-use shared::auth::{self, Role, password};
-use shared::config::Config;
-use shared::config::ExposeSecret;
-use shared::users::{self, ApprovalStatus, NewUser};
-use shared::validation::is_plausible_email;
+use domain::users::{self, ApprovalStatus, NewUser};
+use platform::auth::{self, Role, password};
+use platform::config::Config;
+use platform::config::ExposeSecret;
+use platform::validation::is_plausible_email;
 use sqlx::Connection;
 
 /// Creates an admin over the direct database URL (this runs before anything is deployed).
@@ -26,7 +26,7 @@ pub async fn create_admin(
         .as_ref()
         .unwrap_or(&config.database.url);
     let mut connection =
-        sqlx::PgConnection::connect_with(&shared::db::connect_options(url.expose_secret())?)
+        sqlx::PgConnection::connect_with(&platform::db::connect_options(url.expose_secret())?)
             .await
             .context("connect to Postgres")?;
     let email = auth::normalize_email(email);

@@ -2,9 +2,9 @@
 //! slots and UPI ids, 25 students). Idempotent: accounts that exist are kept.
 
 use anyhow::Context;
-use shared::auth::password;
-use shared::config::Config;
-use shared::config::ExposeSecret;
+use platform::auth::password;
+use platform::config::Config;
+use platform::config::ExposeSecret;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
@@ -30,7 +30,7 @@ pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
         .as_ref()
         .unwrap_or(&config.database.url);
     let mut connection =
-        PgConnection::connect_with(&shared::db::connect_options(url.expose_secret())?)
+        PgConnection::connect_with(&platform::db::connect_options(url.expose_secret())?)
             .await
             .context("connect to Postgres")?;
     // One hash for all demo accounts: they share a password, and hashing 85 times is slow.

@@ -2,8 +2,8 @@
 //! never completed, a day after their write URL expired (a client may still be sending when it
 //! expires, and may complete the upload after that).
 
-use shared::invocation::{TimerFunction, TimerInfo};
-use shared::{AppState, Result};
+use platform::invocation::{TimerFunction, TimerInfo};
+use platform::{AppState, Result};
 use uuid::Uuid;
 
 pub const TIMER: TimerFunction = TimerFunction {

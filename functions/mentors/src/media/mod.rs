@@ -8,9 +8,9 @@ mod upload;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use shared::auth::MentorUser;
-use shared::media::{MEDIA_COLUMNS, MediaKind, MediaRow, MediaView, media_view};
-use shared::{AppState, Error, Json, Path, Result};
+use domain::media::{MEDIA_COLUMNS, MediaKind, MediaRow, MediaView, media_view};
+use platform::auth::MentorUser;
+use platform::{AppState, Error, Json, Path, Result};
 
 use crate::profile;
 

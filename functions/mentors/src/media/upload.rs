@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use domain::media::{MEDIA_COLUMNS, MediaKind, MediaRow, MediaView, media_view};
+use domain::uploads::{JPEG, MP4, PNG, UploadRules, UploadTarget, WEBM, WEBP};
+use platform::auth::MentorUser;
+use platform::{AppState, Error, Json, Path, Result};
 use serde::{Deserialize, Serialize};
-use shared::auth::MentorUser;
-use shared::blob::upload::{JPEG, MP4, PNG, UploadRules, UploadTarget, WEBM, WEBP};
-use shared::media::{MEDIA_COLUMNS, MediaKind, MediaRow, MediaView, media_view};
-use shared::{AppState, Error, Json, Path, Result};
 use utoipa::ToSchema;
 use uuid::Uuid;
 

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use crate::blob::BlobStore;
 use crate::cache::Cache;
 use crate::config::Config;
-use crate::pubsub::PubSub;
+use azure_clients::blob::BlobStore;
+use azure_clients::pubsub::PubSub;
 
 #[derive(Clone)]
 pub struct AppState {

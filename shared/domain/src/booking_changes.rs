@@ -6,9 +6,9 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::cache::bookings_of;
-use crate::pubsub::personal_group;
+use azure_clients::pubsub::personal_group;
+use platform::AppState;
+use platform::cache::bookings_of;
 
 pub async fn announce(state: &AppState, people: &[Uuid]) {
     let mut people = people.to_vec();

@@ -13,11 +13,41 @@ use azure_core::auth::TokenCredential;
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
-use crate::config::{PubSubService, RealtimeConfig};
-use crate::entra::{Claims, TokenError, TokenValidator};
+use crate::entra::{Claims, ManagedIdentity, TokenError, TokenRules, TokenValidator};
 
 const API_VERSION: &str = "2024-12-01";
 const ENTRA_SCOPE: &str = "https://webpubsub.azure.com/.default";
+
+/// Azure Web PubSub (`WEBPUBSUB_ENDPOINT`), or without it the handler's own local hub. `None`
+/// (tests only): real time is off.
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    pub service: Option<PubSubService>,
+    /// `WEBPUBSUB_HUB`, default `codeconnect`.
+    pub hub: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum PubSubService {
+    /// A running Web PubSub with local auth off, as Bicep deploys it: reached with the app's
+    /// managed identity, and calling the app's event handler with an Entra bearer token.
+    Service(PubSubEndpoint),
+    /// The local default: start a compatible hub and its OpenID issuer (`LOCAL_PUBSUB_PORT`,
+    /// default 7072), which then run exactly as [`PubSubService::Service`].
+    LocalHub { port: u16 },
+}
+
+#[derive(Debug, Clone)]
+pub struct PubSubEndpoint {
+    /// `WEBPUBSUB_ENDPOINT`: `https://<name>.webpubsub.azure.com`.
+    pub endpoint: String,
+    pub identity: ManagedIdentity,
+    /// What an upstream event's bearer token must be: Entra's (`ENTRA_AUTHORITY`,
+    /// `ENTRA_TENANT_ID`), for `WEBPUBSUB_EVENT_AUDIENCES` (the event handler's token resource,
+    /// and its client id where the registration issues v2 tokens), issued to
+    /// `WEBPUBSUB_PRINCIPAL_ID` (the Web PubSub identity's object id).
+    pub events: TokenRules,
+}
 
 /// A connection permission grantable on one group.
 #[derive(Debug, Clone, Copy)]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::validation::Validator;
+use platform::validation::Validator;
 
 const MAX_ITEMS: usize = 20;
 

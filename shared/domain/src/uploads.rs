@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::BlobStore;
-use crate::error::{Error, Result};
+use azure_clients::blob::BlobStore;
+use platform::error::{Error, Result};
 
 /// Bytes read from the stored blob to check what the file really is.
 const SNIFF_LEN: usize = 12;

@@ -9,7 +9,6 @@
 //! It signs with one RSA key at a time; [`LocalIssuer::rotate`] starts signing with a new key
 //! and keeps publishing the old one, as Entra does during a rollover.
 
-use crate::config::ExposeSecret;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use anyhow::Context;
@@ -24,13 +23,14 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::config::{ManagedIdentity, Secret, TokenRules};
+use super::{ManagedIdentity, TokenRules};
 
 /// Lifetime of the tokens it issues (Entra's managed-identity tokens live longer; an hour is
 /// enough to exercise renewal).
@@ -41,7 +41,7 @@ pub struct LocalIssuer {
     tenant_id: String,
     /// The object id of the app's managed identity (whom `/msi/token` issues to).
     app_principal_id: String,
-    identity_secret: Secret,
+    identity_secret: SecretString,
     keys: RwLock<Keys>,
 }
 
@@ -73,7 +73,9 @@ impl LocalIssuer {
             base_url,
             tenant_id: Uuid::new_v4().to_string(),
             app_principal_id: Uuid::new_v4().to_string(),
-            identity_secret: Secret::from(BASE64URL_NOPAD.encode(&rand::random::<[u8; 24]>())),
+            identity_secret: SecretString::from(
+                BASE64URL_NOPAD.encode(&rand::random::<[u8; 24]>()),
+            ),
             keys: RwLock::new(Keys {
                 signing,
                 published: vec![jwk],

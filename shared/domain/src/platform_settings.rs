@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::Result;
-use crate::state::AppState;
-use crate::validation::{Validator, is_upi_id};
+use platform::error::Result;
+use platform::state::AppState;
+use platform::validation::{Validator, is_upi_id};
 
 const TTL: Duration = Duration::from_secs(5 * 60);
 

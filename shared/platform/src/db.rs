@@ -12,7 +12,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::config::DatabaseConfig;
 
 /// The schema, embedded at compile time from `shared/migrations`.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Builds the request pool. It connects lazily, so the handler answers the host's readiness
 /// probe at once even while Postgres is still warming up.

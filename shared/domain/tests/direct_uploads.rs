@@ -1,15 +1,15 @@
-//! The blob store against the real thing, Azurite on 127.0.0.1:10000 (`infra/local/up.sh`;
-//! `TEST_AZURE_STORAGE_CONNECTION_STRING` points elsewhere), with real PUTs to its write URLs as
-//! a browser sends them. Each test uses its own container and removes it.
+//! Direct uploads against the real thing, Azurite on 127.0.0.1:10000 (`infra/local/up.sh`;
+//! `TEST_AZURE_STORAGE_CONNECTION_STRING` points elsewhere): the blob store's URLs and the upload
+//! checks, with real PUTs to the write URLs as a browser sends them. Each test uses its own container and removes it.
 
-use shared::config::ExposeSecret;
 use std::time::Duration;
 
+use azure_clients::blob::{AzureBlobStore, BlobProperties, BlobStore, StorageAccount};
 use bytes::Bytes;
+use domain::uploads::{PNG, UploadRules, UploadTarget, WEBM};
 use reqwest::{StatusCode, Url};
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
-use shared::blob::upload::{PNG, UploadRules, UploadTarget, WEBM};
-use shared::blob::{AzureBlobStore, BlobProperties, BlobStore, StorageAccount};
 use uuid::Uuid;
 
 const MIB: usize = 1024 * 1024;

@@ -4,8 +4,7 @@
 use azure_storage::ConnectionString;
 use data_encoding::BASE64;
 use reqwest::Url;
-
-use crate::config::Secret;
+use secrecy::SecretString;
 
 /// Azurite's well-known account and key (public, documented by Microsoft).
 const EMULATOR_ACCOUNT: &str = "devstoreaccount1";
@@ -18,7 +17,7 @@ const EMULATOR_BLOB_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
 pub struct StorageAccount {
     pub name: String,
     /// The account key as given (base64); it signs requests and service SAS.
-    pub key: Secret,
+    pub key: SecretString,
     /// The blob endpoint without a trailing slash, such as
     /// `https://acct.blob.core.windows.net` or `http://127.0.0.1:10000/devstoreaccount1`.
     pub blob_endpoint: String,
@@ -60,7 +59,7 @@ impl StorageAccount {
         check_endpoint(&blob_endpoint)?;
         Ok(Self {
             name: name.to_owned(),
-            key: Secret::from(key),
+            key: SecretString::from(key),
             blob_endpoint,
         })
     }
@@ -85,7 +84,7 @@ pub(super) fn is_loopback(url: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ExposeSecret;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn development_storage_means_azurite() {

@@ -6,26 +6,41 @@
 //!
 //! Files never pass through the app, in either direction: clients upload straight to storage
 //! with a short-lived write URL for exactly one blob, the app then checks what arrived
-//! ([`upload`]), and media is read only through short-lived read URLs. Blob and container names
+//! (the domain's upload rules), and media is read only through short-lived read URLs. Blob and container names
 //! are chosen by the product, not by clients, so a malformed name is a bug (an internal error),
 //! and names are restricted to characters that need no escaping in a URL.
 
 mod account;
 mod azure;
-pub mod upload;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{Result, anyhow};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::config::{BlobBackend, BlobConfig};
-use crate::error::Result;
-
 pub use account::StorageAccount;
 pub use azure::AzureBlobStore;
+
+/// Blob storage: Azure with the managed identity (`AZURE_STORAGE_ACCOUNT_URL`), or Azure or
+/// Azurite with an account key (`AZURE_STORAGE_CONNECTION_STRING`); one of the two is required.
+#[derive(Debug, Clone)]
+pub struct BlobConfig {
+    pub backend: BlobBackend,
+    /// `BLOB_MEDIA_CONTAINER`, default `media`.
+    pub media_container: String,
+    /// `BLOB_RECORDINGS_CONTAINER`, default `recordings`.
+    pub recordings_container: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum BlobBackend {
+    /// `AZURE_STORAGE_ACCOUNT_URL`: `https://<account>.blob.core.windows.net`.
+    ManagedIdentity { account_url: String },
+    /// `AZURE_STORAGE_CONNECTION_STRING` (`UseDevelopmentStorage=true` for Azurite).
+    SharedKey(StorageAccount),
+}
 
 /// What storage knows of a committed blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +115,7 @@ fn check_container(container: &str) -> Result<()> {
     if valid {
         Ok(())
     } else {
-        Err(anyhow!("invalid blob container name {container:?}").into())
+        Err(anyhow!("invalid blob container name {container:?}"))
     }
 }
 
@@ -119,7 +134,7 @@ fn check_name(name: &str) -> Result<()> {
     if valid {
         Ok(())
     } else {
-        Err(anyhow!("invalid blob name {name:?}").into())
+        Err(anyhow!("invalid blob name {name:?}"))
     }
 }
 

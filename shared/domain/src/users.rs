@@ -7,8 +7,8 @@ use sqlx::{PgConnection, PgExecutor};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::auth::Role;
-use crate::error::{ConstraintExt, Error, Result};
+use platform::auth::Role;
+use platform::error::{ConstraintExt, Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, ToSchema)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::blob::StorageAccount;
+use azure_clients::blob::{BlobBackend, BlobConfig, StorageAccount};
+use azure_clients::entra::{ManagedIdentity, TokenRules};
+use azure_clients::pubsub::{PubSubEndpoint, PubSubService, RealtimeConfig};
 
 /// A value that must never appear in logs or `Debug` output: read it with
 /// [`ExposeSecret::expose_secret`], where it is needed and nowhere else.
@@ -37,81 +39,10 @@ pub struct Config {
     pub turn: Option<TurnConfig>,
 }
 
-/// Azure Web PubSub (`WEBPUBSUB_ENDPOINT`), or without it the handler's own local hub. `None`
-/// (tests only): real time is off.
-#[derive(Debug, Clone)]
-pub struct RealtimeConfig {
-    pub service: Option<PubSubService>,
-    /// `WEBPUBSUB_HUB`, default `codeconnect`.
-    pub hub: String,
-}
-
-#[derive(Debug, Clone)]
-pub enum PubSubService {
-    /// A running Web PubSub with local auth off, as Bicep deploys it: reached with the app's
-    /// managed identity, and calling the app's event handler with an Entra bearer token.
-    Service(PubSubEndpoint),
-    /// The local default: start a compatible hub and its OpenID issuer (`LOCAL_PUBSUB_PORT`,
-    /// default 7072), which then run exactly as [`PubSubService::Service`].
-    LocalHub { port: u16 },
-}
-
-#[derive(Debug, Clone)]
-pub struct PubSubEndpoint {
-    /// `WEBPUBSUB_ENDPOINT`: `https://<name>.webpubsub.azure.com`.
-    pub endpoint: String,
-    pub identity: ManagedIdentity,
-    /// What an upstream event's bearer token must be: Entra's (`ENTRA_AUTHORITY`,
-    /// `ENTRA_TENANT_ID`), for `WEBPUBSUB_EVENT_AUDIENCES` (the event handler's token resource,
-    /// and its client id where the registration issues v2 tokens), issued to
-    /// `WEBPUBSUB_PRINCIPAL_ID` (the Web PubSub identity's object id).
-    pub events: TokenRules,
-}
-
-/// How the app obtains tokens for its own managed identity.
-#[derive(Debug, Clone)]
-pub enum ManagedIdentity {
-    /// In Azure: `azure_identity`'s credential chain (App Service's identity endpoint).
-    Azure,
-    /// An endpoint speaking App Service's managed-identity protocol (the local issuer).
-    Endpoint { url: String, secret: Secret },
-}
-
-/// How to recognise a genuine access token (`shared::entra::TokenValidator`).
-#[derive(Debug, Clone)]
-pub struct TokenRules {
-    /// The OpenID authority: `https://login.microsoftonline.com`, or the local issuer.
-    pub authority: String,
-    pub tenant_id: String,
-    /// Accepted `aud` values.
-    pub audiences: Vec<String>,
-    /// Accepted `oid` values: the principals allowed to call.
-    pub principal_ids: Vec<String>,
-}
-
 #[derive(Debug, Clone)]
 pub struct TurnConfig {
     pub urls: Vec<String>,
     pub shared_secret: Secret,
-}
-
-/// Blob storage: Azure with the managed identity (`AZURE_STORAGE_ACCOUNT_URL`), or Azure or
-/// Azurite with an account key (`AZURE_STORAGE_CONNECTION_STRING`); one of the two is required.
-#[derive(Debug, Clone)]
-pub struct BlobConfig {
-    pub backend: BlobBackend,
-    /// `BLOB_MEDIA_CONTAINER`, default `media`.
-    pub media_container: String,
-    /// `BLOB_RECORDINGS_CONTAINER`, default `recordings`.
-    pub recordings_container: String,
-}
-
-#[derive(Debug, Clone)]
-pub enum BlobBackend {
-    /// `AZURE_STORAGE_ACCOUNT_URL`: `https://<account>.blob.core.windows.net`.
-    ManagedIdentity { account_url: String },
-    /// `AZURE_STORAGE_CONNECTION_STRING` (`UseDevelopmentStorage=true` for Azurite).
-    SharedKey(StorageAccount),
 }
 
 /// Email delivery. Without a SendGrid key, emails stay in the outbox table (local default).

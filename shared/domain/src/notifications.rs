@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::error::Result;
-use crate::outbox::{self, Email};
+use platform::error::Result;
+use platform::outbox::{self, Email};
 
 /// One notice to one user: shown in the app and, with `email_category`, emailed too.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{AppState, Result};
+use platform::{AppState, Result};
 
 /// How long a read URL handed to a browser works.
 pub const MEDIA_URL_TTL: Duration = Duration::from_secs(15 * 60);
@@ -95,4 +95,5 @@ pub async fn read_url(state: &AppState, blob_name: &str, ttl: Duration) -> Resul
         .blobs
         .read_url(&state.config.blob.media_container, blob_name, ttl)
         .await
+        .map_err(Into::into)
 }

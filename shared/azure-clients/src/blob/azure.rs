@@ -8,12 +8,11 @@
 //! there is one, else with a user delegation key that the managed identity obtains and that is
 //! cached until near expiry.
 
-use crate::config::ExposeSecret;
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, Result, anyhow};
 use async_trait::async_trait;
 use azure_core::StatusCode;
 use azure_core::error::ErrorKind;
@@ -30,10 +29,10 @@ use azure_storage_blobs::prelude::{
 use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::Url;
+use secrecy::ExposeSecret;
 
 use super::account::{StorageAccount, check_endpoint, is_loopback};
 use super::{BlobProperties, BlobStore, Block, check_container, check_names};
-use crate::error::Result;
 
 /// Reading one blob.
 const READ: BlobSasPermissions = BlobSasPermissions {
@@ -176,9 +175,9 @@ impl AzureBlobStore {
             Ok(_) => {}
             Err(error) if status(&error) == Some(StatusCode::Conflict) => {}
             Err(error) => {
-                return Err(anyhow::Error::new(error)
-                    .context(format!("create blob container {container}"))
-                    .into());
+                return Err(
+                    anyhow::Error::new(error).context(format!("create blob container {container}"))
+                );
             }
         }
         self.ready_containers
@@ -229,7 +228,7 @@ impl AzureBlobStore {
         ttl: TimeDelta,
     ) -> Result<&'c UserDeligationKey> {
         if ttl > MAX_DELEGATED_TTL {
-            return Err(anyhow!("SAS URLs may live at most {MAX_DELEGATED_TTL}").into());
+            return Err(anyhow!("SAS URLs may live at most {MAX_DELEGATED_TTL}"));
         }
         let now = Utc::now();
         let needed_until = whole_seconds(now + ttl + DELEGATION_KEY_MARGIN)?;
@@ -249,7 +248,7 @@ impl AzureBlobStore {
                 .context("get a user delegation key")?;
             *cache = Some(response.user_deligation_key);
         }
-        Ok(cache.as_ref().context("user delegation key cache")?)
+        cache.as_ref().context("user delegation key cache")
     }
 }
 
@@ -275,9 +274,9 @@ impl BlobStore for AzureBlobStore {
                 content_type: response.blob.properties.content_type,
             })),
             Err(error) if status(&error) == Some(StatusCode::NotFound) => Ok(None),
-            Err(error) => Err(anyhow::Error::new(error)
-                .context(format!("read the properties of {name}"))
-                .into()),
+            Err(error) => {
+                Err(anyhow::Error::new(error).context(format!("read the properties of {name}")))
+            }
         }
     }
 
@@ -319,9 +318,7 @@ impl BlobStore for AzureBlobStore {
             Ok(listed) => listed,
             Err(error) if status(&error) == Some(StatusCode::NotFound) => return Ok(Vec::new()),
             Err(error) => {
-                return Err(anyhow::Error::new(error)
-                    .context(format!("list the blocks of {name}"))
-                    .into());
+                return Err(anyhow::Error::new(error).context(format!("list the blocks of {name}")));
             }
         };
         Ok(listed
@@ -376,9 +373,7 @@ impl BlobStore for AzureBlobStore {
         {
             Ok(_) => Ok(()),
             Err(error) if status(&error) == Some(StatusCode::NotFound) => Ok(()),
-            Err(error) => Err(anyhow::Error::new(error)
-                .context(format!("delete {name}"))
-                .into()),
+            Err(error) => Err(anyhow::Error::new(error).context(format!("delete {name}"))),
         }
     }
 }
@@ -393,7 +388,7 @@ fn sas_query(
     expiry: time::OffsetDateTime,
     protocol: SasProtocol,
 ) -> Result<String> {
-    Ok(BlobSharedAccessSignature::new(
+    BlobSharedAccessSignature::new(
         key,
         format!("/blob/{account}/{container}/{name}"),
         permissions,
@@ -402,7 +397,7 @@ fn sas_query(
     )
     .protocol(protocol)
     .token()
-    .context("sign a SAS")?)
+    .context("sign a SAS")
 }
 
 fn status(error: &azure_core::Error) -> Option<StatusCode> {

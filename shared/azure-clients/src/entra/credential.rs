@@ -3,17 +3,17 @@
 //! spoken to with the same App Service protocol (`GET ?resource=…&api-version=2019-08-01` with
 //! `X-IDENTITY-HEADER`), so the code that asks for tokens is the same in both.
 
-use crate::config::ExposeSecret;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use azure_core::auth::{AccessToken, TokenCredential};
 use azure_core::error::{Error, ErrorKind};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::config::{ManagedIdentity, Secret};
+use super::ManagedIdentity;
 
 const API_VERSION: &str = "2019-08-01";
 /// A cached token is renewed this long before it expires.
@@ -38,7 +38,7 @@ pub fn credential(identity: &ManagedIdentity) -> anyhow::Result<Arc<dyn TokenCre
 #[derive(Debug)]
 struct IdentityEndpoint {
     url: String,
-    secret: Secret,
+    secret: SecretString,
     http: reqwest::Client,
     cache: Mutex<HashMap<String, AccessToken>>,
 }
