@@ -6,13 +6,12 @@
 //! sends. The checks live in `tests/pubsub-sdk/check.mjs`; `infra/local/up.sh` installs the
 //! pinned packages.
 
-use platform::config::ExposeSecret;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use azure_clients::entra::LocalIssuer;
-use azure_clients::entra::ManagedIdentity;
+use azure_clients::entra::{LocalIssuer, ManagedIdentity};
+use platform::config::ExposeSecret;
 use webpubsub_hub::{EventHandler, HubConfig, LOCAL_EVENTS_AUDIENCE, REST_AUDIENCE, serve};
 
 #[tokio::test]

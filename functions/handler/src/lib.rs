@@ -143,7 +143,8 @@ fn listen(address: &str) -> std::io::Result<TcpListener> {
     socket.listen(ACCEPT_BACKLOG)
 }
 
-async fn shutdown_signal() {
+/// Resolves at SIGTERM (what the host sends) or Ctrl-C.
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {

@@ -1,11 +1,12 @@
-//! The Azure Functions custom handler. `handler` serves; see `USAGE` for the other commands.
+//! The Azure Functions custom handler. With no command it serves, as the host starts it;
+//! `handler --help` lists the operator commands.
 
-use platform::config::ExposeSecret;
 use std::io::BufRead;
-use std::path::Path;
+use std::path::PathBuf;
 
-use anyhow::{Context, bail};
-use platform::config::Config;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use platform::config::{Config, ExposeSecret};
 
 /// jemalloc serves the many small allocations that thousands of concurrent requests make and
 /// free across threads markedly faster than glibc's arenas, and (tuned in `.cargo/config.toml`)
@@ -15,41 +16,82 @@ use platform::config::Config;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-const USAGE: &str =
-    "usage: handler [serve | migrate | create-admin <email> | seed-demo | package <dir>]
-  serve          answer the Functions host (default)
-  migrate        apply database migrations over DATABASE_DIRECT_URL
-  create-admin   create an admin; the password comes from ADMIN_PASSWORD or standard input
-  seed-demo      insert demo accounts for a local run
-  package        assemble the deployable function app folder";
+/// CodeConnect's Azure Functions custom handler. Settings come from the environment (app
+/// settings, or `local.settings.json` under `func start`).
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Answer the Functions host (the default)
+    Serve,
+    /// Apply database migrations over DATABASE_DIRECT_URL
+    Migrate,
+    /// Create an admin; the password comes from ADMIN_PASSWORD or standard input
+    CreateAdmin { email: String },
+    /// Insert demo accounts for a local run
+    SeedDemo,
+    /// Assemble the deployable function app folder
+    Package { out_dir: PathBuf },
+    /// Run the local Web PubSub hub alone, for several handler instances (needs no settings)
+    Hub {
+        /// Port of the hub's REST API and client WebSockets (0: any free port)
+        #[arg(long, default_value_t = 7072)]
+        port: u16,
+        /// The hub's name (WEBPUBSUB_HUB)
+        #[arg(long, default_value = "codeconnect")]
+        hub: String,
+        /// Where events go: a handler's, or its balancer's, `/api/realtime/events` URL
+        #[arg(long)]
+        event_handler: String,
+        /// Where to write the handlers' settings, as `export` lines
+        #[arg(long)]
+        env_file: PathBuf,
+    },
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    if let ["package", out_dir] = args.as_slice() {
-        return handler::commands::package(Path::new(out_dir));
-    }
-    let config = Config::from_env()?;
-    platform::telemetry::init(&config.log_filter);
-    match args.as_slice() {
-        [] | ["serve"] => serve(config).await,
-        ["migrate"] => {
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings()?).await,
+        Command::Migrate => {
+            let config = settings()?;
             let url = config.database.direct_url.as_ref().context(
                 "DATABASE_DIRECT_URL is required for migrations (the direct Postgres port, not PgBouncer)",
             )?;
             platform::db::migrate(url.expose_secret()).await
         }
-        ["create-admin", email] => {
+        Command::CreateAdmin { email } => {
+            let config = settings()?;
             let password = match std::env::var("ADMIN_PASSWORD") {
                 Ok(password) => password,
                 Err(_) => read_line("admin password: ")?,
             };
-            handler::commands::create_admin(&config, email, password).await
+            handler::commands::create_admin(&config, &email, password).await
         }
-        ["seed-demo"] => handler::commands::seed_demo(&config).await,
-        _ => bail!("{USAGE}"),
+        Command::SeedDemo => handler::commands::seed_demo(&settings()?).await,
+        Command::Package { out_dir } => handler::commands::package(&out_dir),
+        Command::Hub {
+            port,
+            hub,
+            event_handler,
+            env_file,
+        } => {
+            platform::telemetry::init("info");
+            handler::commands::hub(port, &hub, &event_handler, &env_file).await
+        }
     }
+}
+
+/// The settings from the environment, and logging as they ask.
+fn settings() -> anyhow::Result<Config> {
+    let config = Config::from_env()?;
+    platform::telemetry::init(&config.log_filter);
+    Ok(config)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -44,12 +44,16 @@ struct Handler {
 impl Handler {
     /// The handler this build made.
     fn start(settings: &[(&str, &str)]) -> Handler {
-        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_handler")), settings)
+        Self::start_on(free_port(), settings)
+    }
+
+    /// The handler this build made, on `port`.
+    fn start_on(port: u16, settings: &[(&str, &str)]) -> Handler {
+        Self::start_binary(Path::new(env!("CARGO_BIN_EXE_handler")), port, settings)
     }
 
     /// `binary`, started from its own folder as the host starts the packaged handler.
-    fn start_binary(binary: &Path, settings: &[(&str, &str)]) -> Handler {
-        let port = free_port();
+    fn start_binary(binary: &Path, port: u16, settings: &[(&str, &str)]) -> Handler {
         let mut command = Command::new(binary);
         if let Some(folder) = binary.parent() {
             command.current_dir(folder);
@@ -307,10 +311,203 @@ async fn the_packaged_handler_needs_at_most_glibc_2_28_and_starts() {
         !String::from_utf8_lossy(&symbols.stdout).contains(".symtab"),
         "the packaged handler is stripped"
     );
-    let mut handler = Handler::start_binary(&binary, BASE);
+    let mut handler = Handler::start_binary(&binary, free_port(), BASE);
     let ready_after = handler.wait_until_ready().await;
     let health = reqwest::get(handler.url("/api/health")).await.unwrap();
 
     assert_eq!(health.status(), 200);
     assert!(ready_after < Duration::from_secs(30), "Flex allows 30 s");
+}
+
+/// A migrated database of its own (created over the direct port, migrated by `handler migrate`),
+/// and its URL through PgBouncer.
+async fn migrated_database() -> String {
+    use sqlx::Connection;
+    let setting = |name: &str, default: &str| std::env::var(name).unwrap_or(default.to_owned());
+    let direct = setting(
+        "TEST_DATABASE_DIRECT_BASE",
+        "postgres://postgres@127.0.0.1:5432",
+    );
+    let pooled = setting(
+        "TEST_DATABASE_POOLED_BASE",
+        "postgres://postgres@127.0.0.1:6432",
+    );
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&format!("{direct}/postgres"))
+        .await
+        .expect("connect to Postgres directly");
+    sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+        .execute(&mut admin)
+        .await
+        .expect("create the database");
+    let migrated = Command::new(env!("CARGO_BIN_EXE_handler"))
+        .arg("migrate")
+        .env_clear()
+        .env("DATABASE_URL", format!("{pooled}/{name}"))
+        .env("DATABASE_DIRECT_URL", format!("{direct}/{name}"))
+        .env(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            "UseDevelopmentStorage=true",
+        )
+        .status()
+        .expect("run handler migrate");
+    assert!(migrated.success(), "handler migrate failed: {migrated}");
+    format!("{pooled}/{name}")
+}
+
+/// `handler hub` run alone, and the settings it wrote for the handlers.
+struct HubProcess {
+    child: Child,
+    settings: Vec<(String, String)>,
+}
+
+impl HubProcess {
+    async fn start(event_handler: &str) -> HubProcess {
+        let env_file = std::env::temp_dir().join(format!("hub-{}.env", uuid::Uuid::new_v4()));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_handler"))
+            .args(["hub", "--port", "0", "--event-handler", event_handler])
+            .arg("--env-file")
+            .arg(&env_file)
+            .env_clear()
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start handler hub");
+        let started = Instant::now();
+        let text = loop {
+            if let Ok(text) = std::fs::read_to_string(&env_file) {
+                break text;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("handler hub exited with {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no settings within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
+        let _ = std::fs::remove_file(&env_file);
+        let settings = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect();
+        HubProcess { child, settings }
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Two handler processes share one hub process, as instances share Web PubSub in Azure: each
+/// handler reaches the hub with a token `azure_identity`'s App Service credential fetched from
+/// the hub's issuer, and the hub's events, sent to one handler with the hub identity's token,
+/// are checked against the issuer in the other process.
+#[tokio::test]
+async fn handlers_started_with_a_lone_hubs_settings_run_real_time_through_it() {
+    let database_url = migrated_database().await;
+    let events_port = free_port();
+    let hub = HubProcess::start(&format!(
+        "http://127.0.0.1:{events_port}/api/realtime/events"
+    ))
+    .await;
+    let names: Vec<&str> = hub.settings.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "WEBPUBSUB_ENDPOINT",
+            "WEBPUBSUB_HUB",
+            "ENTRA_AUTHORITY",
+            "ENTRA_TENANT_ID",
+            "WEBPUBSUB_EVENT_AUDIENCES",
+            "WEBPUBSUB_PRINCIPAL_ID",
+            "AZURE_CREDENTIAL_KIND",
+            "IDENTITY_ENDPOINT",
+            "IDENTITY_HEADER"
+        ]
+    );
+    let mut settings: Vec<(&str, &str)> = hub
+        .settings
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    settings.extend([
+        ("DATABASE_URL", database_url.as_str()),
+        ("LOG_LEVEL", "info"),
+    ]);
+    let mut receiver = Handler::start_on(events_port, &settings);
+    let mut other = Handler::start(&settings);
+    receiver.wait_until_ready().await;
+    other.wait_until_ready().await;
+    let client = reqwest::Client::new();
+
+    let ready: Value = client
+        .get(other.url("/api/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["realtime"], "up", "{ready}");
+    let signup: Value = client
+        .post(other.url("/api/auth/signup"))
+        .json(&serde_json::json!({
+            "email": "lone-hub@example.com", "password": "Correct horse battery 9",
+            "firstName": "Stu", "lastName": "Dent", "role": "student"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signup["sessionToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{signup}"));
+    let negotiated = client
+        .post(other.url("/api/realtime/negotiate"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(negotiated.status(), 200, "{:?}", other.lines());
+    let url: Value = negotiated.json().await.unwrap();
+    let url = url["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&hub.settings[0].1.replace("http", "ws")),
+        "{url}"
+    );
+
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "json.webpubsub.azure.v1".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .unwrap_or_else(|error| panic!("connect: {error}; {:?}", receiver.lines()));
+    use futures::StreamExt;
+    let connected = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("a message within 10 s")
+        .expect("an open socket")
+        .unwrap();
+    let connected: Value = serde_json::from_str(connected.to_text().unwrap()).unwrap();
+    assert_eq!(connected["event"], "connected", "{connected}");
+    assert_eq!(connected["userId"], signup["user"]["userId"], "{connected}");
+    assert!(
+        receiver
+            .lines()
+            .iter()
+            .all(|(_, line)| !line.contains("upstream event refused")),
+        "{:?}",
+        receiver.lines()
+    );
 }

@@ -1,10 +1,10 @@
 //! The two gateways' REST APIs: Razorpay (JSON, basic auth) and Stripe (form-encoded, bearer),
 //! each with idempotency keys so retries never double-charge or double-refund.
 
-use platform::config::ExposeSecret;
 use std::time::Duration;
 
 use domain::platform_settings::{self, PaymentConfig};
+use platform::config::ExposeSecret;
 use platform::config::{RazorpayConfig, StripeConfig};
 use platform::{AppState, Error, Result};
 use serde::Deserialize;

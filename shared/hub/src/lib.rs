@@ -28,8 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use azure_clients::entra::TokenRules;
-use azure_clients::entra::{LocalIssuer, TokenValidator};
+use azure_clients::entra::{LocalIssuer, TokenRules, TokenValidator};
 use azure_clients::pubsub::PubSubEndpoint;
 
 pub use client_token::sign as sign_client_token;

@@ -2,7 +2,6 @@
 //! commands use the direct port, because sqlx's migrator holds a session advisory lock that a
 //! transaction-mode pooler would not keep.
 
-use crate::config::ExposeSecret;
 use std::str::FromStr;
 
 use anyhow::Context;
@@ -10,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::config::DatabaseConfig;
+use crate::config::ExposeSecret;
 
 /// The schema, embedded at compile time from `shared/migrations`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

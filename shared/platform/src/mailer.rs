@@ -4,13 +4,13 @@
 //! errors, failed at once on other 4xx. Keys and email bodies are never logged (bodies carry
 //! password reset codes).
 
-use crate::config::ExposeSecret;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::config::ExposeSecret;
 use crate::config::SendGridConfig;
 use crate::error::Result;
 use crate::outbox::OutboxStatus;

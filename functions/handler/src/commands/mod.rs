@@ -1,9 +1,11 @@
 //! Operator commands of the handler binary, besides serving.
 
 mod admin;
+mod hub;
 mod package;
 mod seed;
 
 pub use admin::create_admin;
+pub use hub::hub;
 pub use package::package;
 pub use seed::seed_demo;

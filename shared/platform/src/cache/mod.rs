@@ -18,7 +18,6 @@
 mod local;
 mod redis;
 
-use crate::config::ExposeSecret;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::config::CacheConfig;
+use crate::config::ExposeSecret;
 use crate::error::{Error, Result};
 use local::LocalCache;
 use redis::RedisCache;
