@@ -10,6 +10,7 @@ use platform::validation::Validator;
 use platform::{AppState, Error, Json, Path, Result};
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -52,6 +53,7 @@ pub async fn cancel_booking(
     Validator::new()
         .length(&request.reason, "reason", 1, 1000)
         .finish()?;
+    let reason = request.reason.trim();
     let mut transaction = state.db.begin().await?;
     let booking: Cancellable = sqlx::query_as(
         r#"SELECT student_id, mentor_id, status, charged_in_money, scheduled_at, class_fee
@@ -61,15 +63,7 @@ pub async fn cancel_booking(
     .fetch_optional(&mut *transaction)
     .await?
     .ok_or_else(view::not_found)?;
-    let canceller = if user.role == Role::Admin {
-        Canceller::Admin
-    } else if user.user_id == booking.student_id {
-        Canceller::Student
-    } else if user.user_id == booking.mentor_id {
-        Canceller::Mentor
-    } else {
-        return Err(view::not_found());
-    };
+    let canceller = canceller(&user, &booking)?;
     if !booking.status.is_active() {
         return Err(Error::conflict(
             "BOOKING_NOT_CANCELLABLE",
@@ -89,43 +83,65 @@ pub async fn cancel_booking(
         packages::return_credit(&mut transaction, booking_id).await?;
     }
     sqlx::query(
-        r#"UPDATE bookings SET status = 'cancelled', cancelled_by = $2, cancel_reason = $3, cancelled_at = now(),
-                  refund_percent = $4, refund_amount = $5, updated_at = now()
+        r#"UPDATE bookings SET status = $2, cancelled_by = $3, cancel_reason = $4, cancelled_at = now(),
+                  refund_percent = $5, refund_amount = $6, updated_at = now()
            WHERE booking_id = $1"#,
     )
     .bind(booking_id)
+    .bind(BookingStatus::Cancelled)
     .bind(user.user_id)
-    .bind(request.reason.trim())
+    .bind(reason)
     .bind(percent as i32)
     .bind(refund_amount)
     .execute(&mut *transaction)
     .await?;
 
     let cancelled = view::load(&mut *transaction, booking_id).await?;
+    notify_the_others(&mut transaction, &booking, &cancelled, user.user_id, reason).await?;
+    transaction.commit().await?;
+    domain::booking_changes::announce(&state, &[booking.student_id, booking.mentor_id]).await;
+    Ok(Json(cancelled))
+}
+
+/// Who is cancelling, for the refund policy; 404 for anyone but the two people and admins.
+fn canceller(user: &CurrentUser, booking: &Cancellable) -> Result<Canceller> {
+    if user.role == Role::Admin {
+        Ok(Canceller::Admin)
+    } else if user.user_id == booking.student_id {
+        Ok(Canceller::Student)
+    } else if user.user_id == booking.mentor_id {
+        Ok(Canceller::Mentor)
+    } else {
+        Err(view::not_found())
+    }
+}
+
+/// Tells each participant who did not cancel, with the reason.
+async fn notify_the_others(
+    connection: &mut PgConnection,
+    booking: &Cancellable,
+    cancelled: &BookingView,
+    canceller: Uuid,
+    reason: &str,
+) -> Result<()> {
     let when = cancelled.scheduled_at.format("%Y-%m-%d %H:%M UTC");
-    let body = format!(
-        "{} on {when} was cancelled: {}",
-        cancelled.subject,
-        request.reason.trim()
-    );
+    let body = format!("{} on {when} was cancelled: {reason}", cancelled.subject);
     for party in [booking.student_id, booking.mentor_id]
         .into_iter()
-        .filter(|party| *party != user.user_id)
+        .filter(|party| *party != canceller)
     {
         notifications::notify(
-            &mut transaction,
+            &mut *connection,
             &Notice {
                 user_id: party,
                 kind: "booking_cancelled",
                 title: "Class cancelled",
                 body: &body,
-                booking_id: Some(booking_id),
+                booking_id: Some(cancelled.booking_id),
                 email_category: Some("booking"),
             },
         )
         .await?;
     }
-    transaction.commit().await?;
-    domain::booking_changes::announce(&state, &[booking.student_id, booking.mentor_id]).await;
-    Ok(Json(cancelled))
+    Ok(())
 }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use domain::booking_status::BookingStatus;
-use domain::fees;
+use domain::fees::{self, FeeSplit};
 use domain::notifications;
 use domain::schedule::SessionType;
 use platform::auth::StudentUser;
@@ -17,7 +17,7 @@ use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::policy::{self, unprocessable};
+use crate::policy::{self, BookingSettings, Mentor, unprocessable};
 use crate::view::{self, BookingView};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -78,6 +78,8 @@ pub async fn create_booking(
     Ok((StatusCode::CREATED, Json(booking)))
 }
 
+/// Creates a booking for `student_id`: load the people under their locks, decide the terms by
+/// every rule, insert (the exclusion constraints settle races), notify after commit.
 pub async fn create(
     state: &AppState,
     student_id: Uuid,
@@ -94,7 +96,6 @@ pub async fn create(
         return Ok(existing);
     }
     let settings = policy::settings(state).await?;
-    let now = Utc::now();
 
     let mut transaction = state.db.begin().await?;
     policy::lock_people(&mut transaction, &[student_id, request.mentor_id]).await?;
@@ -106,6 +107,39 @@ pub async fn create(
     }
     policy::expire_lapsed_holds(&mut transaction, request.mentor_id, student_id).await?;
     let mentor = policy::load_mentor(&mut transaction, request.mentor_id).await?;
+    let terms = decide(&mut transaction, &settings, student_id, &mentor, &request).await?;
+    let booking_id = insert(&mut transaction, student_id, &request, &terms).await?;
+    if terms.status == BookingStatus::Confirmed {
+        notifications::class_confirmed(&mut transaction, booking_id).await?;
+    }
+    let booking = view::load(&mut *transaction, booking_id).await?;
+    transaction.commit().await?;
+    domain::booking_changes::announce(state, &[student_id, mentor.mentor_id]).await;
+    Ok(booking)
+}
+
+/// What the rules decide for a new booking.
+struct Terms {
+    mentor_id: Uuid,
+    /// The subject as the mentor names it.
+    subject: String,
+    status: BookingStatus,
+    hold_expires_at: Option<DateTime<Utc>>,
+    ends_at: DateTime<Utc>,
+    /// The end plus the buffer: what the exclusion constraints keep free.
+    blocked_until: DateTime<Utc>,
+    split: FeeSplit,
+}
+
+/// Checks every rule for `request` and prices it: a demo is free and confirmed, a package class
+/// costs a credit and is confirmed, any other class waits for payment under a hold.
+async fn decide(
+    connection: &mut PgConnection,
+    settings: &BookingSettings,
+    student_id: Uuid,
+    mentor: &Mentor,
+    request: &NewBooking,
+) -> Result<Terms> {
     if !mentor.has_upi {
         return Err(unprocessable(
             "MENTOR_PAYMENT_MISSING",
@@ -113,77 +147,89 @@ pub async fn create(
         ));
     }
     let (subject, class_fee) =
-        policy::subject_fee(&mut transaction, mentor.mentor_id, &request.subject).await?;
-    let session_type = request.session_type;
-    if session_type == SessionType::Demo {
-        if !mentor.demo_enabled {
-            return Err(unprocessable(
-                "DEMO_NOT_OFFERED",
-                "This mentor does not offer demo classes.",
-            ));
-        }
-        if request.package_id.is_some() {
-            return Err(unprocessable(
-                "PACKAGE_NOT_FOR_DEMO",
-                "Package credits are for regular classes.",
-            ));
-        }
-        ensure_first_demo(&mut transaction, student_id, mentor.mentor_id).await?;
+        policy::subject_fee(&mut *connection, mentor.mentor_id, &request.subject).await?;
+    if request.session_type == SessionType::Demo {
+        check_demo(&mut *connection, student_id, mentor, request).await?;
     }
-    let duration = session_type.duration();
+    let now = Utc::now();
+    let duration = request.session_type.duration();
     policy::check_time(
-        &mut transaction,
-        &mentor,
+        &mut *connection,
+        mentor,
         request.scheduled_at,
         duration,
         now,
     )
     .await?;
     policy::check_limits(
-        &mut transaction,
+        &mut *connection,
         student_id,
         mentor.time_zone,
         request.scheduled_at,
         None,
-        &settings,
+        settings,
     )
     .await?;
-
-    let (status, hold_expires_at, split) = match (session_type, request.package_id) {
-        (SessionType::Demo, _) => (
-            BookingStatus::Confirmed,
-            None,
-            fees::split(Decimal::ZERO, Decimal::ZERO, Decimal::ZERO),
-        ),
+    let with_fees = |fee| fees::split(fee, settings.platform_fee_percent, settings.gst_percent);
+    let (status, hold_expires_at, split) = match (request.session_type, request.package_id) {
+        (SessionType::Demo, _) => (BookingStatus::Confirmed, None, with_fees(Decimal::ZERO)),
         (SessionType::Regular, Some(package_id)) => {
             let per_class = use_package_credit(
-                &mut transaction,
+                connection,
                 package_id,
                 student_id,
                 mentor.mentor_id,
                 &subject,
             )
             .await?;
-            (
-                BookingStatus::Confirmed,
-                None,
-                fees::split(
-                    per_class,
-                    settings.platform_fee_percent,
-                    settings.gst_percent,
-                ),
-            )
+            (BookingStatus::Confirmed, None, with_fees(per_class))
         }
         (SessionType::Regular, None) => (
             BookingStatus::PendingPayment,
             Some(now + policy::HOLD),
-            fees::split(
-                class_fee,
-                settings.platform_fee_percent,
-                settings.gst_percent,
-            ),
+            with_fees(class_fee),
         ),
     };
+    Ok(Terms {
+        mentor_id: mentor.mentor_id,
+        subject,
+        status,
+        hold_expires_at,
+        ends_at: request.scheduled_at + duration,
+        blocked_until: request.scheduled_at + duration + settings.buffer,
+        split,
+    })
+}
+
+/// A demo needs a mentor who offers demos, no package, and no earlier demo with this mentor.
+async fn check_demo(
+    connection: &mut PgConnection,
+    student_id: Uuid,
+    mentor: &Mentor,
+    request: &NewBooking,
+) -> Result<()> {
+    if !mentor.demo_enabled {
+        return Err(unprocessable(
+            "DEMO_NOT_OFFERED",
+            "This mentor does not offer demo classes.",
+        ));
+    }
+    if request.package_id.is_some() {
+        return Err(unprocessable(
+            "PACKAGE_NOT_FOR_DEMO",
+            "Package credits are for regular classes.",
+        ));
+    }
+    ensure_first_demo(connection, student_id, mentor.mentor_id).await
+}
+
+/// Inserts the booking; 409 `SLOT_TAKEN` or `STUDENT_CONFLICT` when another one overlaps.
+async fn insert(
+    connection: &mut PgConnection,
+    student_id: Uuid,
+    request: &NewBooking,
+    terms: &Terms,
+) -> Result<Uuid> {
     let booking_id = Uuid::new_v4();
     let inserted = sqlx::query(
         r#"INSERT INTO bookings (booking_id, student_id, mentor_id, subject, session_type, status, scheduled_at,
@@ -193,31 +239,25 @@ pub async fn create(
     )
     .bind(booking_id)
     .bind(student_id)
-    .bind(mentor.mentor_id)
-    .bind(&subject)
-    .bind(session_type)
-    .bind(status)
+    .bind(terms.mentor_id)
+    .bind(&terms.subject)
+    .bind(request.session_type)
+    .bind(terms.status)
     .bind(request.scheduled_at)
-    .bind(request.scheduled_at + duration)
-    .bind(request.scheduled_at + duration + settings.buffer)
-    .bind(hold_expires_at)
+    .bind(terms.ends_at)
+    .bind(terms.blocked_until)
+    .bind(terms.hold_expires_at)
     .bind(request.notes.as_deref().map(str::trim))
-    .bind(split.class_fee)
-    .bind(split.platform_fee)
-    .bind(split.gst)
-    .bind(split.mentor_payout)
+    .bind(terms.split.class_fee)
+    .bind(terms.split.platform_fee)
+    .bind(terms.split.gst)
+    .bind(terms.split.mentor_payout)
     .bind(&request.idempotency_key)
     .bind(request.package_id)
-    .execute(&mut *transaction)
+    .execute(connection)
     .await;
     policy::overlap_errors(inserted)?;
-    if status == BookingStatus::Confirmed {
-        notifications::class_confirmed(&mut transaction, booking_id).await?;
-    }
-    let booking = view::load(&mut *transaction, booking_id).await?;
-    transaction.commit().await?;
-    domain::booking_changes::announce(state, &[student_id, mentor.mentor_id]).await;
-    Ok(booking)
+    Ok(booking_id)
 }
 
 fn validate(request: &NewBooking) -> Result<()> {

@@ -5,10 +5,10 @@
 //! everything due.
 
 use chrono::Duration;
+use domain::booking_status::BookingStatus;
 use domain::notifications::{self, Notice};
-use platform::AppState;
-use platform::Result;
 use platform::invocation::{TimerFunction, TimerInfo};
+use platform::{AppState, Result};
 use uuid::Uuid;
 
 use crate::packages;
@@ -22,24 +22,59 @@ pub const TIMER: TimerFunction = TimerFunction {
 const NO_SHOW_AFTER: Duration = Duration::minutes(15);
 
 async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
-    let expired: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        r#"UPDATE bookings SET status = 'expired', updated_at = now()
-           WHERE status = 'pending_payment' AND hold_expires_at <= now()
+    let expired = expire_lapsed_holds(&state).await?;
+    let no_shows = mark_no_shows(&state).await?;
+    let completed = complete_ended_classes(&state).await?;
+    let people: Vec<Uuid> = [&expired, &no_shows, &completed]
+        .into_iter()
+        .flatten()
+        .flat_map(|(student, mentor)| [*student, *mentor])
+        .collect();
+    domain::booking_changes::announce(&state, &people).await;
+
+    let mut logs = vec![format!(
+        "expired {} holds, {} no-shows, completed {}",
+        expired.len(),
+        no_shows.len(),
+        completed.len()
+    )];
+    if info.is_past_due {
+        logs.push("ran late (past due); caught up".into());
+    }
+    Ok(logs)
+}
+
+/// (student, mentor) of each booking a step moved.
+type Moved = Vec<(Uuid, Uuid)>;
+
+/// Pending payments whose hold has lapsed expire.
+async fn expire_lapsed_holds(state: &AppState) -> Result<Moved> {
+    Ok(sqlx::query_as(
+        r#"UPDATE bookings SET status = $1, updated_at = now()
+           WHERE status = $2 AND hold_expires_at <= now()
            RETURNING student_id, mentor_id"#,
     )
+    .bind(BookingStatus::Expired)
+    .bind(BookingStatus::PendingPayment)
     .fetch_all(&state.db)
-    .await?;
+    .await?)
+}
 
+/// Confirmed classes the mentor has not joined within `NO_SHOW_AFTER` become no-shows: refunded
+/// in full (money or the package credit), and the student told.
+async fn mark_no_shows(state: &AppState) -> Result<Moved> {
     let mut transaction = state.db.begin().await?;
     let no_shows: Vec<(Uuid, Uuid, Uuid, String)> = sqlx::query_as(
         r#"UPDATE bookings
-           SET status = 'no_show', refund_percent = 100,
+           SET status = $2, refund_percent = 100,
                refund_amount = CASE WHEN charged_in_money THEN class_fee ELSE 0 END,
                updated_at = now()
-           WHERE status = 'confirmed' AND mentor_joined_at IS NULL AND scheduled_at + $1 <= now()
+           WHERE status = $3 AND mentor_joined_at IS NULL AND scheduled_at + $1 <= now()
            RETURNING booking_id, student_id, mentor_id, subject"#,
     )
     .bind(NO_SHOW_AFTER)
+    .bind(BookingStatus::NoShow)
+    .bind(BookingStatus::Confirmed)
     .fetch_all(&mut *transaction)
     .await?;
     for (booking_id, student_id, _, subject) in &no_shows {
@@ -60,41 +95,28 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
         .await?;
     }
     transaction.commit().await?;
+    Ok(no_shows
+        .into_iter()
+        .map(|(_, student, mentor, _)| (student, mentor))
+        .collect())
+}
 
+/// Confirmed classes that have ended with their mentor present complete, and their mentors'
+/// figures are refreshed.
+async fn complete_ended_classes(state: &AppState) -> Result<Moved> {
     let mut transaction = state.db.begin().await?;
-    let completed: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        r#"UPDATE bookings SET status = 'completed', completed_at = now(), updated_at = now()
-           WHERE status = 'confirmed' AND mentor_joined_at IS NOT NULL AND ends_at <= now()
+    let completed: Moved = sqlx::query_as(
+        r#"UPDATE bookings SET status = $1, completed_at = now(), updated_at = now()
+           WHERE status = $2 AND mentor_joined_at IS NOT NULL AND ends_at <= now()
            RETURNING student_id, mentor_id"#,
     )
+    .bind(BookingStatus::Completed)
+    .bind(BookingStatus::Confirmed)
     .fetch_all(&mut *transaction)
     .await?;
     for (_, mentor_id) in &completed {
         refresh_mentor_figures(&mut transaction, Some(*mentor_id)).await?;
     }
     transaction.commit().await?;
-
-    let people: Vec<Uuid> = expired
-        .iter()
-        .chain(&completed)
-        .copied()
-        .chain(
-            no_shows
-                .iter()
-                .map(|(_, student, mentor, _)| (*student, *mentor)),
-        )
-        .flat_map(|(student, mentor)| [student, mentor])
-        .collect();
-    domain::booking_changes::announce(&state, &people).await;
-
-    let mut logs = vec![format!(
-        "expired {} holds, {} no-shows, completed {}",
-        expired.len(),
-        no_shows.len(),
-        completed.len()
-    )];
-    if info.is_past_due {
-        logs.push("ran late (past due); caught up".into());
-    }
-    Ok(logs)
+    Ok(completed)
 }

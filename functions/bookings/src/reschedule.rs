@@ -8,6 +8,7 @@ use domain::notifications::{self, Notice};
 use platform::auth::CurrentUser;
 use platform::{AppState, Error, Json, Path, Result};
 use serde::Deserialize;
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -50,42 +51,13 @@ pub async fn reschedule_booking(
     let settings = policy::settings(&state).await?;
     let now = Utc::now();
     let mut transaction = state.db.begin().await?;
-    let people: (Uuid, Uuid) =
-        sqlx::query_as("SELECT student_id, mentor_id FROM bookings WHERE booking_id = $1")
-            .bind(booking_id)
-            .fetch_optional(&mut *transaction)
-            .await?
-            .ok_or_else(view::not_found)?;
-    policy::lock_people(&mut transaction, &[people.0, people.1]).await?;
-    let booking: Movable = sqlx::query_as(
-        "SELECT student_id, mentor_id, status, scheduled_at, ends_at FROM bookings WHERE booking_id = $1 FOR UPDATE",
-    )
-    .bind(booking_id)
-    .fetch_one(&mut *transaction)
-    .await?;
+    let booking = load_locked(&mut transaction, booking_id).await?;
     if user.user_id != booking.student_id && user.user_id != booking.mentor_id {
         return Err(view::not_found());
     }
-    if !booking.status.is_active() {
-        return Err(Error::conflict(
-            "BOOKING_NOT_RESCHEDULABLE",
-            format!("A {} booking can't be moved.", booking.status.as_str()),
-        ));
-    }
-    if booking.scheduled_at - now < policy::RESCHEDULE_CUTOFF {
-        return Err(Error::conflict(
-            "RESCHEDULE_TOO_LATE",
-            "Classes can be moved up to 6 hours before they start.",
-        ));
-    }
+    check_movable(&booking, request.scheduled_at, now)?;
     let duration = booking.ends_at - booking.scheduled_at;
     let mentor = policy::load_mentor(&mut transaction, booking.mentor_id).await?;
-    if request.scheduled_at == booking.scheduled_at {
-        return Err(unprocessable(
-            "SAME_TIME",
-            "The class is already at that time.",
-        ));
-    }
     policy::check_time(
         &mut transaction,
         &mentor,
@@ -117,30 +89,80 @@ pub async fn reschedule_booking(
     policy::overlap_errors(moved)?;
 
     let rescheduled = view::load(&mut *transaction, booking_id).await?;
+    notify_the_other(&mut transaction, &booking, &rescheduled, user.user_id).await?;
+    transaction.commit().await?;
+    domain::booking_changes::announce(&state, &[booking.student_id, booking.mentor_id]).await;
+    Ok(Json(rescheduled))
+}
+
+/// The booking, its two people locked (as creation locks them) and its row locked.
+async fn load_locked(connection: &mut PgConnection, booking_id: Uuid) -> Result<Movable> {
+    let (student_id, mentor_id): (Uuid, Uuid) =
+        sqlx::query_as("SELECT student_id, mentor_id FROM bookings WHERE booking_id = $1")
+            .bind(booking_id)
+            .fetch_optional(&mut *connection)
+            .await?
+            .ok_or_else(view::not_found)?;
+    policy::lock_people(&mut *connection, &[student_id, mentor_id]).await?;
+    Ok(sqlx::query_as(
+        "SELECT student_id, mentor_id, status, scheduled_at, ends_at FROM bookings WHERE booking_id = $1 FOR UPDATE",
+    )
+    .bind(booking_id)
+    .fetch_one(connection)
+    .await?)
+}
+
+/// An active booking, more than the cutoff ahead, moved to another time.
+fn check_movable(booking: &Movable, to: DateTime<Utc>, now: DateTime<Utc>) -> Result<()> {
+    if !booking.status.is_active() {
+        return Err(Error::conflict(
+            "BOOKING_NOT_RESCHEDULABLE",
+            format!("A {} booking can't be moved.", booking.status.as_str()),
+        ));
+    }
+    if booking.scheduled_at - now < policy::RESCHEDULE_CUTOFF {
+        return Err(Error::conflict(
+            "RESCHEDULE_TOO_LATE",
+            "Classes can be moved up to 6 hours before they start.",
+        ));
+    }
+    if to == booking.scheduled_at {
+        return Err(unprocessable(
+            "SAME_TIME",
+            "The class is already at that time.",
+        ));
+    }
+    Ok(())
+}
+
+/// Tells the participant who did not move the class where it went.
+async fn notify_the_other(
+    connection: &mut PgConnection,
+    booking: &Movable,
+    rescheduled: &BookingView,
+    mover: Uuid,
+) -> Result<()> {
     let body = format!(
         "{} moved from {} to {}.",
         rescheduled.subject,
         booking.scheduled_at.format("%Y-%m-%d %H:%M UTC"),
         rescheduled.scheduled_at.format("%Y-%m-%d %H:%M UTC")
     );
-    let other = if user.user_id == booking.student_id {
+    let other = if mover == booking.student_id {
         booking.mentor_id
     } else {
         booking.student_id
     };
     notifications::notify(
-        &mut transaction,
+        connection,
         &Notice {
             user_id: other,
             kind: "booking_rescheduled",
             title: "Class rescheduled",
             body: &body,
-            booking_id: Some(booking_id),
+            booking_id: Some(rescheduled.booking_id),
             email_category: Some("booking"),
         },
     )
-    .await?;
-    transaction.commit().await?;
-    domain::booking_changes::announce(&state, &[booking.student_id, booking.mentor_id]).await;
-    Ok(Json(rescheduled))
+    .await
 }

@@ -53,21 +53,27 @@ pub async fn razorpay_webhook(
     {
         return Err(invalid_signature());
     }
-    let event: RazorpayEvent = serde_json::from_slice(&body)
-        .map_err(|error| Error::bad_request("MALFORMED_JSON", error.to_string()))?;
+    let event: RazorpayEvent = parse(&body)?;
     let event_id = header(&headers, "x-razorpay-event-id");
     let event_id = if event_id.is_empty() {
         data_encoding::HEXLOWER.encode(&sha256(&body))
     } else {
         event_id.to_owned()
     };
-    if seen_before(&state, Gateway::Razorpay, &event_id).await? {
-        return Ok(Json(WebhookAck {
-            status: "duplicate",
-        }));
-    }
+    once(
+        &state,
+        Gateway::Razorpay,
+        &event_id,
+        apply_razorpay(&state, &event),
+    )
+    .await
+}
+
+/// Acts on a Razorpay event: a captured payment settles, a failed one is recorded, a refund's
+/// outcome is recorded; any other event is ignored.
+async fn apply_razorpay(state: &AppState, event: &RazorpayEvent) -> Result<&'static str> {
     let payment = &event.payload["payment"]["entity"];
-    let status = match event.event.as_str() {
+    match event.event.as_str() {
         "payment.captured" | "order.paid" => {
             let (Some(order_id), Some(payment_id)) =
                 (payment["order_id"].as_str(), payment["id"].as_str())
@@ -77,14 +83,12 @@ pub async fn razorpay_webhook(
                     "payment entity lacks id or order_id",
                 ));
             };
-            settle::record_payment(&state, Gateway::Razorpay, order_id, payment_id).await?;
-            "processed"
+            settle::record_payment(state, Gateway::Razorpay, order_id, payment_id).await?;
         }
         "payment.failed" => {
             if let Some(order_id) = payment["order_id"].as_str() {
-                settle::record_failure(&state, Gateway::Razorpay, order_id).await?;
+                settle::record_failure(state, Gateway::Razorpay, order_id).await?;
             }
-            "processed"
         }
         "refund.processed" | "refund.failed" => {
             let refund = &event.payload["refund"]["entity"];
@@ -99,7 +103,7 @@ pub async fn razorpay_webhook(
             let amount = refund["amount"].as_i64().unwrap_or(0);
             let succeeded = event.event == "refund.processed";
             refunds::record_reported(
-                &state,
+                state,
                 Gateway::Razorpay,
                 payment_id,
                 refund_id,
@@ -107,12 +111,10 @@ pub async fn razorpay_webhook(
                 succeeded,
             )
             .await?;
-            "processed"
         }
-        _ => "ignored",
-    };
-    remember(&state, Gateway::Razorpay, &event_id).await?;
-    Ok(Json(WebhookAck { status }))
+        _ => return Ok("ignored"),
+    }
+    Ok("processed")
 }
 
 #[utoipa::path(
@@ -136,45 +138,69 @@ pub async fn stripe_webhook(
     ) {
         return Err(invalid_signature());
     }
-    let event: StripeEvent = serde_json::from_slice(&body)
-        .map_err(|error| Error::bad_request("MALFORMED_JSON", error.to_string()))?;
-    if seen_before(&state, Gateway::Stripe, &event.id).await? {
-        return Ok(Json(WebhookAck {
-            status: "duplicate",
-        }));
-    }
-    let intent_id = event.data["object"]["id"].as_str().unwrap_or_default();
-    let status = match event.kind.as_str() {
+    let event: StripeEvent = parse(&body)?;
+    once(
+        &state,
+        Gateway::Stripe,
+        &event.id,
+        apply_stripe(&state, &event),
+    )
+    .await
+}
+
+/// Acts on a Stripe event: a succeeded intent settles, a failed one is recorded, a refund's
+/// final outcome is recorded; any other event is ignored.
+async fn apply_stripe(state: &AppState, event: &StripeEvent) -> Result<&'static str> {
+    let object = &event.data["object"];
+    let id = object["id"].as_str().unwrap_or_default();
+    match event.kind.as_str() {
         "payment_intent.succeeded" => {
-            settle::record_payment(&state, Gateway::Stripe, intent_id, intent_id).await?;
-            "processed"
+            settle::record_payment(state, Gateway::Stripe, id, id).await?;
         }
         "payment_intent.payment_failed" => {
-            settle::record_failure(&state, Gateway::Stripe, intent_id).await?;
-            "processed"
+            settle::record_failure(state, Gateway::Stripe, id).await?;
         }
         "refund.updated" | "refund.failed" => {
-            let refund = &event.data["object"];
-            let status = refund["status"].as_str().unwrap_or_default();
-            let payment_intent = refund["payment_intent"].as_str().unwrap_or_default();
+            let status = object["status"].as_str().unwrap_or_default();
+            let payment_intent = object["payment_intent"].as_str().unwrap_or_default();
             if matches!(status, "succeeded" | "failed" | "canceled") {
-                let amount = refund["amount"].as_i64().unwrap_or(0);
+                let amount = object["amount"].as_i64().unwrap_or(0);
                 refunds::record_reported(
-                    &state,
+                    state,
                     Gateway::Stripe,
                     payment_intent,
-                    intent_id,
+                    id,
                     amount,
                     status == "succeeded",
                 )
                 .await?;
             }
-            "processed"
         }
-        _ => "ignored",
-    };
-    remember(&state, Gateway::Stripe, &event.id).await?;
+        _ => return Ok("ignored"),
+    }
+    Ok("processed")
+}
+
+/// Runs `apply` for an event not seen before and remembers it; a seen event is a duplicate.
+async fn once(
+    state: &AppState,
+    gateway: Gateway,
+    event_id: &str,
+    apply: impl Future<Output = Result<&'static str>>,
+) -> Result<Json<WebhookAck>> {
+    if seen_before(state, gateway, event_id).await? {
+        return Ok(Json(WebhookAck {
+            status: "duplicate",
+        }));
+    }
+    let status = apply.await?;
+    remember(state, gateway, event_id).await?;
     Ok(Json(WebhookAck { status }))
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
+    serde_json::from_slice(body)
+        .map_err(|error| Error::bad_request("MALFORMED_JSON", error.to_string()))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {

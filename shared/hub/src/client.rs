@@ -54,13 +54,7 @@ pub async fn connect(
     let Some(claims) = claims else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let offered: Vec<String> = headers
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|protocol| protocol.trim().to_owned())
-        .collect();
+    let offered = offered_subprotocols(&headers);
     let Some(subprotocol) = [RELIABLE, JSON]
         .into_iter()
         .find(|protocol| offered.iter().any(|offer| offer == protocol))
@@ -71,30 +65,8 @@ pub async fn connect(
         )
             .into_response();
     };
-    let strings = |value: &Value| -> Vec<String> {
-        value
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut identity = Identity {
-        connection_id: Uuid::new_v4().simple().to_string(),
-        user_id: claims["sub"].as_str().map(str::to_owned),
-        roles: strings(&claims["role"]),
-        groups: strings(&claims["webpubsub.group"]),
-        subprotocol,
-    };
-    let caller = Caller {
-        connection_id: &identity.connection_id,
-        user_id: identity.user_id.as_deref(),
-        subprotocol: Some(subprotocol),
-    };
+    let mut identity = Identity::from_claims(&claims, subprotocol);
+    let caller = identity.caller();
     let request = json!({
         "claims": claims,
         "query": query.iter().filter(|(key, _)| *key != "access_token").map(|(k, v)| (k.clone(), json!([v]))).collect::<serde_json::Map<_, _>>(),
@@ -117,6 +89,51 @@ pub async fn connect(
         .on_upgrade(move |socket| run(hub, socket, identity))
 }
 
+fn offered_subprotocols(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|protocol| protocol.trim().to_owned())
+        .collect()
+}
+
+impl Identity {
+    /// A new connection of the token's user, with its roles and starting groups.
+    fn from_claims(claims: &Value, subprotocol: &'static str) -> Self {
+        let strings = |value: &Value| -> Vec<String> {
+            value
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Identity {
+            connection_id: Uuid::new_v4().simple().to_string(),
+            user_id: claims["sub"].as_str().map(str::to_owned),
+            roles: strings(&claims["role"]),
+            groups: strings(&claims["webpubsub.group"]),
+            subprotocol,
+        }
+    }
+
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            connection_id: &self.connection_id,
+            user_id: self.user_id.as_deref(),
+            subprotocol: Some(self.subprotocol),
+        }
+    }
+}
+
+/// A connection's life: registered and announced, its frames handled in order, then removed
+/// and reported disconnected.
 async fn run(hub: Arc<Hub>, socket: WebSocket, identity: Identity) {
     let (mut sink, mut stream) = socket.split();
     let (outbound, mut queue) = mpsc::channel::<Message>(OUTBOUND_QUEUE);
@@ -129,37 +146,15 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, identity: Identity) {
         }
         let _ = sink.send(Message::Close(None)).await;
     });
-    let id = identity.connection_id.clone();
-    let reliable = identity.subprotocol == RELIABLE;
-    let mut connected = json!({"type": "system", "event": "connected",
-                               "userId": identity.user_id, "connectionId": id});
-    if reliable {
-        connected["reconnectionToken"] = Uuid::new_v4().simple().to_string().into();
-    }
-    let _ = outbound.try_send(Message::Text(connected.to_string().into()));
-    {
-        let mut registry = hub.registry();
-        registry.connections.insert(
-            id.clone(),
-            Connection {
-                user_id: identity.user_id.clone(),
-                granted: HashSet::new(),
-                groups: HashSet::new(),
-                reliable,
-                next_sequence: 0,
-                outbound: outbound.clone(),
-            },
-        );
-        for group in &identity.groups {
-            registry.join(&id, group);
-        }
-    }
-    let caller = Caller {
-        connection_id: &id,
-        user_id: identity.user_id.as_deref(),
-        subprotocol: Some(identity.subprotocol),
+    register(&hub, &identity, &outbound);
+    let session = Session {
+        hub: &hub,
+        identity: &identity,
+        outbound: &outbound,
     };
-    hub.upstream.notify(&caller, "connected", &json!({})).await;
+    hub.upstream
+        .notify(&identity.caller(), "connected", &json!({}))
+        .await;
 
     let mut seen_acks = RecentAcks::default();
     let mut reason = String::new();
@@ -178,107 +173,158 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, identity: Identity) {
             })));
             break;
         };
-        handle(&hub, &caller, &identity, &outbound, &mut seen_acks, &frame).await;
+        session.handle(&mut seen_acks, &frame).await;
     }
     drop(outbound);
-    hub.registry().remove(&id);
+    hub.registry().remove(&identity.connection_id);
     hub.upstream
-        .notify(&caller, "disconnected", &json!({ "reason": reason }))
+        .notify(
+            &identity.caller(),
+            "disconnected",
+            &json!({ "reason": reason }),
+        )
         .await;
     let _ = writer.await;
 }
 
-async fn handle(
-    hub: &Hub,
-    caller: &Caller<'_>,
-    identity: &Identity,
-    outbound: &mpsc::Sender<Message>,
-    seen_acks: &mut RecentAcks,
-    frame: &Value,
-) {
-    let ack_id = frame["ackId"].as_u64();
-    if let Some(ack_id) = ack_id
-        && !seen_acks.first_time(ack_id)
-    {
-        ack(
-            outbound,
-            Some(ack_id),
-            Err(("Duplicate", "The ackId was used before.")),
-        );
-        return;
+/// Sends the `connected` message and enters the connection and its starting groups.
+fn register(hub: &Hub, identity: &Identity, outbound: &mpsc::Sender<Message>) {
+    let id = &identity.connection_id;
+    let reliable = identity.subprotocol == RELIABLE;
+    let mut connected = json!({"type": "system", "event": "connected",
+                               "userId": identity.user_id, "connectionId": id});
+    if reliable {
+        connected["reconnectionToken"] = Uuid::new_v4().simple().to_string().into();
     }
-    let group = frame["group"].as_str().unwrap_or_default();
-    let allowed = |action: Action| {
-        roles::allows(&identity.roles, action, group)
-            || hub
+    let _ = outbound.try_send(Message::Text(connected.to_string().into()));
+    let mut registry = hub.registry();
+    registry.connections.insert(
+        id.clone(),
+        Connection {
+            user_id: identity.user_id.clone(),
+            granted: HashSet::new(),
+            groups: HashSet::new(),
+            reliable,
+            next_sequence: 0,
+            outbound: outbound.clone(),
+        },
+    );
+    for group in &identity.groups {
+        registry.join(id, group);
+    }
+}
+
+/// A failed frame's ack: the error's name and message.
+type Refusal = (&'static str, &'static str);
+
+const FORBIDDEN: Refusal = ("Forbidden", "The connection lacks the permission.");
+
+/// What handling one connection's frames needs.
+struct Session<'a> {
+    hub: &'a Hub,
+    identity: &'a Identity,
+    outbound: &'a mpsc::Sender<Message>,
+}
+
+impl Session<'_> {
+    /// Handles one frame and acks it when it carries an `ackId` (a resent one: `Duplicate`).
+    async fn handle(&self, seen_acks: &mut RecentAcks, frame: &Value) {
+        let ack_id = frame["ackId"].as_u64();
+        if let Some(ack_id) = ack_id
+            && !seen_acks.first_time(ack_id)
+        {
+            return ack(
+                self.outbound,
+                Some(ack_id),
+                Err(("Duplicate", "The ackId was used before.")),
+            );
+        }
+        let group = frame["group"].as_str().unwrap_or_default();
+        let result = match frame["type"].as_str().unwrap_or_default() {
+            "joinGroup" => self.join_or_leave(group, true),
+            "leaveGroup" => self.join_or_leave(group, false),
+            "sendToGroup" => self.send_to_group(group, frame).await,
+            "event" => self.user_event(frame).await,
+            "ping" => {
+                let pong = json!({"type": "pong"}).to_string();
+                let _ = self.outbound.try_send(Message::Text(pong.into()));
+                return;
+            }
+            // sequenceAck needs no answer here (no recovery buffer); newer frame types are ignored.
+            _ => return,
+        };
+        ack(self.outbound, ack_id, result);
+    }
+
+    /// Whether the connection may do `action` on `group`: by its roles, or a permission granted
+    /// to it through the REST API.
+    fn allowed(&self, action: Action, group: &str) -> bool {
+        roles::allows(&self.identity.roles, action, group)
+            || self
+                .hub
                 .registry()
                 .connections
-                .get(caller.connection_id)
+                .get(&self.identity.connection_id)
                 .is_some_and(|connection| {
                     connection
                         .granted
                         .contains(&(action.permission().to_owned(), group.to_owned()))
                 })
-    };
-    let forbidden = Err(("Forbidden", "The connection lacks the permission."));
-    match frame["type"].as_str().unwrap_or_default() {
-        kind @ ("joinGroup" | "leaveGroup") => {
-            if group.is_empty() || !allowed(Action::JoinLeave) {
-                return ack(outbound, ack_id, forbidden);
-            }
-            let mut registry = hub.registry();
-            if kind == "joinGroup" {
-                registry.join(caller.connection_id, group);
-            } else {
-                registry.leave(caller.connection_id, group);
-            }
-            drop(registry);
-            ack(outbound, ack_id, Ok(()));
+    }
+
+    fn join_or_leave(&self, group: &str, join: bool) -> Result<(), Refusal> {
+        if group.is_empty() || !self.allowed(Action::JoinLeave, group) {
+            return Err(FORBIDDEN);
         }
-        "sendToGroup" => {
-            if group.is_empty() || !allowed(Action::Send) {
-                return ack(outbound, ack_id, forbidden);
-            }
-            let message = json!({"type": "message", "from": "group", "group": group,
-                                 "dataType": frame["dataType"].as_str().unwrap_or("json"),
-                                 "data": frame["data"], "fromUserId": identity.user_id});
-            let members = hub.registry().in_group(group);
-            let excluded = if frame["noEcho"].as_bool() == Some(true) {
-                vec![caller.connection_id.to_owned()]
-            } else {
-                Vec::new()
-            };
-            deliver(hub, &members, &excluded, &message).await;
-            ack(outbound, ack_id, Ok(()));
+        let mut registry = self.hub.registry();
+        if join {
+            registry.join(&self.identity.connection_id, group);
+        } else {
+            registry.leave(&self.identity.connection_id, group);
         }
-        "event" => {
-            let event = frame["event"].as_str().unwrap_or("message");
-            let (content_type, body) = encode(frame);
-            match hub
-                .upstream
-                .user_event(caller, event, content_type, body)
-                .await
-            {
-                Ok(answer) => {
-                    if let Some((content_type, body)) = answer {
-                        let (data_type, data) = decode(&content_type, &body);
-                        let reply = json!({"type": "message", "from": "server", "dataType": data_type, "data": data});
-                        deliver(hub, &[caller.connection_id.to_owned()], &[], &reply).await;
-                    }
-                    ack(outbound, ack_id, Ok(()));
-                }
-                Err(()) => ack(
-                    outbound,
-                    ack_id,
-                    Err(("InternalServerError", "The event handler failed.")),
-                ),
-            }
+        Ok(())
+    }
+
+    async fn send_to_group(&self, group: &str, frame: &Value) -> Result<(), Refusal> {
+        if group.is_empty() || !self.allowed(Action::Send, group) {
+            return Err(FORBIDDEN);
         }
-        "ping" => {
-            let _ = outbound.try_send(Message::Text(json!({"type": "pong"}).to_string().into()));
+        let message = json!({"type": "message", "from": "group", "group": group,
+                             "dataType": frame["dataType"].as_str().unwrap_or("json"),
+                             "data": frame["data"], "fromUserId": self.identity.user_id});
+        let members = self.hub.registry().in_group(group);
+        let excluded = if frame["noEcho"].as_bool() == Some(true) {
+            vec![self.identity.connection_id.clone()]
+        } else {
+            Vec::new()
+        };
+        deliver(self.hub, &members, &excluded, &message).await;
+        Ok(())
+    }
+
+    /// Forwards a user event upstream; the handler's answer, if any, comes back to this client.
+    async fn user_event(&self, frame: &Value) -> Result<(), Refusal> {
+        let event = frame["event"].as_str().unwrap_or("message");
+        let (content_type, body) = encode(frame);
+        let answer = self
+            .hub
+            .upstream
+            .user_event(&self.identity.caller(), event, content_type, body)
+            .await
+            .map_err(|()| ("InternalServerError", "The event handler failed."))?;
+        if let Some((content_type, body)) = answer {
+            let (data_type, data) = decode(&content_type, &body);
+            let reply =
+                json!({"type": "message", "from": "server", "dataType": data_type, "data": data});
+            deliver(
+                self.hub,
+                std::slice::from_ref(&self.identity.connection_id),
+                &[],
+                &reply,
+            )
+            .await;
         }
-        // sequenceAck needs no answer here (no recovery buffer); newer frame types are ignored.
-        _ => {}
+        Ok(())
     }
 }
 
@@ -307,7 +353,7 @@ impl RecentAcks {
     }
 }
 
-fn ack(outbound: &mpsc::Sender<Message>, ack_id: Option<u64>, result: Result<(), (&str, &str)>) {
+fn ack(outbound: &mpsc::Sender<Message>, ack_id: Option<u64>, result: Result<(), Refusal>) {
     let Some(ack_id) = ack_id else { return };
     let frame = match result {
         Ok(()) => json!({"type": "ack", "ackId": ack_id, "success": true}),
