@@ -24,7 +24,7 @@ async fn a_student_signs_up_and_is_signed_in_at_once_without_secrets_in_the_answ
         .to_str()
         .unwrap()
         .to_owned();
-    let body = expect_status(response, StatusCode::CREATED).await;
+    let body = response.expect_status(StatusCode::CREATED).await;
     assert_eq!(body["user"]["email"], "ann@example.com");
     assert_eq!(body["user"]["role"], "student");
     assert_eq!(body["user"]["approvalStatus"], "approved");
@@ -38,7 +38,11 @@ async fn a_student_signs_up_and_is_signed_in_at_once_without_secrets_in_the_answ
     let token = body["sessionToken"].as_str().unwrap();
     assert_no_secrets(&json!({"user": body["user"]}));
 
-    let me = expect_status(app.get("/api/auth/me", Some(token)).await, StatusCode::OK).await;
+    let me = app
+        .get("/api/auth/me", Some(token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(me["email"], "ann@example.com");
     assert_eq!(me["twoFactorEnabled"], false);
     assert_no_secrets(&me);
@@ -69,7 +73,7 @@ async fn the_session_cookie_authenticates_like_the_bearer_header() {
         .unwrap();
 
     assert_eq!(
-        expect_status(response, StatusCode::OK).await["email"],
+        response.expect_status(StatusCode::OK).await["email"],
         "cookie@example.com"
     );
 }
@@ -90,12 +94,11 @@ async fn a_cookie_authenticated_change_from_a_foreign_origin_is_refused() {
         }
         request.send()
     };
-    expect_problem(
-        logout(Some("https://evil.example"), false).await.unwrap(),
-        StatusCode::FORBIDDEN,
-        "ORIGIN_NOT_ALLOWED",
-    )
-    .await;
+    logout(Some("https://evil.example"), false)
+        .await
+        .unwrap()
+        .expect_problem(StatusCode::FORBIDDEN, "ORIGIN_NOT_ALLOWED")
+        .await;
     // Reads with the cookie from anywhere, and the bearer header, are not at risk.
     let me = app
         .client
@@ -143,7 +146,9 @@ async fn an_email_can_be_registered_once_whatever_its_case() {
         )
         .await;
 
-    expect_problem(response, StatusCode::CONFLICT, "EMAIL_TAKEN").await;
+    response
+        .expect_problem(StatusCode::CONFLICT, "EMAIL_TAKEN")
+        .await;
     assert_eq!(app.count("users").await, 1);
 }
 
@@ -159,7 +164,9 @@ async fn signing_up_as_admin_is_refused_and_writes_nothing() {
         )
         .await;
 
-    expect_problem(response, StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED").await;
+    response
+        .expect_problem(StatusCode::FORBIDDEN, "ROLE_NOT_ALLOWED")
+        .await;
     assert_eq!(app.count("users").await, 0);
 }
 
@@ -182,12 +189,9 @@ async fn weak_passwords_and_bad_fields_are_named_and_nothing_is_written() {
 
         let response = app.post("/api/auth/signup", &body, None).await;
 
-        let problem = expect_problem(
-            response,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_FAILED",
-        )
-        .await;
+        let problem = response
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+            .await;
         let fields = problem_fields(&problem);
         assert!(
             fields.contains(&field),
@@ -201,7 +205,10 @@ async fn weak_passwords_and_bad_fields_are_named_and_nothing_is_written() {
 async fn logout_ends_the_session_at_once_and_clears_the_cookie() {
     let app = spawn_app().await;
     let (_, token) = app.student("bye@example.com").await;
-    expect_status(app.get("/api/auth/me", Some(&token)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     let response = app.post("/api/auth/logout", &json!({}), Some(&token)).await;
 
@@ -213,12 +220,10 @@ async fn logout_ends_the_session_at_once_and_clears_the_cookie() {
         .to_str()
         .unwrap();
     assert!(cookie.contains("Max-Age=0"), "{cookie}");
-    expect_problem(
-        app.get("/api/auth/me", Some(&token)).await,
-        StatusCode::UNAUTHORIZED,
-        "SESSION_REVOKED",
-    )
-    .await;
+    app.get("/api/auth/me", Some(&token))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "SESSION_REVOKED")
+        .await;
 }
 
 #[tokio::test]
@@ -235,7 +240,9 @@ async fn a_password_change_needs_the_current_password_and_the_old_one_stops_work
             Some(&token),
         )
         .await;
-    expect_problem(wrong, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+    wrong
+        .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+        .await;
 
     let weak = app
         .post(
@@ -244,7 +251,8 @@ async fn a_password_change_needs_the_current_password_and_the_old_one_stops_work
             Some(&token),
         )
         .await;
-    expect_problem(weak, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    weak.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+        .await;
 
     let changed = app
         .post(
@@ -255,7 +263,10 @@ async fn a_password_change_needs_the_current_password_and_the_old_one_stops_work
         .await;
     assert_eq!(changed.status(), StatusCode::NO_CONTENT);
 
-    expect_status(app.get("/api/auth/me", Some(&token)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let old = app
         .post(
             "/api/auth/login",
@@ -263,7 +274,8 @@ async fn a_password_change_needs_the_current_password_and_the_old_one_stops_work
             None,
         )
         .await;
-    expect_problem(old, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+    old.expect_problem(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+        .await;
     let new = app
         .post(
             "/api/auth/login",
@@ -271,5 +283,5 @@ async fn a_password_change_needs_the_current_password_and_the_old_one_stops_work
             None,
         )
         .await;
-    expect_status(new, StatusCode::OK).await;
+    new.expect_status(StatusCode::OK).await;
 }

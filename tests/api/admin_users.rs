@@ -101,11 +101,11 @@ async fn deactivation_ends_sessions_at_once_and_blocks_login_until_reactivated()
     let (_, admin) = app.admin().await;
     let (student_id, token) = app.student("leaver@example.com").await;
     let second_instance = app.second_instance().await;
-    expect_status(
-        second_instance.get("/api/auth/me", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    second_instance
+        .get("/api/auth/me", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     let deactivated = app
         .post(
@@ -115,16 +115,15 @@ async fn deactivation_ends_sessions_at_once_and_blocks_login_until_reactivated()
         )
         .await;
     assert_eq!(
-        expect_status(deactivated, StatusCode::OK).await["isActive"],
+        deactivated.expect_status(StatusCode::OK).await["isActive"],
         false
     );
 
-    expect_problem(
-        second_instance.get("/api/auth/me", Some(&token)).await,
-        StatusCode::UNAUTHORIZED,
-        "SESSION_REVOKED",
-    )
-    .await;
+    second_instance
+        .get("/api/auth/me", Some(&token))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "SESSION_REVOKED")
+        .await;
     let login = app
         .post(
             "/api/auth/login",
@@ -132,7 +131,9 @@ async fn deactivation_ends_sessions_at_once_and_blocks_login_until_reactivated()
             None,
         )
         .await;
-    expect_problem(login, StatusCode::FORBIDDEN, "ACCOUNT_INACTIVE").await;
+    login
+        .expect_problem(StatusCode::FORBIDDEN, "ACCOUNT_INACTIVE")
+        .await;
 
     app.post(
         &format!("/api/admin/users/{student_id}/reactivate"),
@@ -158,7 +159,11 @@ async fn the_user_list_pages_stably_and_filters_by_role() {
             Some(cursor) => format!("/api/admin/users?role=student&limit=2&cursor={cursor}"),
             None => "/api/admin/users?role=student&limit=2".into(),
         };
-        let page = expect_status(app.get(&path, Some(&admin)).await, StatusCode::OK).await;
+        let page = app
+            .get(&path, Some(&admin))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         for user in page["items"].as_array().unwrap() {
             assert_eq!(user["role"], "student");
             assert_no_secrets(user);
@@ -177,25 +182,18 @@ async fn the_user_list_pages_stably_and_filters_by_role() {
             .map(|n| format!("page{n}@example.com"))
             .collect::<Vec<_>>()
     );
-    expect_problem(
-        app.get("/api/admin/users?cursor=garbage", Some(&admin))
-            .await,
-        StatusCode::BAD_REQUEST,
-        "INVALID_CURSOR",
-    )
-    .await;
-    expect_problem(
-        app.get("/api/admin/users?role=wizard", Some(&admin)).await,
-        StatusCode::BAD_REQUEST,
-        "INVALID_QUERY",
-    )
-    .await;
-    expect_problem(
-        app.get("/api/admin/users?limit=0", Some(&admin)).await,
-        StatusCode::BAD_REQUEST,
-        "INVALID_QUERY",
-    )
-    .await;
+    app.get("/api/admin/users?cursor=garbage", Some(&admin))
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST, "INVALID_CURSOR")
+        .await;
+    app.get("/api/admin/users?role=wizard", Some(&admin))
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST, "INVALID_QUERY")
+        .await;
+    app.get("/api/admin/users?limit=0", Some(&admin))
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST, "INVALID_QUERY")
+        .await;
 }
 
 #[tokio::test]
@@ -211,12 +209,10 @@ async fn admin_paths_in_other_cases_are_not_found_for_every_role() {
         "/api/aDmIn/mentors/pending",
     ] {
         for token in [Some(admin.as_str()), Some(student.as_str()), None] {
-            expect_problem(
-                app.get(path, token).await,
-                StatusCode::NOT_FOUND,
-                "ROUTE_NOT_FOUND",
-            )
-            .await;
+            app.get(path, token)
+                .await
+                .expect_problem(StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND")
+                .await;
         }
     }
 }

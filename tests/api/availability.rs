@@ -24,23 +24,20 @@ async fn mentor_in(
 ) -> (uuid::Uuid, String) {
     let (mentor_id, token, _) = app.signed_in_mentor(email, admin).await;
     let profile = json!({"firstName": "Zed", "lastName": "One", "timeZone": zone});
-    expect_status(
-        app.put("/api/mentors/me/profile", &profile, Some(&token))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    app.put("/api/mentors/me/profile", &profile, Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     app.post(
         "/api/mentors/me/subjects",
         &json!({"subject": "Physics", "experienceYears": 3}),
         Some(&token),
     )
     .await;
-    expect_status(
-        app.post("/api/mentors/me/slots", &slot, Some(&token)).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    app.post("/api/mentors/me/slots", &slot, Some(&token))
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     app.put(
         "/api/mentors/me/upi",
         &json!({"upiId": "zed@okaxis"}),
@@ -76,7 +73,11 @@ async fn starts_are_given_in_utc_and_local_time_minus_existing_bookings() {
     let tuesday = next(zone, 2);
     let path = format!("/api/mentors/{mentor_id}/availability?date={tuesday}");
 
-    let body = expect_status(app.get(&path, None).await, StatusCode::OK).await;
+    let body = app
+        .get(&path, None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     assert_eq!(body["timeZone"], "Asia/Kolkata");
     assert_eq!(body["durationMinutes"], 55);
@@ -100,10 +101,15 @@ async fn starts_are_given_in_utc_and_local_time_minus_existing_bookings() {
         .await;
     // Inserted directly, so announced as every booking change is after it commits.
     domain::booking_changes::announce(&app.state, &[mentor_id, student_id]).await;
-    let body = expect_status(app.get(&path, None).await, StatusCode::OK).await;
+    let body = app
+        .get(&path, None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert!(starts(&body, "startLocal").is_empty(), "{body}");
     let demo = app.get(&format!("{path}&sessionType=demo"), None).await;
-    expect_problem(demo, StatusCode::CONFLICT, "DEMO_NOT_OFFERED").await;
+    demo.expect_problem(StatusCode::CONFLICT, "DEMO_NOT_OFFERED")
+        .await;
 }
 
 #[tokio::test]
@@ -127,15 +133,14 @@ async fn a_slot_early_in_the_mentors_day_can_fall_on_the_previous_utc_day() {
     .await;
     let monday = next(zone, 1);
 
-    let body = expect_status(
-        app.get(
+    let body = app
+        .get(
             &format!("/api/mentors/{mentor_id}/availability?date={monday}&sessionType=demo"),
             None,
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     assert_eq!(body["durationMinutes"], 40);
     let utc_starts = starts(&body, "startUtc");
@@ -168,15 +173,14 @@ async fn a_dst_observing_zone_uses_its_offset_on_that_date() {
         .unwrap()
         .with_timezone(&Utc);
 
-    let body = expect_status(
-        app.get(
+    let body = app
+        .get(
             &format!("/api/mentors/{mentor_id}/availability?date={wednesday}"),
             None,
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     assert_eq!(
         starts(&body, "startUtc")[0],
@@ -199,15 +203,14 @@ async fn days_outside_the_booking_window_and_bad_dates_get_nothing_or_a_problem(
     let past = (Utc::now() - Duration::days(3)).date_naive();
 
     for date in [far, past] {
-        let body = expect_status(
-            app.get(
+        let body = app
+            .get(
                 &format!("/api/mentors/{mentor_id}/availability?date={date}"),
                 None,
             )
-            .await,
-            StatusCode::OK,
-        )
-        .await;
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         assert!(
             body["starts"].as_array().unwrap().is_empty(),
             "{date}: {body}"
@@ -225,7 +228,9 @@ async fn days_outside_the_booking_window_and_bad_dates_get_nothing_or_a_problem(
                 None,
             )
             .await;
-        expect_problem(response, StatusCode::BAD_REQUEST, "INVALID_QUERY").await;
+        response
+            .expect_problem(StatusCode::BAD_REQUEST, "INVALID_QUERY")
+            .await;
     }
 }
 
@@ -246,34 +251,45 @@ async fn cached_availability_changes_at_once_when_a_booking_takes_or_frees_a_sta
         })
     };
     assert!(has_start(
-        &expect_status(app.get(&path, None).await, StatusCode::OK).await
+        &app.get(&path, None)
+            .await
+            .expect_status(StatusCode::OK)
+            .await
     ));
 
     let booking = json!({"mentorId": mentor_id, "subject": "Physics", "sessionType": "regular",
                          "scheduledAt": when.to_rfc3339(), "idempotencyKey": "cached-1"});
-    let created = expect_status(
-        app.post("/api/bookings", &booking, Some(&student)).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let created = app
+        .post("/api/bookings", &booking, Some(&student))
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert!(
-        !has_start(&expect_status(app.get(&path, None).await, StatusCode::OK).await),
+        !has_start(
+            &app.get(&path, None)
+                .await
+                .expect_status(StatusCode::OK)
+                .await
+        ),
         "the hold takes it at once"
     );
 
     let booking_id = created["bookingId"].as_str().unwrap();
-    expect_status(
-        app.post(
-            &format!("/api/bookings/{booking_id}/cancel"),
-            &json!({"reason": "changed plans"}),
-            Some(&student),
-        )
-        .await,
-        StatusCode::OK,
+    app.post(
+        &format!("/api/bookings/{booking_id}/cancel"),
+        &json!({"reason": "changed plans"}),
+        Some(&student),
     )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
     assert!(
-        has_start(&expect_status(app.get(&path, None).await, StatusCode::OK).await),
+        has_start(
+            &app.get(&path, None)
+                .await
+                .expect_status(StatusCode::OK)
+                .await
+        ),
         "free again at once"
     );
 }

@@ -74,7 +74,7 @@ async fn bad_bodies_get_problems_with_stable_codes_and_write_nothing() {
             .unwrap();
 
         assert_eq!(response.status(), status, "case: {case}");
-        let problem = expect_problem(response, status, code).await;
+        let problem = response.expect_problem(status, code).await;
         assert!(
             problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
             "case {case}: {problem}"
@@ -110,31 +110,29 @@ async fn bad_input_on_every_auth_write_route_is_a_4xx() {
     }
     assert_eq!(app.count("users").await, 1);
     assert_eq!(app.count("email_outbox").await, 0);
-    expect_status(app.get("/api/auth/me", Some(&token)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 }
 
 #[tokio::test]
 async fn unknown_paths_and_methods_get_problems() {
     let app = spawn_app().await;
 
-    expect_problem(
-        app.get("/api/nothing/here", None).await,
-        StatusCode::NOT_FOUND,
-        "ROUTE_NOT_FOUND",
-    )
-    .await;
+    app.get("/api/nothing/here", None)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND")
+        .await;
     let wrong_method = app
         .client
         .delete(app.url("/api/auth/login"))
         .send()
         .await
         .unwrap();
-    expect_problem(
-        wrong_method,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-    )
-    .await;
+    wrong_method
+        .expect_problem(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED")
+        .await;
     let bad_id = app
         .client
         .post(app.url("/api/admin/users/not-a-uuid/deactivate"))
@@ -197,30 +195,26 @@ async fn a_nul_character_in_any_text_is_a_422_naming_the_field() {
         ),
     ];
     for (path, body, token, field) in &body_cases {
-        let problem = expect_problem(
-            app.post(path, body, *token).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_FAILED",
-        )
-        .await;
+        let problem = app
+            .post(path, body, *token)
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+            .await;
         let fields = problem_fields(&problem);
         assert!(fields.contains(field), "{path}: {problem}");
     }
     for path in ["/api/mentors?q=a%00b", "/api/mentors?subject=%00"] {
-        let problem = expect_problem(
-            app.get(path, None).await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_FAILED",
-        )
-        .await;
+        let problem = app
+            .get(path, None)
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+            .await;
         assert!(problem["errors"][0]["field"].is_string(), "{problem}");
     }
-    expect_problem(
-        app.get("/api/mentors/a%00b", None).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "VALIDATION_FAILED",
-    )
-    .await;
+    app.get("/api/mentors/a%00b", None)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+        .await;
     assert_eq!(
         app.count("chat_messages").await,
         0,

@@ -24,11 +24,11 @@ async fn confirmed_class(
 ) -> String {
     let body = json!({"mentorId": mentor_id, "subject": "Physics", "sessionType": "regular",
                       "scheduledAt": when.to_rfc3339(), "idempotencyKey": Uuid::new_v4().to_string()});
-    let created = expect_status(
-        app.post("/api/bookings", &body, Some(student)).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let created = app
+        .post("/api/bookings", &body, Some(student))
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     let id = created["bookingId"].as_str().unwrap().to_owned();
     // Payment is another capability's; mark this one paid.
     app.execute(
@@ -94,7 +94,7 @@ async fn a_students_refund_depends_on_notice_and_a_mentors_cancel_refunds_in_ful
             )
             .await;
 
-        let body = expect_status(cancelled, StatusCode::OK).await;
+        let body = cancelled.expect_status(StatusCode::OK).await;
         assert_eq!(body["status"], "cancelled", "case {n}");
         assert_eq!(body["refundPercent"], percent, "case {n}: {who} {ahead:?}");
         assert_eq!(body["refundAmount"], amount, "case {n}");
@@ -105,7 +105,9 @@ async fn a_students_refund_depends_on_notice_and_a_mentors_cancel_refunds_in_ful
                 Some(token),
             )
             .await;
-        expect_problem(again, StatusCode::CONFLICT, "BOOKING_NOT_CANCELLABLE").await;
+        again
+            .expect_problem(StatusCode::CONFLICT, "BOOKING_NOT_CANCELLABLE")
+            .await;
     }
     let notices: i64 =
         sqlx::query_scalar("SELECT count(*) FROM notifications WHERE kind = 'booking_cancelled'")
@@ -136,7 +138,9 @@ async fn rescheduling_needs_six_hours_notice_and_a_valid_new_time() {
             Some(&student),
         )
         .await;
-    expect_problem(taken, StatusCode::CONFLICT, "SLOT_TAKEN").await;
+    taken
+        .expect_problem(StatusCode::CONFLICT, "SLOT_TAKEN")
+        .await;
     let too_soon = app
         .post(
             &path,
@@ -144,7 +148,9 @@ async fn rescheduling_needs_six_hours_notice_and_a_valid_new_time() {
             Some(&student),
         )
         .await;
-    expect_problem(too_soon, StatusCode::UNPROCESSABLE_ENTITY, "TOO_SOON").await;
+    too_soon
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "TOO_SOON")
+        .await;
     let moved = app
         .post(
             &path,
@@ -152,7 +158,7 @@ async fn rescheduling_needs_six_hours_notice_and_a_valid_new_time() {
             Some(&mentor),
         )
         .await;
-    let body = expect_status(moved, StatusCode::OK).await;
+    let body = moved.expect_status(StatusCode::OK).await;
     assert_eq!(
         body["scheduledAt"]
             .as_str()
@@ -171,7 +177,8 @@ async fn rescheduling_needs_six_hours_notice_and_a_valid_new_time() {
             Some(&student),
         )
         .await;
-    expect_problem(late, StatusCode::CONFLICT, "RESCHEDULE_TOO_LATE").await;
+    late.expect_problem(StatusCode::CONFLICT, "RESCHEDULE_TOO_LATE")
+        .await;
     let stranger = app
         .post(
             &path,
@@ -179,7 +186,9 @@ async fn rescheduling_needs_six_hours_notice_and_a_valid_new_time() {
             Some(&other_student),
         )
         .await;
-    expect_problem(stranger, StatusCode::NOT_FOUND, "BOOKING_NOT_FOUND").await;
+    stranger
+        .expect_problem(StatusCode::NOT_FOUND, "BOOKING_NOT_FOUND")
+        .await;
 }
 
 #[tokio::test]
@@ -199,7 +208,9 @@ async fn a_completed_class_can_be_reviewed_once_and_the_rating_follows() {
             Some(&first),
         )
         .await;
-    expect_problem(early, StatusCode::CONFLICT, "REVIEW_NOT_ALLOWED").await;
+    early
+        .expect_problem(StatusCode::CONFLICT, "REVIEW_NOT_ALLOWED")
+        .await;
     for id in [&one, &two] {
         app.execute(
             "UPDATE bookings SET status = 'completed' WHERE booking_id = $1",
@@ -214,7 +225,8 @@ async fn a_completed_class_can_be_reviewed_once_and_the_rating_follows() {
             Some(&first),
         )
         .await;
-    expect_problem(bad, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
+    bad.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+        .await;
     let not_mine = app
         .post(
             &format!("/api/bookings/{one}/review"),
@@ -222,26 +234,24 @@ async fn a_completed_class_can_be_reviewed_once_and_the_rating_follows() {
             Some(&second),
         )
         .await;
-    expect_problem(not_mine, StatusCode::NOT_FOUND, "BOOKING_NOT_FOUND").await;
-    expect_status(
-        app.post(
-            &format!("/api/bookings/{one}/review"),
-            &json!({"rating": 5, "comment": "Great"}),
-            Some(&first),
-        )
-        .await,
-        StatusCode::CREATED,
+    not_mine
+        .expect_problem(StatusCode::NOT_FOUND, "BOOKING_NOT_FOUND")
+        .await;
+    app.post(
+        &format!("/api/bookings/{one}/review"),
+        &json!({"rating": 5, "comment": "Great"}),
+        Some(&first),
     )
+    .await
+    .expect_status(StatusCode::CREATED)
     .await;
-    expect_status(
-        app.post(
-            &format!("/api/bookings/{two}/review"),
-            &json!({"rating": 4}),
-            Some(&second),
-        )
-        .await,
-        StatusCode::CREATED,
+    app.post(
+        &format!("/api/bookings/{two}/review"),
+        &json!({"rating": 4}),
+        Some(&second),
     )
+    .await
+    .expect_status(StatusCode::CREATED)
     .await;
     let twice = app
         .post(
@@ -250,13 +260,15 @@ async fn a_completed_class_can_be_reviewed_once_and_the_rating_follows() {
             Some(&first),
         )
         .await;
-    expect_problem(twice, StatusCode::CONFLICT, "REVIEW_EXISTS").await;
+    twice
+        .expect_problem(StatusCode::CONFLICT, "REVIEW_EXISTS")
+        .await;
 
-    let detail = expect_status(
-        app.get(&format!("/api/mentors/{mentor_id}"), None).await,
-        StatusCode::OK,
-    )
-    .await;
+    let detail = app
+        .get(&format!("/api/mentors/{mentor_id}"), None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         (
             detail["rating"].as_str(),
@@ -265,17 +277,20 @@ async fn a_completed_class_can_be_reviewed_once_and_the_rating_follows() {
         ),
         (Some("4.50"), Some(2), Some(2))
     );
-    let list = expect_status(app.get("/api/mentors", None).await, StatusCode::OK).await;
+    let list = app
+        .get("/api/mentors", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         list["items"][0]["rating"], "4.50",
         "the cached list shows the review at once"
     );
-    let reviews = expect_status(
-        app.get(&format!("/api/mentors/{mentor_id}/reviews"), None)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let reviews = app
+        .get(&format!("/api/mentors/{mentor_id}/reviews"), None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(reviews["items"].as_array().unwrap().len(), 2);
 }
 
@@ -293,12 +308,10 @@ async fn packages_need_a_completed_class_cost_six_classes_less_discount_and_spen
     let (student_id, student) = app.student("loyal@example.com").await;
     let buy = json!({"mentorId": mentor_id, "subject": "physics"});
 
-    expect_problem(
-        app.post("/api/packages", &buy, Some(&student)).await,
-        StatusCode::CONFLICT,
-        "PACKAGE_PREREQUISITE",
-    )
-    .await;
+    app.post("/api/packages", &buy, Some(&student))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "PACKAGE_PREREQUISITE")
+        .await;
     app.insert_booking(
         mentor_id,
         student_id,
@@ -306,11 +319,11 @@ async fn packages_need_a_completed_class_cost_six_classes_less_discount_and_spen
         "completed",
     )
     .await;
-    let package = expect_status(
-        app.post("/api/packages", &buy, Some(&student)).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let package = app
+        .post("/api/packages", &buy, Some(&student))
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(
         (
             package["price"].as_str(),
@@ -319,52 +332,45 @@ async fn packages_need_a_completed_class_cost_six_classes_less_discount_and_spen
         ),
         (Some("3240.00"), Some("pending_payment"), Some(6))
     );
-    expect_status(
-        app.post("/api/packages", &buy, Some(&student)).await,
-        StatusCode::CREATED,
-    )
-    .await;
-    expect_problem(
-        app.post("/api/packages", &buy, Some(&student)).await,
-        StatusCode::CONFLICT,
-        "PACKAGE_LIMIT",
-    )
-    .await;
+    app.post("/api/packages", &buy, Some(&student))
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
+    app.post("/api/packages", &buy, Some(&student))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "PACKAGE_LIMIT")
+        .await;
 
     let package_id: Uuid = package["packageId"].as_str().unwrap().parse().unwrap();
     let path = format!("/api/packages/{package_id}/classes");
     let class = |day: i64| json!({"scheduledAt": at(day, 9, 0).to_rfc3339(), "idempotencyKey": Uuid::new_v4().to_string()});
-    expect_problem(
-        app.post(&path, &class(2), Some(&student)).await,
-        StatusCode::CONFLICT,
-        "PACKAGE_EXHAUSTED",
-    )
-    .await;
+    app.post(&path, &class(2), Some(&student))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "PACKAGE_EXHAUSTED")
+        .await;
     app.execute(
         "UPDATE packages SET status = 'active', credits_remaining = 2 WHERE package_id = $1",
         package_id,
     )
     .await;
     for day in [2, 3] {
-        let booked = expect_status(
-            app.post(&path, &class(day), Some(&student)).await,
-            StatusCode::CREATED,
-        )
-        .await;
+        let booked = app
+            .post(&path, &class(day), Some(&student))
+            .await
+            .expect_status(StatusCode::CREATED)
+            .await;
         assert_eq!(booked["status"], "confirmed");
         assert_eq!(booked["classFee"], "540.00");
     }
-    expect_problem(
-        app.post(&path, &class(4), Some(&student)).await,
-        StatusCode::CONFLICT,
-        "PACKAGE_EXHAUSTED",
-    )
-    .await;
-    let packages = expect_status(
-        app.get("/api/packages", Some(&student)).await,
-        StatusCode::OK,
-    )
-    .await;
+    app.post(&path, &class(4), Some(&student))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "PACKAGE_EXHAUSTED")
+        .await;
+    let packages = app
+        .get("/api/packages", Some(&student))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let used = packages
         .as_array()
         .unwrap()
@@ -393,11 +399,11 @@ async fn lists_show_each_side_its_classes_and_change_at_once() {
             .collect()
     };
     assert!(
-        ids(&expect_status(
-            app.get("/api/bookings", Some(&student)).await,
-            StatusCode::OK
-        )
-        .await)
+        ids(&app
+            .get("/api/bookings", Some(&student))
+            .await
+            .expect_status(StatusCode::OK)
+            .await)
         .is_empty()
     );
 
@@ -407,27 +413,27 @@ async fn lists_show_each_side_its_classes_and_change_at_once() {
         .insert_booking(mentor_id, student_id, at(-3, 9, 0), "completed")
         .await;
 
-    let student_view = expect_status(
-        app.get("/api/bookings", Some(&student)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let student_view = app
+        .get("/api/bookings", Some(&student))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         ids(&student_view),
         vec![sooner.clone(), later.clone()],
         "upcoming, soonest first"
     );
-    let history = expect_status(
-        app.get("/api/bookings?when=past", Some(&student)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let history = app
+        .get("/api/bookings?when=past", Some(&student))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(ids(&history), vec![past.to_string()]);
-    let mentor_view = expect_status(
-        app.get("/api/bookings?when=upcoming", Some(&mentor)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let mentor_view = app
+        .get("/api/bookings?when=upcoming", Some(&mentor))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(ids(&mentor_view), vec![sooner.clone(), later.clone()]);
     app.post(
         &format!("/api/bookings/{sooner}/cancel"),
@@ -435,12 +441,11 @@ async fn lists_show_each_side_its_classes_and_change_at_once() {
         Some(&student),
     )
     .await;
-    let confirmed_only = expect_status(
-        app.get("/api/bookings?status=confirmed", Some(&mentor))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let confirmed_only = app
+        .get("/api/bookings?status=confirmed", Some(&mentor))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         ids(&confirmed_only),
         vec![later.clone()],
@@ -460,14 +465,14 @@ async fn lists_show_each_side_its_classes_and_change_at_once() {
             expected
         );
     }
-    expect_problem(
-        app.get(&format!("/api/bookings/{later}"), None).await,
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHENTICATED",
-    )
-    .await;
+    app.get(&format!("/api/bookings/{later}"), None)
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
+        .await;
     let by_mentor = app.post("/api/bookings", &json!({"mentorId": mentor_id, "subject": "Physics", "sessionType": "regular", "scheduledAt": at(9, 12, 0).to_rfc3339(), "idempotencyKey": "k"}), Some(&mentor)).await;
-    expect_problem(by_mentor, StatusCode::FORBIDDEN, "FORBIDDEN_ROLE").await;
+    by_mentor
+        .expect_problem(StatusCode::FORBIDDEN, "FORBIDDEN_ROLE")
+        .await;
     for bad in [
         r#"{"#,
         r#"{"mentorId": "nope"}"#,

@@ -58,7 +58,7 @@ async fn one_student_racing_for_two_mentors_at_once_gets_one_class() {
             created += 1;
         } else {
             let status = response.status();
-            let body = expect_status(response, status).await;
+            let body = response.expect_status(status).await;
             assert!(
                 matches!(
                     body["code"].as_str(),
@@ -116,7 +116,9 @@ async fn created_or_slot_taken(responses: Vec<reqwest::Response>) -> usize {
         match response.status() {
             StatusCode::CREATED => created += 1,
             StatusCode::CONFLICT => {
-                expect_problem(response, StatusCode::CONFLICT, "SLOT_TAKEN").await;
+                response
+                    .expect_problem(StatusCode::CONFLICT, "SLOT_TAKEN")
+                    .await;
             }
             other => panic!("unexpected {other}: {}", response.text().await.unwrap()),
         }

@@ -27,7 +27,7 @@ async fn a_regular_booking_holds_the_slot_for_ten_minutes_with_the_fee_split_sna
 
     let created = book(&app, &student, &booking(mentor_id, at(3, 10, 0), "regular")).await;
 
-    let body = expect_status(created, StatusCode::CREATED).await;
+    let body = created.expect_status(StatusCode::CREATED).await;
     assert_eq!(body["status"], "pending_payment");
     assert_eq!(
         (
@@ -76,9 +76,11 @@ async fn the_start_must_be_an_hour_to_sixty_days_ahead() {
         &booking(mentor_id, now + Duration::minutes(59), "regular"),
     )
     .await;
-    expect_problem(too_soon, StatusCode::UNPROCESSABLE_ENTITY, "TOO_SOON").await;
+    too_soon
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "TOO_SOON")
+        .await;
     let just_in_time = book(&app, &student, &booking(mentor_id, first_start, "regular")).await;
-    expect_status(just_in_time, StatusCode::CREATED).await;
+    just_in_time.expect_status(StatusCode::CREATED).await;
     let too_far = book(
         &app,
         &student,
@@ -89,9 +91,11 @@ async fn the_start_must_be_an_hour_to_sixty_days_ahead() {
         ),
     )
     .await;
-    expect_problem(too_far, StatusCode::UNPROCESSABLE_ENTITY, "TOO_FAR").await;
+    too_far
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "TOO_FAR")
+        .await;
     let last_day = book(&app, &student, &booking(mentor_id, last_start, "regular")).await;
-    expect_status(last_day, StatusCode::CREATED).await;
+    last_day.expect_status(StatusCode::CREATED).await;
 }
 
 enum Direction {
@@ -145,10 +149,12 @@ async fn the_class_must_fit_in_a_slot_in_the_mentors_time_zone() {
         .await;
         match expected {
             Some(code) => {
-                expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY, code).await;
+                response
+                    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, code)
+                    .await;
             }
             None => {
-                expect_status(response, StatusCode::CREATED).await;
+                response.expect_status(StatusCode::CREATED).await;
             }
         }
     }
@@ -162,11 +168,10 @@ async fn the_buffer_keeps_classes_five_minutes_apart_for_mentor_and_student() {
     let (other_mentor, _) = app.open_mentor("buffer-other@example.com", &admin).await;
     let (_, first) = app.student("first@example.com").await;
     let (_, second) = app.student("second@example.com").await;
-    expect_status(
-        book(&app, &first, &booking(mentor_id, at(4, 10, 0), "regular")).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    book(&app, &first, &booking(mentor_id, at(4, 10, 0), "regular"))
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
 
     // The mentor's class runs 10:00-10:55 and needs 5 minutes either side.
     for (hour, minute, expected) in [
@@ -184,10 +189,10 @@ async fn the_buffer_keeps_classes_five_minutes_apart_for_mentor_and_student() {
         .await;
         match expected {
             Some(code) => {
-                expect_problem(response, StatusCode::CONFLICT, code).await;
+                response.expect_problem(StatusCode::CONFLICT, code).await;
             }
             None => {
-                let body = expect_status(response, StatusCode::CREATED).await;
+                let body = response.expect_status(StatusCode::CREATED).await;
                 let id = body["bookingId"].as_str().unwrap();
                 // Free the student again for the next case.
                 app.post(
@@ -206,16 +211,16 @@ async fn the_buffer_keeps_classes_five_minutes_apart_for_mentor_and_student() {
         &booking(other_mentor, at(4, 10, 58), "regular"),
     )
     .await;
-    expect_problem(clash, StatusCode::CONFLICT, "STUDENT_CONFLICT").await;
-    expect_status(
-        book(
-            &app,
-            &first,
-            &booking(other_mentor, at(4, 11, 0), "regular"),
-        )
-        .await,
-        StatusCode::CREATED,
+    clash
+        .expect_problem(StatusCode::CONFLICT, "STUDENT_CONFLICT")
+        .await;
+    book(
+        &app,
+        &first,
+        &booking(other_mentor, at(4, 11, 0), "regular"),
     )
+    .await
+    .expect_status(StatusCode::CREATED)
     .await;
 }
 
@@ -226,11 +231,10 @@ async fn demos_are_free_confirmed_at_once_and_one_per_pair_unless_cancelled() {
     let (mentor_id, token) = app.open_mentor("demo@example.com", &admin).await;
     let (_, student) = app.student("curious@example.com").await;
 
-    let demo = expect_status(
-        book(&app, &student, &booking(mentor_id, at(2, 8, 0), "demo")).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let demo = book(&app, &student, &booking(mentor_id, at(2, 8, 0), "demo"))
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(demo["status"], "confirmed");
     assert_eq!(demo["classFee"], "0.00");
     assert_eq!(
@@ -243,7 +247,9 @@ async fn demos_are_free_confirmed_at_once_and_one_per_pair_unless_cancelled() {
         Duration::minutes(40)
     );
     let again = book(&app, &student, &booking(mentor_id, at(3, 8, 0), "demo")).await;
-    expect_problem(again, StatusCode::CONFLICT, "DEMO_ALREADY_BOOKED").await;
+    again
+        .expect_problem(StatusCode::CONFLICT, "DEMO_ALREADY_BOOKED")
+        .await;
 
     let id = demo["bookingId"].as_str().unwrap();
     app.post(
@@ -252,11 +258,10 @@ async fn demos_are_free_confirmed_at_once_and_one_per_pair_unless_cancelled() {
         Some(&student),
     )
     .await;
-    expect_status(
-        book(&app, &student, &booking(mentor_id, at(3, 8, 0), "demo")).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    book(&app, &student, &booking(mentor_id, at(3, 8, 0), "demo"))
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
 
     app.put(
         "/api/mentors/me/demo",
@@ -271,7 +276,8 @@ async fn demos_are_free_confirmed_at_once_and_one_per_pair_unless_cancelled() {
         &booking(mentor_id, at(4, 8, 0), "demo"),
     )
     .await;
-    expect_problem(off, StatusCode::UNPROCESSABLE_ENTITY, "DEMO_NOT_OFFERED").await;
+    off.expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "DEMO_NOT_OFFERED")
+        .await;
 }
 
 #[tokio::test]
@@ -296,29 +302,22 @@ async fn unknown_mentors_subjects_and_mentors_without_upi_are_refused() {
 
     let mut wrong_subject = booking(mentor_id, at(3, 9, 0), "regular");
     wrong_subject["subject"] = json!("Cooking");
-    expect_problem(
-        book(&app, &student, &wrong_subject).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "SUBJECT_NOT_OFFERED",
+    book(&app, &student, &wrong_subject)
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "SUBJECT_NOT_OFFERED")
+        .await;
+    book(
+        &app,
+        &student,
+        &booking(Uuid::new_v4(), at(3, 9, 0), "regular"),
     )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "MENTOR_NOT_FOUND")
     .await;
-    expect_problem(
-        book(
-            &app,
-            &student,
-            &booking(Uuid::new_v4(), at(3, 9, 0), "regular"),
-        )
-        .await,
-        StatusCode::NOT_FOUND,
-        "MENTOR_NOT_FOUND",
-    )
-    .await;
-    expect_problem(
-        book(&app, &student, &booking(no_upi, at(3, 9, 0), "regular")).await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "MENTOR_PAYMENT_MISSING",
-    )
-    .await;
+    book(&app, &student, &booking(no_upi, at(3, 9, 0), "regular"))
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "MENTOR_PAYMENT_MISSING")
+        .await;
     assert_eq!(app.count("bookings").await, 0);
 }
 
@@ -344,32 +343,33 @@ async fn a_student_books_at_most_three_classes_a_day_and_fifteen_a_month() {
     };
 
     for hour in [8, 10, 12] {
-        expect_status(
-            book(&app, &student, &booking(mentor_id, day(0, hour), "regular")).await,
-            StatusCode::CREATED,
-        )
-        .await;
+        book(&app, &student, &booking(mentor_id, day(0, hour), "regular"))
+            .await
+            .expect_status(StatusCode::CREATED)
+            .await;
     }
     let fourth = book(&app, &student, &booking(mentor_id, day(0, 14), "regular")).await;
-    let problem = expect_problem(fourth, StatusCode::CONFLICT, "LIMIT_DAILY").await;
+    let problem = fourth
+        .expect_problem(StatusCode::CONFLICT, "LIMIT_DAILY")
+        .await;
     assert_eq!(problem["limit"], 3);
 
     for offset in 1..=4 {
         for hour in [8, 10, 12] {
-            expect_status(
-                book(
-                    &app,
-                    &student,
-                    &booking(mentor_id, day(offset, hour), "regular"),
-                )
-                .await,
-                StatusCode::CREATED,
+            book(
+                &app,
+                &student,
+                &booking(mentor_id, day(offset, hour), "regular"),
             )
+            .await
+            .expect_status(StatusCode::CREATED)
             .await;
         }
     }
     let sixteenth = book(&app, &student, &booking(mentor_id, day(5, 8), "regular")).await;
-    expect_problem(sixteenth, StatusCode::CONFLICT, "LIMIT_MONTHLY").await;
+    sixteenth
+        .expect_problem(StatusCode::CONFLICT, "LIMIT_MONTHLY")
+        .await;
     assert_eq!(app.count("bookings").await, 15);
 }
 
@@ -381,14 +381,20 @@ async fn the_same_idempotency_key_returns_the_same_booking() {
     let (_, student) = app.student("retrier@example.com").await;
     let body = booking(mentor_id, at(6, 9, 0), "regular");
 
-    let first = expect_status(book(&app, &student, &body).await, StatusCode::CREATED).await;
-    let second = expect_status(book(&app, &student, &body).await, StatusCode::CREATED).await;
+    let first = book(&app, &student, &body)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
+    let second = book(&app, &student, &body)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     let parallel = futures::future::join_all((0..10).map(|_| book(&app, &student, &body))).await;
 
     assert_eq!(first, second);
     for response in parallel {
         assert_eq!(
-            expect_status(response, StatusCode::CREATED).await["bookingId"],
+            response.expect_status(StatusCode::CREATED).await["bookingId"],
             first["bookingId"]
         );
     }

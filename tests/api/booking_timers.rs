@@ -26,7 +26,7 @@ async fn invoke_twice_at_once(app: &TestApp, function: &str) -> Vec<Value> {
     });
     let mut answers = Vec::new();
     for response in join_all(calls).await {
-        answers.push(expect_status(response.unwrap(), StatusCode::OK).await);
+        answers.push(response.unwrap().expect_status(StatusCode::OK).await);
     }
     answers
 }
@@ -225,11 +225,11 @@ async fn the_rating_timer_recomputes_from_reviews() {
             .unwrap()
             .starts_with("recalculated")
     );
-    let detail = expect_status(
-        app.get(&format!("/api/mentors/{mentor_id}"), None).await,
-        StatusCode::OK,
-    )
-    .await;
+    let detail = app
+        .get(&format!("/api/mentors/{mentor_id}"), None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         (
             detail["rating"].as_str(),

@@ -57,18 +57,18 @@ impl Chat {
 #[tokio::test]
 async fn messages_are_stored_even_when_the_push_fails_and_never_twice() {
     let chat = chat().await;
-    let sent = expect_status(
-        chat.send(&chat.student, "Hello!", "c-1").await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let sent = chat
+        .send(&chat.student, "Hello!", "c-1")
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(sent["message"], "Hello!");
     // A retry of the same message returns it instead of storing it again; so do racing retries.
-    let again = expect_status(
-        chat.send(&chat.student, "Hello!", "c-1").await,
-        StatusCode::OK,
-    )
-    .await;
+    let again = chat
+        .send(&chat.student, "Hello!", "c-1")
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(again["messageId"], sent["messageId"]);
     let racing = join_all((0..10).map(|_| chat.send(&chat.student, "Once", "c-2"))).await;
     let mut ids = Vec::new();
@@ -82,18 +82,18 @@ async fn messages_are_stored_even_when_the_push_fails_and_never_twice() {
     ids.dedup();
     assert_eq!(ids.len(), 1, "one message for one clientMessageId");
     // The same client id from the other participant is a different message.
-    expect_status(
-        chat.send(&chat.mentor, "Hi", "c-1").await,
-        StatusCode::CREATED,
-    )
-    .await;
+    chat.send(&chat.mentor, "Hi", "c-1")
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(chat.app.count("chat_messages").await, 3);
 
-    let history = expect_status(
-        chat.app.get(&chat.path(""), Some(&chat.mentor)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let history = chat
+        .app
+        .get(&chat.path(""), Some(&chat.mentor))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let texts: Vec<&str> = history["items"]
         .as_array()
         .unwrap()
@@ -112,42 +112,35 @@ async fn only_participants_chat_and_bad_messages_are_refused() {
         .open_mentor("chat-other@example.com", &chat.admin)
         .await;
     for token in [&stranger, &other_mentor, &chat.admin] {
-        expect_problem(
-            chat.send(token, "psst", "x").await,
-            StatusCode::FORBIDDEN,
-            "NOT_A_PARTICIPANT",
-        )
-        .await;
-        expect_problem(
-            chat.app.get(&chat.path(""), Some(token)).await,
-            StatusCode::FORBIDDEN,
-            "NOT_A_PARTICIPANT",
-        )
-        .await;
-        expect_problem(
-            chat.app.get(&chat.path("/unread"), Some(token)).await,
-            StatusCode::FORBIDDEN,
-            "NOT_A_PARTICIPANT",
-        )
-        .await;
+        chat.send(token, "psst", "x")
+            .await
+            .expect_problem(StatusCode::FORBIDDEN, "NOT_A_PARTICIPANT")
+            .await;
+        chat.app
+            .get(&chat.path(""), Some(token))
+            .await
+            .expect_problem(StatusCode::FORBIDDEN, "NOT_A_PARTICIPANT")
+            .await;
+        chat.app
+            .get(&chat.path("/unread"), Some(token))
+            .await
+            .expect_problem(StatusCode::FORBIDDEN, "NOT_A_PARTICIPANT")
+            .await;
     }
     assert_eq!(
         chat.app.get(&chat.path(""), None).await.status(),
         StatusCode::UNAUTHORIZED
     );
     let missing = format!("/api/bookings/{}/messages", Uuid::new_v4());
-    expect_problem(
-        chat.app
-            .post(
-                &missing,
-                &json!({"message": "x", "clientMessageId": "x"}),
-                Some(&chat.student),
-            )
-            .await,
-        StatusCode::NOT_FOUND,
-        "BOOKING_NOT_FOUND",
-    )
-    .await;
+    chat.app
+        .post(
+            &missing,
+            &json!({"message": "x", "clientMessageId": "x"}),
+            Some(&chat.student),
+        )
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "BOOKING_NOT_FOUND")
+        .await;
     for body in [
         json!({"message": "", "clientMessageId": "a"}),
         json!({"message": "   ", "clientMessageId": "a"}),
@@ -155,43 +148,35 @@ async fn only_participants_chat_and_bad_messages_are_refused() {
         json!({"message": "ok", "clientMessageId": ""}),
         json!({"message": "ok", "clientMessageId": "c".repeat(101)}),
     ] {
-        expect_problem(
-            chat.app
-                .post(&chat.path(""), &body, Some(&chat.student))
-                .await,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_FAILED",
-        )
-        .await;
-    }
-    expect_problem(
         chat.app
-            .post(
-                &chat.path(""),
-                &json!({"message": "no id"}),
-                Some(&chat.student),
-            )
-            .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "INVALID_BODY",
-    )
-    .await;
-    expect_status(
-        chat.send(&chat.student, &"x".repeat(4000), "max").await,
-        StatusCode::CREATED,
-    )
-    .await;
+            .post(&chat.path(""), &body, Some(&chat.student))
+            .await
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+            .await;
+    }
+    chat.app
+        .post(
+            &chat.path(""),
+            &json!({"message": "no id"}),
+            Some(&chat.student),
+        )
+        .await
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY")
+        .await;
+    chat.send(&chat.student, &"x".repeat(4000), "max")
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(chat.app.count("chat_messages").await, 1);
 }
 
 #[tokio::test]
 async fn the_send_and_read_windows_close_after_the_class() {
     let chat = chat().await;
-    expect_status(
-        chat.send(&chat.student, "before", "w-1").await,
-        StatusCode::CREATED,
-    )
-    .await;
+    chat.send(&chat.student, "before", "w-1")
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     let set_end = |days: i64| {
         let app = &chat.app;
         let booking_id = chat.booking_id;
@@ -207,40 +192,35 @@ async fn the_send_and_read_windows_close_after_the_class() {
         }
     };
     set_end(179).await;
-    expect_status(
-        chat.send(&chat.student, "still open", "w-2").await,
-        StatusCode::CREATED,
-    )
-    .await;
+    chat.send(&chat.student, "still open", "w-2")
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     set_end(181).await;
-    expect_problem(
-        chat.send(&chat.mentor, "too late", "w-3").await,
-        StatusCode::FORBIDDEN,
-        "CHAT_CLOSED",
-    )
-    .await;
-    expect_status(
-        chat.app.get(&chat.path(""), Some(&chat.student)).await,
-        StatusCode::OK,
-    )
-    .await;
+    chat.send(&chat.mentor, "too late", "w-3")
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "CHAT_CLOSED")
+        .await;
+    chat.app
+        .get(&chat.path(""), Some(&chat.student))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     set_end(271).await;
-    expect_problem(
-        chat.app.get(&chat.path(""), Some(&chat.student)).await,
-        StatusCode::FORBIDDEN,
-        "CHAT_CLOSED",
-    )
-    .await;
+    chat.app
+        .get(&chat.path(""), Some(&chat.student))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "CHAT_CLOSED")
+        .await;
 }
 
 #[tokio::test]
 async fn a_called_off_class_keeps_its_chat_readable_but_takes_no_messages() {
     let chat = chat().await;
-    expect_status(
-        chat.send(&chat.student, "see you then", "c-1").await,
-        StatusCode::CREATED,
-    )
-    .await;
+    chat.send(&chat.student, "see you then", "c-1")
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     for status in ["cancelled", "expired"] {
         chat.app
             .execute(
@@ -249,18 +229,17 @@ async fn a_called_off_class_keeps_its_chat_readable_but_takes_no_messages() {
             )
             .await;
         for token in [&chat.student, &chat.mentor] {
-            expect_problem(
-                chat.send(token, "still on?", &format!("c-{status}")).await,
-                StatusCode::FORBIDDEN,
-                "CHAT_CLOSED",
-            )
-            .await;
+            chat.send(token, "still on?", &format!("c-{status}"))
+                .await
+                .expect_problem(StatusCode::FORBIDDEN, "CHAT_CLOSED")
+                .await;
         }
-        let history = expect_status(
-            chat.app.get(&chat.path(""), Some(&chat.mentor)).await,
-            StatusCode::OK,
-        )
-        .await;
+        let history = chat
+            .app
+            .get(&chat.path(""), Some(&chat.mentor))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         assert_eq!(history["items"].as_array().unwrap().len(), 1);
     }
 }
@@ -282,22 +261,23 @@ async fn twenty_messages_a_minute_per_sender_across_instances() {
                 Some(&chat.student),
             )
             .await;
-        expect_status(response, StatusCode::CREATED).await;
+        response.expect_status(StatusCode::CREATED).await;
     }
-    let limited = expect_problem(
-        chat.send(&chat.student, "one more", "r-20").await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "CHAT_RATE_LIMITED",
-    )
-    .await;
+    let limited = chat
+        .send(&chat.student, "one more", "r-20")
+        .await
+        .expect_problem(StatusCode::TOO_MANY_REQUESTS, "CHAT_RATE_LIMITED")
+        .await;
     assert!(limited["retryAt"].is_string());
     // A retry of a stored message is not a new message; the other participant has their own limit.
-    expect_status(chat.send(&chat.student, "m0", "r-0").await, StatusCode::OK).await;
-    expect_status(
-        chat.send(&chat.mentor, "mine", "r-0").await,
-        StatusCode::CREATED,
-    )
-    .await;
+    chat.send(&chat.student, "m0", "r-0")
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    chat.send(&chat.mentor, "mine", "r-0")
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(chat.app.count("chat_messages").await, 21);
 }
 
@@ -306,27 +286,26 @@ async fn history_pages_and_unread_counts() {
     let chat = chat().await;
     let mut sent = Vec::new();
     for n in 0..7 {
-        let message = expect_status(
-            chat.send(&chat.mentor, &format!("m{n}"), &format!("p-{n}"))
-                .await,
-            StatusCode::CREATED,
-        )
-        .await;
+        let message = chat
+            .send(&chat.mentor, &format!("m{n}"), &format!("p-{n}"))
+            .await
+            .expect_status(StatusCode::CREATED)
+            .await;
         sent.push(message["messageId"].as_str().unwrap().to_owned());
     }
-    expect_status(
-        chat.send(&chat.student, "mine", "s-1").await,
-        StatusCode::CREATED,
-    )
-    .await;
+    chat.send(&chat.student, "mine", "s-1")
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     let mut seen = Vec::new();
     let mut path = chat.path("?limit=3");
     loop {
-        let page = expect_status(
-            chat.app.get(&path, Some(&chat.student)).await,
-            StatusCode::OK,
-        )
-        .await;
+        let page = chat
+            .app
+            .get(&path, Some(&chat.student))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         seen.extend(
             page["items"]
                 .as_array()
@@ -345,7 +324,10 @@ async fn history_pages_and_unread_counts() {
         let app = &chat.app;
         let path = chat.path("/unread");
         async move {
-            expect_status(app.get(&path, Some(&token)).await, StatusCode::OK).await["unread"]
+            app.get(&path, Some(&token))
+                .await
+                .expect_status(StatusCode::OK)
+                .await["unread"]
                 .as_i64()
                 .unwrap()
         }
@@ -356,17 +338,16 @@ async fn history_pages_and_unread_counts() {
         "own messages are never unread"
     );
     assert_eq!(unread(chat.mentor.clone()).await, 1);
-    let after = expect_status(
-        chat.app
-            .post(
-                &chat.path("/read"),
-                &json!({"upTo": sent[4]}),
-                Some(&chat.student),
-            )
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let after = chat
+        .app
+        .post(
+            &chat.path("/read"),
+            &json!({"upTo": sent[4]}),
+            Some(&chat.student),
+        )
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(after["unread"], 2);
     // Marking an older message later never moves the mark back.
     chat.app
@@ -377,16 +358,13 @@ async fn history_pages_and_unread_counts() {
         )
         .await;
     assert_eq!(unread(chat.student.clone()).await, 2);
-    expect_problem(
-        chat.app
-            .post(
-                &chat.path("/read"),
-                &json!({"upTo": Uuid::new_v4()}),
-                Some(&chat.student),
-            )
-            .await,
-        StatusCode::NOT_FOUND,
-        "MESSAGE_NOT_FOUND",
-    )
-    .await;
+    chat.app
+        .post(
+            &chat.path("/read"),
+            &json!({"upTo": Uuid::new_v4()}),
+            Some(&chat.student),
+        )
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "MESSAGE_NOT_FOUND")
+        .await;
 }

@@ -7,11 +7,11 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 async fn listed_ids(app: &TestApp, query: &str) -> Vec<Uuid> {
-    let page = expect_status(
-        app.get(&format!("/api/mentors{query}"), None).await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = app
+        .get(&format!("/api/mentors{query}"), None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     page["items"]
         .as_array()
         .unwrap()
@@ -28,11 +28,11 @@ async fn only_mentors_meeting_every_visibility_condition_are_listed() {
 
     // One mentor per missing condition.
     let (no_subject, token) = app.visible_mentor("no-subject@example.com", &admin).await;
-    let subjects = expect_status(
-        app.get("/api/mentors/me/subjects", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let subjects = app
+        .get("/api/mentors/me/subjects", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     app.delete(
         &format!(
             "/api/mentors/me/subjects/{}",
@@ -43,22 +43,20 @@ async fn only_mentors_meeting_every_visibility_condition_are_listed() {
     .await;
 
     let (all_blocked, token) = app.visible_mentor("blocked@example.com", &admin).await;
-    let slots = expect_status(
-        app.get("/api/mentors/me/slots", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let slots = app
+        .get("/api/mentors/me/slots", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     for slot in slots.as_array().unwrap() {
         let blocked = json!({"dayOfWeek": slot["dayOfWeek"], "start": slot["start"], "end": slot["end"], "isBlocked": true});
-        expect_status(
-            app.put(
-                &format!("/api/mentors/me/slots/{}", slot["slotId"].as_str().unwrap()),
-                &blocked,
-                Some(&token),
-            )
-            .await,
-            StatusCode::OK,
+        app.put(
+            &format!("/api/mentors/me/slots/{}", slot["slotId"].as_str().unwrap()),
+            &blocked,
+            Some(&token),
         )
+        .await
+        .expect_status(StatusCode::OK)
         .await;
     }
 
@@ -96,25 +94,25 @@ async fn only_mentors_meeting_every_visibility_condition_are_listed() {
 
     assert_eq!(listed_ids(&app, "").await, vec![visible]);
     for hidden in [no_subject, all_blocked, no_upi, inactive, rejected, pending] {
-        expect_problem(
-            app.get(&format!("/api/mentors/{hidden}"), None).await,
-            StatusCode::NOT_FOUND,
-            "MENTOR_NOT_FOUND",
-        )
-        .await;
+        app.get(&format!("/api/mentors/{hidden}"), None)
+            .await
+            .expect_problem(StatusCode::NOT_FOUND, "MENTOR_NOT_FOUND")
+            .await;
         let availability = app
             .get(
                 &format!("/api/mentors/{hidden}/availability?date=2030-01-01"),
                 None,
             )
             .await;
-        expect_problem(availability, StatusCode::NOT_FOUND, "MENTOR_NOT_FOUND").await;
+        availability
+            .expect_problem(StatusCode::NOT_FOUND, "MENTOR_NOT_FOUND")
+            .await;
     }
-    let detail = expect_status(
-        app.get(&format!("/api/mentors/{visible}"), None).await,
-        StatusCode::OK,
-    )
-    .await;
+    let detail = app
+        .get(&format!("/api/mentors/{visible}"), None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(detail["subjects"][0]["classFee"], "600.00");
     assert_no_secrets(&detail);
 }
@@ -125,11 +123,11 @@ async fn every_filter_narrows_the_list() {
     let (_, admin) = app.admin().await;
     let (physics, _) = app.visible_mentor("physics@example.com", &admin).await;
     let (maths, token) = app.visible_mentor("maths@example.com", &admin).await;
-    let subjects = expect_status(
-        app.get("/api/mentors/me/subjects", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let subjects = app
+        .get("/api/mentors/me/subjects", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let subject_id = subjects[0]["subjectId"].as_str().unwrap();
     let changed = json!({"subject": "Mathematics", "experienceYears": 8, "classFee": "1200.00"});
     app.put(
@@ -178,12 +176,10 @@ async fn every_filter_narrows_the_list() {
         "?minFee=10&maxFee=5",
         "?limit=500",
     ] {
-        expect_problem(
-            app.get(&format!("/api/mentors{bad}"), None).await,
-            StatusCode::BAD_REQUEST,
-            "INVALID_QUERY",
-        )
-        .await;
+        app.get(&format!("/api/mentors{bad}"), None)
+            .await
+            .expect_problem(StatusCode::BAD_REQUEST, "INVALID_QUERY")
+            .await;
     }
 }
 
@@ -207,7 +203,11 @@ async fn pages_are_stable_and_complete_even_with_equal_ratings() {
             Some(cursor) => format!("/api/mentors?limit=2&cursor={cursor}"),
             None => "/api/mentors?limit=2".into(),
         };
-        let page = expect_status(app.get(&query, None).await, StatusCode::OK).await;
+        let page = app
+            .get(&query, None)
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         seen.extend(
             page["items"]
                 .as_array()
@@ -227,12 +227,10 @@ async fn pages_are_stable_and_complete_even_with_equal_ratings() {
     assert_eq!(sorted_seen.len(), 5, "no duplicates: {seen:?}");
     expected.sort();
     assert_eq!(sorted_seen, expected);
-    expect_problem(
-        app.get("/api/mentors?cursor=bogus", None).await,
-        StatusCode::BAD_REQUEST,
-        "INVALID_CURSOR",
-    )
-    .await;
+    app.get("/api/mentors?cursor=bogus", None)
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST, "INVALID_CURSOR")
+        .await;
 }
 
 #[tokio::test]
@@ -250,11 +248,11 @@ async fn every_mutation_path_shows_in_the_cached_list_at_once() {
             .cloned()
     };
     let list = || async {
-        expect_status(
-            other_instance.get("/api/mentors", None).await,
-            StatusCode::OK,
-        )
-        .await
+        other_instance
+            .get("/api/mentors", None)
+            .await
+            .expect_status(StatusCode::OK)
+            .await
     };
     assert!(card(&list().await).is_some());
 
@@ -286,7 +284,7 @@ async fn every_mutation_path_shows_in_the_cached_list_at_once() {
             Some(&token),
         )
         .await;
-    let astronomy = expect_status(added, StatusCode::CREATED).await["subjectId"]
+    let astronomy = added.expect_status(StatusCode::CREATED).await["subjectId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -323,11 +321,11 @@ async fn every_mutation_path_shows_in_the_cached_list_at_once() {
         "subject deleted"
     );
 
-    let slots = expect_status(
-        app.get("/api/mentors/me/slots", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let slots = app
+        .get("/api/mentors/me/slots", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     for slot in slots.as_array().unwrap() {
         app.delete(
             &format!("/api/mentors/me/slots/{}", slot["slotId"].as_str().unwrap()),

@@ -23,8 +23,12 @@ async fn a_wrong_password_and_an_unknown_email_look_the_same() {
     let wrong = attempt(&app, "known@example.com", "Wrong-Pass1", "198.51.100.1").await;
     let unknown = attempt(&app, "nobody@example.com", PASSWORD, "198.51.100.1").await;
 
-    let wrong = expect_problem(wrong, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
-    let unknown = expect_problem(unknown, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+    let wrong = wrong
+        .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+        .await;
+    let unknown = unknown
+        .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+        .await;
     assert_eq!(wrong["detail"], unknown["detail"]);
 }
 
@@ -43,7 +47,9 @@ async fn five_failures_lock_the_email_for_everyone_on_every_instance() {
             &format!("203.0.113.{n}"),
         )
         .await;
-        expect_problem(response, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+        response
+            .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+            .await;
     }
     // The right password, from another IP, on another instance: still locked.
     let locked = attempt(
@@ -59,7 +65,9 @@ async fn five_failures_lock_the_email_for_everyone_on_every_instance() {
         .unwrap()
         .parse()
         .unwrap();
-    let problem = expect_problem(locked, StatusCode::TOO_MANY_REQUESTS, "LOGIN_LOCKED").await;
+    let problem = locked
+        .expect_problem(StatusCode::TOO_MANY_REQUESTS, "LOGIN_LOCKED")
+        .await;
     assert!(
         (800..=900).contains(&retry_after),
         "about 15 minutes, got {retry_after} s"
@@ -78,7 +86,7 @@ async fn five_failures_lock_the_email_for_everyone_on_every_instance() {
         "192.0.2.77",
     )
     .await;
-    expect_status(bystander, StatusCode::OK).await;
+    bystander.expect_status(StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -88,21 +96,19 @@ async fn a_success_before_the_limit_clears_the_email_count() {
     for _ in 0..4 {
         attempt(&app, "forgetful@example.com", "Wrong-Pass1", "198.51.100.9").await;
     }
-    expect_status(
-        attempt(&app, "forgetful@example.com", PASSWORD, "198.51.100.9").await,
-        StatusCode::OK,
-    )
-    .await;
+    attempt(&app, "forgetful@example.com", PASSWORD, "198.51.100.9")
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     for _ in 0..4 {
         attempt(&app, "forgetful@example.com", "Wrong-Pass1", "198.51.100.9").await;
     }
 
-    expect_status(
-        attempt(&app, "forgetful@example.com", PASSWORD, "198.51.100.9").await,
-        StatusCode::OK,
-    )
-    .await;
+    attempt(&app, "forgetful@example.com", PASSWORD, "198.51.100.9")
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 }
 
 #[tokio::test]
@@ -118,11 +124,15 @@ async fn thirty_failures_from_one_ip_lock_that_ip_only() {
             "198.51.100.66",
         )
         .await;
-        expect_problem(response, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+        response
+            .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+            .await;
     }
 
     let from_sprayer = attempt(&app, "victim@example.com", PASSWORD, "198.51.100.66").await;
-    expect_problem(from_sprayer, StatusCode::TOO_MANY_REQUESTS, "LOGIN_LOCKED").await;
+    from_sprayer
+        .expect_problem(StatusCode::TOO_MANY_REQUESTS, "LOGIN_LOCKED")
+        .await;
     let from_elsewhere = attempt(&app, "victim@example.com", PASSWORD, "198.51.100.67").await;
-    expect_status(from_elsewhere, StatusCode::OK).await;
+    from_elsewhere.expect_status(StatusCode::OK).await;
 }

@@ -106,12 +106,11 @@ async fn a_photo_round_trips_through_azurite_and_its_read_url() {
     let (mentor_id, token) = app.visible_mentor("media@example.com", &admin).await;
     let photo = png(300 * 1024, 7);
 
-    let view = expect_status(
-        app.upload("photo", "image/png", photo.clone(), &token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let view = app
+        .upload("photo", "image/png", photo.clone(), &token)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(view["kind"], "photo");
     assert_eq!(view["status"], "pending");
     assert_eq!(view["mentorId"], mentor_id.to_string());
@@ -126,11 +125,11 @@ async fn a_photo_round_trips_through_azurite_and_its_read_url() {
     let unsigned = url.split('?').next().unwrap();
     assert_ne!(fetch(unsigned).await.0, StatusCode::OK);
 
-    let listed = expect_status(
-        app.get("/api/mentors/me/media", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let listed = app
+        .get("/api/mentors/me/media", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(fetch(&url_of(&listed[0])).await.1, photo);
 }
@@ -141,12 +140,11 @@ async fn a_video_sent_straight_to_storage_is_stored_whole() {
     let (_, admin) = app.admin().await;
     let (_, token) = app.visible_mentor("video@example.com", &admin).await;
     let video = webm(9 * MIB + 123);
-    let view = expect_status(
-        app.upload("intro-video", "video/webm", video.clone(), &token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let view = app
+        .upload("intro-video", "video/webm", video.clone(), &token)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(view["kind"], "intro-video");
     assert_eq!(view["sizeBytes"], video.len());
     assert_eq!(fetch(&url_of(&view)).await.1, video);
@@ -203,12 +201,11 @@ async fn declared_types_and_sizes_are_refused_before_any_url_is_handed_out() {
             "INVALID_PATH",
         ),
     ] {
-        let refused = expect_problem(
-            app.begin(kind, content_type, size, &token).await,
-            status,
-            code,
-        )
-        .await;
+        let refused = app
+            .begin(kind, content_type, size, &token)
+            .await
+            .expect_problem(status, code)
+            .await;
         if code == "PAYLOAD_TOO_LARGE" {
             assert!(refused["maxBytes"].as_u64().unwrap() < size as u64);
         }
@@ -228,19 +225,17 @@ async fn what_arrives_in_storage_is_checked_and_a_refused_file_is_deleted() {
     let (mentor_id, token) = app.visible_mentor("stored@example.com", &admin).await;
 
     // Completing before anything arrived: the upload stays open.
-    let upload = expect_status(
-        app.begin("photo", "image/png", 1000, &token).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let upload = app
+        .begin("photo", "image/png", 1000, &token)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(upload["target"]["headers"]["x-ms-blob-type"], "BlockBlob");
     assert_eq!(upload["target"]["maxBytes"], 5 * MIB);
-    expect_problem(
-        app.complete("photo", &upload, &token).await,
-        StatusCode::CONFLICT,
-        "UPLOAD_INCOMPLETE",
-    )
-    .await;
+    app.complete("photo", &upload, &token)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "UPLOAD_INCOMPLETE")
+        .await;
 
     // Declared 1,000 bytes, sent one byte over the limit: refused at completion, blob deleted,
     // and the upload is over.
@@ -248,65 +243,58 @@ async fn what_arrives_in_storage_is_checked_and_a_refused_file_is_deleted() {
         put_to_storage(&upload["target"], png(5 * MIB + 1, 1)).await,
         StatusCode::CREATED
     );
-    let too_big = expect_problem(
-        app.complete("photo", &upload, &token).await,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
-    )
-    .await;
+    let too_big = app
+        .complete("photo", &upload, &token)
+        .await
+        .expect_problem(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
+        .await;
     assert_eq!(too_big["maxBytes"], 5 * MIB);
     assert!(!app.target_blob_exists(&upload["target"]).await);
-    expect_problem(
-        app.complete("photo", &upload, &token).await,
-        StatusCode::NOT_FOUND,
-        "UPLOAD_NOT_FOUND",
-    )
-    .await;
+    app.complete("photo", &upload, &token)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "UPLOAD_NOT_FOUND")
+        .await;
 
     // The bytes must be what was declared.
-    let upload = expect_status(
-        app.begin("photo", "image/jpeg", 1000, &token).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let upload = app
+        .begin("photo", "image/jpeg", 1000, &token)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(
         put_to_storage(&upload["target"], png(1000, 1)).await,
         StatusCode::CREATED
     );
-    expect_problem(
-        app.complete("photo", &upload, &token).await,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "CONTENT_TYPE_MISMATCH",
-    )
-    .await;
+    app.complete("photo", &upload, &token)
+        .await
+        .expect_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "CONTENT_TYPE_MISMATCH")
+        .await;
     assert!(!app.target_blob_exists(&upload["target"]).await);
 
     // Stored under another content type than declared: browsers would be told the wrong type.
-    let upload = expect_status(
-        app.begin("photo", "image/png", 1000, &token).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let upload = app
+        .begin("photo", "image/png", 1000, &token)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     let mut target = upload["target"].clone();
     target["headers"]["Content-Type"] = json!("text/html");
     assert_eq!(
         put_to_storage(&target, png(1000, 1)).await,
         StatusCode::CREATED
     );
-    expect_problem(
-        app.complete("photo", &upload, &token).await,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "CONTENT_TYPE_MISMATCH",
-    )
-    .await;
+    app.complete("photo", &upload, &token)
+        .await
+        .expect_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "CONTENT_TYPE_MISMATCH")
+        .await;
     assert_eq!(app.media_rows(mentor_id).await, 0, "nothing recorded");
 
     // Exactly 5 MiB is allowed, and completing twice records it once.
-    let upload = expect_status(
-        app.begin("photo", "image/png", 5 * MIB, &token).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let upload = app
+        .begin("photo", "image/png", 5 * MIB, &token)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(
         put_to_storage(&upload["target"], png(5 * MIB, 3)).await,
         StatusCode::CREATED
@@ -333,11 +321,11 @@ async fn a_write_url_is_for_its_one_blob_and_its_mentors_upload() {
     let (_, other, _) = app
         .signed_in_mentor("scoped-other@example.com", &admin)
         .await;
-    let upload = expect_status(
-        app.begin("photo", "image/png", 1000, &token).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let upload = app
+        .begin("photo", "image/png", 1000, &token)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     let url = upload["target"]["url"].as_str().unwrap();
 
     // Another blob name under the same signature, or a tampered signature: storage refuses.
@@ -360,19 +348,18 @@ async fn a_write_url_is_for_its_one_blob_and_its_mentors_upload() {
         put_to_storage(&upload["target"], png(1000, 1)).await,
         StatusCode::CREATED
     );
-    expect_problem(
-        app.complete("photo", &upload, &other).await,
-        StatusCode::NOT_FOUND,
-        "UPLOAD_NOT_FOUND",
-    )
-    .await;
-    expect_problem(
-        app.complete("intro-video", &upload, &token).await,
-        StatusCode::NOT_FOUND,
-        "UPLOAD_NOT_FOUND",
-    )
-    .await;
-    expect_status(app.complete("photo", &upload, &token).await, StatusCode::OK).await;
+    app.complete("photo", &upload, &other)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "UPLOAD_NOT_FOUND")
+        .await;
+    app.complete("intro-video", &upload, &token)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "UPLOAD_NOT_FOUND")
+        .await;
+    app.complete("photo", &upload, &token)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 }
 
 #[tokio::test]
@@ -380,20 +367,20 @@ async fn uploads_never_completed_are_swept_a_day_after_their_url_expired() {
     let app = spawn_app().await;
     let (_, admin) = app.admin().await;
     let (_, token) = app.visible_mentor("sweep@example.com", &admin).await;
-    let abandoned = expect_status(
-        app.begin("photo", "image/png", 1000, &token).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let abandoned = app
+        .begin("photo", "image/png", 1000, &token)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(
         put_to_storage(&abandoned["target"], png(1000, 1)).await,
         StatusCode::CREATED
     );
-    let recent = expect_status(
-        app.begin("photo", "image/png", 1000, &token).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let recent = app
+        .begin("photo", "image/png", 1000, &token)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     assert_eq!(
         put_to_storage(&recent["target"], png(1000, 2)).await,
         StatusCode::CREATED
@@ -414,14 +401,15 @@ async fn uploads_never_completed_are_swept_a_day_after_their_url_expired() {
         "{answer}"
     );
     assert!(!app.target_blob_exists(&abandoned["target"]).await);
-    expect_problem(
-        app.complete("photo", &abandoned, &token).await,
-        StatusCode::NOT_FOUND,
-        "UPLOAD_NOT_FOUND",
-    )
-    .await;
+    app.complete("photo", &abandoned, &token)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "UPLOAD_NOT_FOUND")
+        .await;
     assert!(app.target_blob_exists(&recent["target"]).await);
-    expect_status(app.complete("photo", &recent, &token).await, StatusCode::OK).await;
+    app.complete("photo", &recent, &token)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 }
 
 #[tokio::test]
@@ -429,30 +417,27 @@ async fn a_new_upload_replaces_the_old_file_and_needs_approval_again() {
     let app = spawn_app().await;
     let (_, admin) = app.admin().await;
     let (_, token) = app.visible_mentor("replace@example.com", &admin).await;
-    let first = expect_status(
-        app.upload("photo", "image/png", png(2000, 1), &token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let first = app
+        .upload("photo", "image/png", png(2000, 1), &token)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let first_id = first["mediaId"].as_str().unwrap().to_owned();
-    expect_status(
-        app.post(
-            &format!("/api/admin/media/{first_id}/approve"),
-            &json!({}),
-            Some(&admin),
-        )
-        .await,
-        StatusCode::OK,
+    app.post(
+        &format!("/api/admin/media/{first_id}/approve"),
+        &json!({}),
+        Some(&admin),
     )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
 
     let second_photo = png(3000, 2);
-    let second = expect_status(
-        app.upload("photo", "image/png", second_photo.clone(), &token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let second = app
+        .upload("photo", "image/png", second_photo.clone(), &token)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(second["status"], "pending");
     assert_ne!(second["mediaId"], first["mediaId"]);
     assert_eq!(
@@ -462,32 +447,24 @@ async fn a_new_upload_replaces_the_old_file_and_needs_approval_again() {
     );
     assert_eq!(fetch(&url_of(&second)).await.1, second_photo);
     // A decision about the old file cannot land on the new one.
-    expect_problem(
-        app.post(
-            &format!("/api/admin/media/{first_id}/reject"),
-            &json!({"reason": "blurry"}),
-            Some(&admin),
-        )
-        .await,
-        StatusCode::NOT_FOUND,
-        "MEDIA_NOT_FOUND",
+    app.post(
+        &format!("/api/admin/media/{first_id}/reject"),
+        &json!({"reason": "blurry"}),
+        Some(&admin),
     )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "MEDIA_NOT_FOUND")
     .await;
 
-    expect_status(
-        app.delete("/api/mentors/me/media/photo", Some(&token))
-            .await,
-        StatusCode::NO_CONTENT,
-    )
-    .await;
+    app.delete("/api/mentors/me/media/photo", Some(&token))
+        .await
+        .expect_status(StatusCode::NO_CONTENT)
+        .await;
     assert_eq!(fetch(&url_of(&second)).await.0, StatusCode::NOT_FOUND);
-    expect_problem(
-        app.delete("/api/mentors/me/media/photo", Some(&token))
-            .await,
-        StatusCode::NOT_FOUND,
-        "MEDIA_NOT_FOUND",
-    )
-    .await;
+    app.delete("/api/mentors/me/media/photo", Some(&token))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "MEDIA_NOT_FOUND")
+        .await;
 }
 
 fn listed_ids(page: &Value) -> Vec<String> {
@@ -505,40 +482,41 @@ async fn review_decisions_drive_find_mentors_when_approval_is_required() {
     let (_, admin) = app.admin().await;
     let (mentor_id, token) = app.visible_mentor("review@example.com", &admin).await;
     let id = mentor_id.to_string();
-    expect_status(
-        app.put(
-            "/api/admin/settings",
-            &json!({"mediaApprovalRequired": true}),
-            Some(&admin),
-        )
-        .await,
-        StatusCode::OK,
+    app.put(
+        "/api/admin/settings",
+        &json!({"mediaApprovalRequired": true}),
+        Some(&admin),
     )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
-    let list =
-        || async { expect_status(app.get("/api/mentors", None).await, StatusCode::OK).await };
+    let list = || async {
+        app.get("/api/mentors", None)
+            .await
+            .expect_status(StatusCode::OK)
+            .await
+    };
     assert!(
         !listed_ids(&list().await).contains(&id),
         "no approved media yet"
     );
 
     let photo = png(4000, 9);
-    let uploaded = expect_status(
-        app.upload("photo", "image/png", photo.clone(), &token)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let uploaded = app
+        .upload("photo", "image/png", photo.clone(), &token)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert!(
         !listed_ids(&list().await).contains(&id),
         "pending is not approved"
     );
 
-    let queue = expect_status(
-        app.get("/api/admin/media", Some(&admin)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let queue = app
+        .get("/api/admin/media", Some(&admin))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(queue["items"].as_array().unwrap().len(), 1);
     assert_eq!(queue["items"][0]["mediaId"], uploaded["mediaId"]);
     assert_eq!(
@@ -548,16 +526,15 @@ async fn review_decisions_drive_find_mentors_when_approval_is_required() {
     );
 
     let media_id = uploaded["mediaId"].as_str().unwrap();
-    let approved = expect_status(
-        app.post(
+    let approved = app
+        .post(
             &format!("/api/admin/media/{media_id}/approve"),
             &json!({}),
             Some(&admin),
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(approved["status"], "approved");
     let page = list().await;
     let card = page["items"]
@@ -568,30 +545,29 @@ async fn review_decisions_drive_find_mentors_when_approval_is_required() {
         .expect("visible at once after approval")
         .clone();
     assert_eq!(fetch(card["photoUrl"].as_str().unwrap()).await.1, photo);
-    let detail = expect_status(
-        app.get(&format!("/api/mentors/{id}"), None).await,
-        StatusCode::OK,
-    )
-    .await;
+    let detail = app
+        .get(&format!("/api/mentors/{id}"), None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(fetch(detail["photoUrl"].as_str().unwrap()).await.1, photo);
     assert_eq!(detail["introVideoUrl"], Value::Null);
-    let pending = expect_status(
-        app.get("/api/admin/media", Some(&admin)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let pending = app
+        .get("/api/admin/media", Some(&admin))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert!(pending["items"].as_array().unwrap().is_empty());
 
-    let rejected = expect_status(
-        app.post(
+    let rejected = app
+        .post(
             &format!("/api/admin/media/{media_id}/reject"),
             &json!({"reason": "  Face not visible "}),
             Some(&admin),
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         (&rejected["status"], &rejected["rejectionReason"]),
         (&json!("rejected"), &json!("Face not visible"))
@@ -600,46 +576,40 @@ async fn review_decisions_drive_find_mentors_when_approval_is_required() {
         !listed_ids(&list().await).contains(&id),
         "hidden at once after rejection"
     );
-    let mine = expect_status(
-        app.get("/api/mentors/me/media", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let mine = app
+        .get("/api/mentors/me/media", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(mine[0]["status"], "rejected");
-    let notices = expect_status(
-        app.get("/api/notifications", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let notices = app
+        .get("/api/notifications", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert!(
         notices.to_string().contains("Face not visible"),
         "{notices}"
     );
-    let rejected_queue = expect_status(
-        app.get("/api/admin/media?status=rejected", Some(&admin))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let rejected_queue = app
+        .get("/api/admin/media?status=rejected", Some(&admin))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(rejected_queue["items"][0]["mediaId"], uploaded["mediaId"]);
 
-    expect_problem(
-        app.post(
-            &format!("/api/admin/media/{media_id}/reject"),
-            &json!({"reason": ""}),
-            Some(&admin),
-        )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "VALIDATION_FAILED",
+    app.post(
+        &format!("/api/admin/media/{media_id}/reject"),
+        &json!({"reason": ""}),
+        Some(&admin),
     )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
     .await;
-    expect_problem(
-        app.get("/api/admin/media?status=maybe", Some(&admin)).await,
-        StatusCode::BAD_REQUEST,
-        "INVALID_QUERY",
-    )
-    .await;
+    app.get("/api/admin/media?status=maybe", Some(&admin))
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST, "INVALID_QUERY")
+        .await;
 }
 
 #[tokio::test]
@@ -648,12 +618,11 @@ async fn media_routes_enforce_roles() {
     let (_, admin) = app.admin().await;
     let (_, student) = app.student("s@example.com").await;
     let (_, mentor) = app.visible_mentor("m@example.com", &admin).await;
-    let uploaded = expect_status(
-        app.upload("photo", "image/png", png(1000, 1), &mentor)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let uploaded = app
+        .upload("photo", "image/png", png(1000, 1), &mentor)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let media_id = uploaded["mediaId"].as_str().unwrap();
     let approve = format!("/api/admin/media/{media_id}/approve");
     let reject = format!("/api/admin/media/{media_id}/reject");
@@ -709,24 +678,21 @@ async fn media_routes_enforce_roles() {
     }
     // Another mentor sees and touches only their own media.
     let (_, other, _) = app.signed_in_mentor("other@example.com", &admin).await;
-    let theirs = expect_status(
-        app.get("/api/mentors/me/media", Some(&other)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let theirs = app
+        .get("/api/mentors/me/media", Some(&other))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(theirs, json!([]));
-    expect_problem(
-        app.delete("/api/mentors/me/media/photo", Some(&other))
-            .await,
-        StatusCode::NOT_FOUND,
-        "MEDIA_NOT_FOUND",
-    )
-    .await;
-    let still = expect_status(
-        app.get("/api/mentors/me/media", Some(&mentor)).await,
-        StatusCode::OK,
-    )
-    .await;
+    app.delete("/api/mentors/me/media/photo", Some(&other))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "MEDIA_NOT_FOUND")
+        .await;
+    let still = app
+        .get("/api/mentors/me/media", Some(&mentor))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         still[0]["status"], "pending",
         "no refused call changed anything"

@@ -16,7 +16,7 @@ async fn a_pending_mentor_cannot_sign_in_and_gets_no_session_at_signup() {
             None,
         )
         .await;
-    let body = expect_status(response, StatusCode::CREATED).await;
+    let body = response.expect_status(StatusCode::CREATED).await;
     assert_eq!(body["user"]["approvalStatus"], "pending");
     assert!(body.get("sessionToken").is_none());
 
@@ -28,7 +28,9 @@ async fn a_pending_mentor_cannot_sign_in_and_gets_no_session_at_signup() {
         )
         .await;
 
-    expect_problem(login, StatusCode::FORBIDDEN, "APPROVAL_PENDING").await;
+    login
+        .expect_problem(StatusCode::FORBIDDEN, "APPROVAL_PENDING")
+        .await;
     assert_eq!(app.count("sessions").await, 0);
 }
 
@@ -44,7 +46,7 @@ async fn a_rejected_mentor_is_told_why() {
             Some(&admin),
         )
         .await;
-    expect_status(rejected, StatusCode::OK).await;
+    rejected.expect_status(StatusCode::OK).await;
 
     let login = app
         .post(
@@ -54,7 +56,9 @@ async fn a_rejected_mentor_is_told_why() {
         )
         .await;
 
-    let problem = expect_problem(login, StatusCode::FORBIDDEN, "APPROVAL_REJECTED").await;
+    let problem = login
+        .expect_problem(StatusCode::FORBIDDEN, "APPROVAL_REJECTED")
+        .await;
     assert_eq!(problem["reason"], "Qualifications unverifiable");
     let emails: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM email_outbox WHERE recipient = 'rejected@example.com'",
@@ -84,18 +88,16 @@ async fn an_approved_mentor_without_2fa_must_enrol_before_getting_a_session() {
             None,
         )
         .await;
-    let body = expect_status(login, StatusCode::OK).await;
+    let body = login.expect_status(StatusCode::OK).await;
     assert_eq!(body["require2FASetup"], true);
     assert!(body.get("sessionToken").is_none());
     let enrollment = body["enrollmentToken"].as_str().unwrap();
 
     // The enrolment token opens nothing but enrolment.
-    expect_problem(
-        app.get("/api/auth/me", Some(enrollment)).await,
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHENTICATED",
-    )
-    .await;
+    app.get("/api/auth/me", Some(enrollment))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
+        .await;
     let verify_early = app
         .post(
             "/api/auth/2fa/verify",
@@ -103,14 +105,15 @@ async fn an_approved_mentor_without_2fa_must_enrol_before_getting_a_session() {
             Some(enrollment),
         )
         .await;
-    expect_problem(verify_early, StatusCode::CONFLICT, "TOTP_SETUP_NOT_STARTED").await;
+    verify_early
+        .expect_problem(StatusCode::CONFLICT, "TOTP_SETUP_NOT_STARTED")
+        .await;
 
-    let setup = expect_status(
-        app.post("/api/auth/2fa/setup", &json!({}), Some(enrollment))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let setup = app
+        .post("/api/auth/2fa/setup", &json!({}), Some(enrollment))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let secret = setup["secret"].as_str().unwrap();
     assert!(
         setup["otpauthUrl"]
@@ -125,7 +128,9 @@ async fn an_approved_mentor_without_2fa_must_enrol_before_getting_a_session() {
             Some(enrollment),
         )
         .await;
-    expect_problem(wrong, StatusCode::UNAUTHORIZED, "INVALID_TOTP").await;
+    wrong
+        .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_TOTP")
+        .await;
 
     let verified = app
         .post(
@@ -135,14 +140,19 @@ async fn an_approved_mentor_without_2fa_must_enrol_before_getting_a_session() {
         )
         .await;
 
-    let session = expect_status(verified, StatusCode::OK).await;
+    let session = verified.expect_status(StatusCode::OK).await;
     assert_eq!(session["user"]["twoFactorEnabled"], true);
     let token = session["sessionToken"].as_str().unwrap();
-    expect_status(app.get("/api/auth/me", Some(token)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let reuse = app
         .post("/api/auth/2fa/setup", &json!({}), Some(enrollment))
         .await;
-    expect_problem(reuse, StatusCode::UNAUTHORIZED, "SESSION_REVOKED").await;
+    reuse
+        .expect_problem(StatusCode::UNAUTHORIZED, "SESSION_REVOKED")
+        .await;
 }
 
 #[tokio::test]
@@ -152,11 +162,11 @@ async fn a_mentor_with_2fa_needs_a_fresh_correct_code() {
     let (_, _, secret) = app.signed_in_mentor("totp@example.com", &admin).await;
     let credentials = json!({"email": "totp@example.com", "password": PASSWORD});
 
-    let without_code = expect_status(
-        app.post("/api/auth/login", &credentials, None).await,
-        StatusCode::OK,
-    )
-    .await;
+    let without_code = app
+        .post("/api/auth/login", &credentials, None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(without_code, json!({"require2FA": true}));
 
     let wrong = app
@@ -166,22 +176,26 @@ async fn a_mentor_with_2fa_needs_a_fresh_correct_code() {
             None,
         )
         .await;
-    expect_problem(wrong, StatusCode::UNAUTHORIZED, "INVALID_TOTP").await;
+    wrong
+        .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_TOTP")
+        .await;
 
     // The next step's code (accepted within the one-step drift, and newer than the step the
     // enrolment used) works once; the same code again is a replay.
     let next_code = totp_at(&secret, 30);
     let with_code =
         json!({"email": "totp@example.com", "password": PASSWORD, "totpCode": next_code});
-    let session = expect_status(
-        app.post("/api/auth/login", &with_code, None).await,
-        StatusCode::OK,
-    )
-    .await;
+    let session = app
+        .post("/api/auth/login", &with_code, None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert!(session["sessionToken"].is_string());
 
     let replay = app.post("/api/auth/login", &with_code, None).await;
-    expect_problem(replay, StatusCode::UNAUTHORIZED, "INVALID_TOTP").await;
+    replay
+        .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_TOTP")
+        .await;
 }
 
 #[tokio::test]
@@ -196,10 +210,8 @@ async fn wrong_totp_codes_count_toward_the_lockout() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
 
-    expect_problem(
-        app.post("/api/auth/login", &guess, None).await,
-        StatusCode::TOO_MANY_REQUESTS,
-        "LOGIN_LOCKED",
-    )
-    .await;
+    app.post("/api/auth/login", &guess, None)
+        .await
+        .expect_problem(StatusCode::TOO_MANY_REQUESTS, "LOGIN_LOCKED")
+        .await;
 }

@@ -19,38 +19,34 @@ async fn a_mentor_edits_the_profile_and_bad_time_zones_are_refused() {
         "specialties": [{"subject": "Physics", "experience": 10}]
     });
 
-    let updated = expect_status(
-        app.put("/api/mentors/me/profile", &profile, Some(&token))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let updated = app
+        .put("/api/mentors/me/profile", &profile, Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     assert_eq!(updated["title"], "Physics olympiad coach");
     assert_eq!(updated["timeZone"], "Europe/Berlin");
     assert_eq!(updated["rating"], "0.00");
     assert_no_secrets(&updated);
-    let fetched = expect_status(
-        app.get("/api/mentors/me/profile", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let fetched = app
+        .get("/api/mentors/me/profile", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(fetched, updated);
 
     let mut bad = profile.clone();
     bad["timeZone"] = json!("Mars/Olympus");
     let refused = app.put("/api/mentors/me/profile", &bad, Some(&token)).await;
-    expect_problem(
-        refused,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "VALIDATION_FAILED",
-    )
-    .await;
-    let unchanged = expect_status(
-        app.get("/api/mentors/me/profile", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    refused
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+        .await;
+    let unchanged = app
+        .get("/api/mentors/me/profile", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(unchanged["timeZone"], "Europe/Berlin");
 }
 
@@ -68,7 +64,7 @@ async fn subjects_are_unique_per_mentor_and_fees_are_exact_positive_decimals() {
             Some(&token),
         )
         .await;
-    let subject = expect_status(created, StatusCode::CREATED).await;
+    let subject = created.expect_status(StatusCode::CREATED).await;
     assert_eq!(subject["classFee"], "500.00", "the default fee");
     let subject_id = subject["subjectId"].as_str().unwrap().to_owned();
 
@@ -79,7 +75,9 @@ async fn subjects_are_unique_per_mentor_and_fees_are_exact_positive_decimals() {
             Some(&token),
         )
         .await;
-    expect_problem(duplicate, StatusCode::CONFLICT, "SUBJECT_EXISTS").await;
+    duplicate
+        .expect_problem(StatusCode::CONFLICT, "SUBJECT_EXISTS")
+        .await;
     for fee in [
         json!("0"),
         json!("-5.00"),
@@ -93,12 +91,9 @@ async fn subjects_are_unique_per_mentor_and_fees_are_exact_positive_decimals() {
                 Some(&token),
             )
             .await;
-        expect_problem(
-            response,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_FAILED",
-        )
-        .await;
+        response
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+            .await;
     }
     let updated = app
         .put(
@@ -108,7 +103,7 @@ async fn subjects_are_unique_per_mentor_and_fees_are_exact_positive_decimals() {
         )
         .await;
     assert_eq!(
-        expect_status(updated, StatusCode::OK).await["classFee"],
+        updated.expect_status(StatusCode::OK).await["classFee"],
         "750.50"
     );
 
@@ -119,23 +114,22 @@ async fn subjects_are_unique_per_mentor_and_fees_are_exact_positive_decimals() {
             Some(&other),
         )
         .await;
-    expect_problem(foreign, StatusCode::NOT_FOUND, "SUBJECT_NOT_FOUND").await;
-    expect_problem(
-        app.delete(
-            &format!("/api/mentors/me/subjects/{subject_id}"),
-            Some(&other),
-        )
-        .await,
-        StatusCode::NOT_FOUND,
-        "SUBJECT_NOT_FOUND",
+    foreign
+        .expect_problem(StatusCode::NOT_FOUND, "SUBJECT_NOT_FOUND")
+        .await;
+    app.delete(
+        &format!("/api/mentors/me/subjects/{subject_id}"),
+        Some(&other),
     )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "SUBJECT_NOT_FOUND")
     .await;
 
-    let listed = expect_status(
-        app.get("/api/mentors/me/subjects", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let listed = app
+        .get("/api/mentors/me/subjects", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(
         app.delete(
@@ -157,36 +151,30 @@ async fn slots_must_be_ordered_well_formed_and_never_overlap() {
     let slot =
         |day: i32, start: &str, end: &str| json!({"dayOfWeek": day, "start": start, "end": end});
 
-    expect_status(
-        app.post(
-            "/api/mentors/me/slots",
-            &slot(1, "09:00", "12:00"),
-            Some(&token),
-        )
-        .await,
-        StatusCode::CREATED,
+    app.post(
+        "/api/mentors/me/slots",
+        &slot(1, "09:00", "12:00"),
+        Some(&token),
     )
+    .await
+    .expect_status(StatusCode::CREATED)
     .await;
     // Touching is fine; overlapping is not; the same hours on another day are fine.
-    expect_status(
-        app.post(
-            "/api/mentors/me/slots",
-            &slot(1, "12:00", "13:00"),
-            Some(&token),
-        )
-        .await,
-        StatusCode::CREATED,
+    app.post(
+        "/api/mentors/me/slots",
+        &slot(1, "12:00", "13:00"),
+        Some(&token),
     )
+    .await
+    .expect_status(StatusCode::CREATED)
     .await;
-    expect_status(
-        app.post(
-            "/api/mentors/me/slots",
-            &slot(2, "10:00", "24:00"),
-            Some(&token),
-        )
-        .await,
-        StatusCode::CREATED,
+    app.post(
+        "/api/mentors/me/slots",
+        &slot(2, "10:00", "24:00"),
+        Some(&token),
     )
+    .await
+    .expect_status(StatusCode::CREATED)
     .await;
     let overlap = app
         .post(
@@ -195,7 +183,9 @@ async fn slots_must_be_ordered_well_formed_and_never_overlap() {
             Some(&token),
         )
         .await;
-    expect_problem(overlap, StatusCode::CONFLICT, "SLOT_OVERLAP").await;
+    overlap
+        .expect_problem(StatusCode::CONFLICT, "SLOT_OVERLAP")
+        .await;
     for (day, start, end) in [
         (1, "14:00", "13:00"),
         (1, "14:00", "14:00"),
@@ -212,19 +202,16 @@ async fn slots_must_be_ordered_well_formed_and_never_overlap() {
                 Some(&token),
             )
             .await;
-        expect_problem(
-            response,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "VALIDATION_FAILED",
-        )
-        .await;
+        response
+            .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
+            .await;
     }
 
-    let listed = expect_status(
-        app.get("/api/mentors/me/slots", Some(&token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let listed = app
+        .get("/api/mentors/me/slots", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let summary: Vec<String> = listed
         .as_array()
         .unwrap()
@@ -266,7 +253,7 @@ async fn a_slot_with_an_upcoming_booking_cannot_be_deleted_blocked_or_moved_away
             Some(&token),
         )
         .await;
-    let slot_id = expect_status(created, StatusCode::CREATED).await["slotId"]
+    let slot_id = created.expect_status(StatusCode::CREATED).await["slotId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -274,27 +261,26 @@ async fn a_slot_with_an_upcoming_booking_cannot_be_deleted_blocked_or_moved_away
         .await;
     let path = format!("/api/mentors/me/slots/{slot_id}");
 
-    expect_problem(
-        app.delete(&path, Some(&token)).await,
-        StatusCode::CONFLICT,
-        "SLOT_IN_USE",
-    )
-    .await;
+    app.delete(&path, Some(&token))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "SLOT_IN_USE")
+        .await;
     for (start, end, blocked) in [
         ("11:00", "12:00", false),
         ("09:00", "12:00", true),
         ("09:00", "10:30", false),
     ] {
         let change = json!({"dayOfWeek": 3, "start": start, "end": end, "isBlocked": blocked});
-        expect_problem(
-            app.put(&path, &change, Some(&token)).await,
-            StatusCode::CONFLICT,
-            "SLOT_IN_USE",
-        )
-        .await;
+        app.put(&path, &change, Some(&token))
+            .await
+            .expect_problem(StatusCode::CONFLICT, "SLOT_IN_USE")
+            .await;
     }
     let widened = json!({"dayOfWeek": 3, "start": "08:00", "end": "13:00"});
-    expect_status(app.put(&path, &widened, Some(&token)).await, StatusCode::OK).await;
+    app.put(&path, &widened, Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let slot_row: (i32, i32, bool) =
         sqlx::query_as("SELECT start_minute, end_minute, is_blocked FROM time_slots")
             .fetch_one(&app.db)
@@ -308,60 +294,51 @@ async fn upi_demo_and_discount_are_validated_and_completion_reports_what_is_miss
     let app = spawn_app().await;
     let (_, admin) = app.admin().await;
     let (_, token, _) = app.signed_in_mentor("complete@example.com", &admin).await;
-    let completion = expect_status(
-        app.get("/api/mentors/me/profile-completion", Some(&token))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let completion = app
+        .get("/api/mentors/me/profile-completion", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         completion,
         json!({"hasSubjects": false, "hasTimeSlots": false, "hasUpiId": false, "mediaApproved": false, "isComplete": false})
     );
 
-    expect_problem(
-        app.put(
-            "/api/mentors/me/upi",
-            &json!({"upiId": "not a upi"}),
-            Some(&token),
-        )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "VALIDATION_FAILED",
+    app.put(
+        "/api/mentors/me/upi",
+        &json!({"upiId": "not a upi"}),
+        Some(&token),
     )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
     .await;
-    expect_problem(
-        app.put(
-            "/api/mentors/me/package-discount",
-            &json!({"percent": 51}),
-            Some(&token),
-        )
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "VALIDATION_FAILED",
+    app.put(
+        "/api/mentors/me/package-discount",
+        &json!({"percent": 51}),
+        Some(&token),
     )
+    .await
+    .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED")
     .await;
-    let demo = expect_status(
-        app.put(
+    let demo = app
+        .put(
             "/api/mentors/me/demo",
             &json!({"enabled": true}),
             Some(&token),
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(demo["demoEnabled"], true);
-    let discount = expect_status(
-        app.put(
+    let discount = app
+        .put(
             "/api/mentors/me/package-discount",
             &json!({"percent": 10}),
             Some(&token),
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(discount["packageDiscountPercent"], 10);
     app.post(
         "/api/mentors/me/subjects",
@@ -382,12 +359,11 @@ async fn upi_demo_and_discount_are_validated_and_completion_reports_what_is_miss
     )
     .await;
 
-    let completion = expect_status(
-        app.get("/api/mentors/me/profile-completion", Some(&token))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let completion = app
+        .get("/api/mentors/me/profile-completion", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         completion,
         json!({"hasSubjects": true, "hasTimeSlots": true, "hasUpiId": true, "mediaApproved": false, "isComplete": true})
@@ -405,17 +381,17 @@ async fn every_mentor_route_answers_by_role() {
     let (_, other_mentor, _) = app
         .signed_in_mentor("matrix-other@example.com", &admin)
         .await;
-    let subjects = expect_status(
-        app.get("/api/mentors/me/subjects", Some(&mentor)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let subjects = app
+        .get("/api/mentors/me/subjects", Some(&mentor))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let subject_id = subjects[0]["subjectId"].as_str().unwrap().to_owned();
-    let slots = expect_status(
-        app.get("/api/mentors/me/slots", Some(&mentor)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let slots = app
+        .get("/api/mentors/me/slots", Some(&mentor))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let slot_id = slots[0]["slotId"].as_str().unwrap().to_owned();
     let tomorrow = (Utc::now() + Duration::days(2)).date_naive();
     let subject_body = json!({"subject": "Physics", "experienceYears": 5, "classFee": "650.00"});
@@ -520,12 +496,10 @@ async fn every_mentor_route_answers_by_role() {
         }
     }
     let unknown = Uuid::new_v4();
-    expect_problem(
-        app.get(&format!("/api/mentors/{unknown}"), None).await,
-        StatusCode::NOT_FOUND,
-        "MENTOR_NOT_FOUND",
-    )
-    .await;
+    app.get(&format!("/api/mentors/{unknown}"), None)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "MENTOR_NOT_FOUND")
+        .await;
 }
 
 #[tokio::test]

@@ -66,7 +66,7 @@ async fn run_outbox(app: &TestApp) -> Value {
         .send()
         .await
         .unwrap();
-    expect_status(response, StatusCode::OK).await
+    response.expect_status(StatusCode::OK).await
 }
 
 async fn outbox_states(app: &TestApp) -> Vec<(String, i32)> {
@@ -213,11 +213,11 @@ async fn people_read_their_own_notifications() {
         let demo_or_regular = if day == 2 { "demo" } else { "regular" };
         let body = json!({"mentorId": mentor_id, "subject": "Physics", "sessionType": demo_or_regular,
                           "scheduledAt": at(day, 9, 0).to_rfc3339(), "idempotencyKey": Uuid::new_v4().to_string()});
-        let created = expect_status(
-            app.post("/api/bookings", &body, Some(&student)).await,
-            StatusCode::CREATED,
-        )
-        .await;
+        let created = app
+            .post("/api/bookings", &body, Some(&student))
+            .await
+            .expect_status(StatusCode::CREATED)
+            .await;
         if day > 2 {
             let id = created["bookingId"].as_str().unwrap();
             app.post(
@@ -229,35 +229,30 @@ async fn people_read_their_own_notifications() {
         }
     }
     // The demo's confirmation is the student's only notice (cancellations tell the mentor).
-    let page = expect_status(
-        app.get("/api/notifications", Some(&student)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let page = app
+        .get("/api/notifications", Some(&student))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["kind"], "booking_confirmed");
     let notice_id = items[0]["notificationId"].as_str().unwrap().to_owned();
     assert_eq!(
-        expect_status(
-            app.get("/api/notifications/unread-count", Some(&student))
-                .await,
-            StatusCode::OK
-        )
-        .await["unread"],
+        app.get("/api/notifications/unread-count", Some(&student))
+            .await
+            .expect_status(StatusCode::OK)
+            .await["unread"],
         1
     );
 
-    expect_problem(
-        app.post(
-            &format!("/api/notifications/{notice_id}/read"),
-            &json!({}),
-            Some(&stranger),
-        )
-        .await,
-        StatusCode::NOT_FOUND,
-        "NOTIFICATION_NOT_FOUND",
+    app.post(
+        &format!("/api/notifications/{notice_id}/read"),
+        &json!({}),
+        Some(&stranger),
     )
+    .await
+    .expect_problem(StatusCode::NOT_FOUND, "NOTIFICATION_NOT_FOUND")
     .await;
     assert_eq!(
         app.post(
@@ -270,27 +265,22 @@ async fn people_read_their_own_notifications() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        expect_status(
-            app.get("/api/notifications/unread-count", Some(&student))
-                .await,
-            StatusCode::OK
-        )
-        .await["unread"],
+        app.get("/api/notifications/unread-count", Some(&student))
+            .await
+            .expect_status(StatusCode::OK)
+            .await["unread"],
         0
     );
-    let unread = expect_status(
-        app.get("/api/notifications?unread=true", Some(&student))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let unread = app
+        .get("/api/notifications?unread=true", Some(&student))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert!(unread["items"].as_array().unwrap().is_empty());
-    expect_problem(
-        app.get("/api/notifications", None).await,
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHENTICATED",
-    )
-    .await;
+    app.get("/api/notifications", None)
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
+        .await;
 }
 
 #[tokio::test]
@@ -308,21 +298,20 @@ async fn notifications_page_newest_first_and_read_all_clears_them() {
             .unwrap();
     }
 
-    let first = expect_status(
-        app.get("/api/notifications?limit=3", Some(&student)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let first = app
+        .get("/api/notifications?limit=3", Some(&student))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let cursor = first["nextCursor"].as_str().unwrap();
-    let second = expect_status(
-        app.get(
+    let second = app
+        .get(
             &format!("/api/notifications?limit=3&cursor={cursor}"),
             Some(&student),
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let titles: Vec<&str> = first["items"]
         .as_array()
         .unwrap()
@@ -342,12 +331,10 @@ async fn notifications_page_newest_first_and_read_all_clears_them() {
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        expect_status(
-            app.get("/api/notifications/unread-count", Some(&student))
-                .await,
-            StatusCode::OK
-        )
-        .await["unread"],
+        app.get("/api/notifications/unread-count", Some(&student))
+            .await
+            .expect_status(StatusCode::OK)
+            .await["unread"],
         0
     );
 }

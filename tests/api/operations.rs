@@ -8,9 +8,17 @@ use crate::helpers::*;
 async fn liveness_and_readiness_answer() {
     let app = spawn_app().await;
 
-    let live = expect_status(app.get("/api/health", None).await, StatusCode::OK).await;
+    let live = app
+        .get("/api/health", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(live["status"], "ok");
-    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
+    let ready = app
+        .get("/api/health/ready", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["postgres"], "up");
     assert_eq!(ready["cache"], "redis");
@@ -21,7 +29,11 @@ async fn liveness_and_readiness_answer() {
 async fn the_openapi_document_describes_every_route() {
     let app = spawn_app().await;
 
-    let document = expect_status(app.get("/api/openapi.json", None).await, StatusCode::OK).await;
+    let document = app
+        .get("/api/openapi.json", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     assert_eq!(document["openapi"], "3.1.0");
     let paths = document["paths"].as_object().unwrap();

@@ -32,7 +32,7 @@ async fn forgot_answers_the_same_for_unknown_emails_and_sends_nothing() {
         )
         .await;
 
-    expect_status(response, StatusCode::ACCEPTED).await;
+    response.expect_status(StatusCode::ACCEPTED).await;
     assert_eq!(app.count("email_outbox").await, 0);
 }
 
@@ -40,7 +40,10 @@ async fn forgot_answers_the_same_for_unknown_emails_and_sends_nothing() {
 async fn a_reset_code_replaces_the_password_and_ends_every_session() {
     let app = spawn_app().await;
     let (_, token) = app.student("reset@example.com").await;
-    expect_status(app.get("/api/auth/me", Some(&token)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     app.post(
         "/api/auth/password/forgot",
         &json!({"email": "Reset@example.com"}),
@@ -63,12 +66,10 @@ async fn a_reset_code_replaces_the_password_and_ends_every_session() {
         .await;
 
     assert_eq!(reset.status(), StatusCode::NO_CONTENT);
-    expect_problem(
-        app.get("/api/auth/me", Some(&token)).await,
-        StatusCode::UNAUTHORIZED,
-        "SESSION_REVOKED",
-    )
-    .await;
+    app.get("/api/auth/me", Some(&token))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "SESSION_REVOKED")
+        .await;
     let login = app
         .post(
             "/api/auth/login",
@@ -76,7 +77,7 @@ async fn a_reset_code_replaces_the_password_and_ends_every_session() {
             None,
         )
         .await;
-    expect_status(login, StatusCode::OK).await;
+    login.expect_status(StatusCode::OK).await;
     let again = app
         .post(
             "/api/auth/password/reset",
@@ -84,7 +85,9 @@ async fn a_reset_code_replaces_the_password_and_ends_every_session() {
             None,
         )
         .await;
-    expect_problem(again, StatusCode::BAD_REQUEST, "RESET_CODE_INVALID").await;
+    again
+        .expect_problem(StatusCode::BAD_REQUEST, "RESET_CODE_INVALID")
+        .await;
 }
 
 #[tokio::test]
@@ -104,7 +107,9 @@ async fn five_wrong_codes_use_the_code_up() {
         let response = app
             .post("/api/auth/password/reset", &json!({"email": "guessed@example.com", "code": wrong, "newPassword": "Brand-New1"}), None)
             .await;
-        let problem = expect_problem(response, StatusCode::BAD_REQUEST, "RESET_CODE_INVALID").await;
+        let problem = response
+            .expect_problem(StatusCode::BAD_REQUEST, "RESET_CODE_INVALID")
+            .await;
         assert_eq!(problem["attemptsLeft"], attempts_left);
     }
     let right_but_late = app
@@ -115,12 +120,9 @@ async fn five_wrong_codes_use_the_code_up() {
         )
         .await;
 
-    expect_problem(
-        right_but_late,
-        StatusCode::BAD_REQUEST,
-        "RESET_CODE_INVALID",
-    )
-    .await;
+    right_but_late
+        .expect_problem(StatusCode::BAD_REQUEST, "RESET_CODE_INVALID")
+        .await;
     app.login("guessed@example.com").await;
 }
 
@@ -145,5 +147,7 @@ async fn an_expired_code_is_refused() {
         )
         .await;
 
-    expect_problem(response, StatusCode::BAD_REQUEST, "RESET_CODE_INVALID").await;
+    response
+        .expect_problem(StatusCode::BAD_REQUEST, "RESET_CODE_INVALID")
+        .await;
 }

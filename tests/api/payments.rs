@@ -118,26 +118,24 @@ impl PaymentsApp {
     async fn held_booking(&self, days: i64) -> Uuid {
         let body = json!({"mentorId": self.mentor_id, "subject": "Physics", "sessionType": "regular",
                           "scheduledAt": at(days, 10, 0).to_rfc3339(), "idempotencyKey": Uuid::new_v4().to_string()});
-        let created = expect_status(
-            self.app
-                .post("/api/bookings", &body, Some(&self.student))
-                .await,
-            StatusCode::CREATED,
-        )
-        .await;
+        let created = self
+            .app
+            .post("/api/bookings", &body, Some(&self.student))
+            .await
+            .expect_status(StatusCode::CREATED)
+            .await;
         created["bookingId"].as_str().unwrap().parse().unwrap()
     }
 
     async fn razorpay_order(&self, booking_id: Uuid) -> String {
         // A client-supplied amount is ignored.
         let body = json!({"bookingId": booking_id, "amount": 1});
-        let order = expect_status(
-            self.app
-                .post("/api/payments/razorpay/orders", &body, Some(&self.student))
-                .await,
-            StatusCode::OK,
-        )
-        .await;
+        let order = self
+            .app
+            .post("/api/payments/razorpay/orders", &body, Some(&self.student))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         assert_eq!(order["amount"], 60000);
         assert_eq!(order["keyId"], "rzp_test_key");
         order["orderId"].as_str().unwrap().to_owned()
@@ -202,7 +200,7 @@ impl PaymentsApp {
             .send()
             .await
             .unwrap();
-        expect_status(response, StatusCode::OK).await
+        response.expect_status(StatusCode::OK).await
     }
 }
 
@@ -235,22 +233,26 @@ async fn checkout_verification_confirms_once_with_the_servers_amount_and_rejects
             Some(&pay.student),
         )
         .await;
-    expect_problem(refused, StatusCode::BAD_REQUEST, "SIGNATURE_INVALID").await;
+    refused
+        .expect_problem(StatusCode::BAD_REQUEST, "SIGNATURE_INVALID")
+        .await;
     assert_eq!(pay.status(booking_id).await, "pending_payment");
 
-    let verified = expect_status(pay.verify(&order_id, "pay_1").await, StatusCode::OK).await;
+    let verified = pay
+        .verify(&order_id, "pay_1")
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(verified["status"], "confirmed");
     assert_eq!(pay.status(booking_id).await, "confirmed");
     // The webhook arriving afterwards changes nothing.
-    expect_status(
-        pay.razorpay_webhook(
-            "evt_after",
-            &captured(&order_id, "pay_1"),
-            RAZORPAY_WEBHOOK_SECRET,
-        )
-        .await,
-        StatusCode::OK,
+    pay.razorpay_webhook(
+        "evt_after",
+        &captured(&order_id, "pay_1"),
+        RAZORPAY_WEBHOOK_SECRET,
     )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
     assert_eq!(
         pay.ledger("payment").await,
@@ -268,7 +270,9 @@ async fn webhooks_need_a_valid_signature_and_replays_are_ignored() {
     let forged = pay
         .razorpay_webhook("evt_1", &event, "not-the-secret")
         .await;
-    expect_problem(forged, StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID").await;
+    forged
+        .expect_problem(StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID")
+        .await;
     let unsigned = pay
         .app
         .client
@@ -277,21 +281,21 @@ async fn webhooks_need_a_valid_signature_and_replays_are_ignored() {
         .send()
         .await
         .unwrap();
-    expect_problem(unsigned, StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID").await;
+    unsigned
+        .expect_problem(StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID")
+        .await;
     assert_eq!(pay.status(booking_id).await, "pending_payment");
 
-    let first = expect_status(
-        pay.razorpay_webhook("evt_1", &event, RAZORPAY_WEBHOOK_SECRET)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let replay = expect_status(
-        pay.razorpay_webhook("evt_1", &event, RAZORPAY_WEBHOOK_SECRET)
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let first = pay
+        .razorpay_webhook("evt_1", &event, RAZORPAY_WEBHOOK_SECRET)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    let replay = pay
+        .razorpay_webhook("evt_1", &event, RAZORPAY_WEBHOOK_SECRET)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     assert_eq!(
         (first["status"].as_str(), replay["status"].as_str()),
@@ -299,7 +303,10 @@ async fn webhooks_need_a_valid_signature_and_replays_are_ignored() {
     );
     assert_eq!(pay.status(booking_id).await, "confirmed");
     // Verification arriving after the webhook is accepted and changes nothing.
-    expect_status(pay.verify(&order_id, "pay_2").await, StatusCode::OK).await;
+    pay.verify(&order_id, "pay_2")
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(pay.ledger("payment").await.len(), 1);
 }
 
@@ -351,7 +358,7 @@ async fn a_payment_after_the_hold_lapsed_is_refunded_in_full() {
         )
         .await;
 
-    expect_status(late, StatusCode::OK).await;
+    late.expect_status(StatusCode::OK).await;
     assert_eq!(pay.status(booking_id).await, "expired");
     assert_eq!(
         pay.ledger("refund").await,
@@ -397,17 +404,16 @@ async fn cancellations_refund_the_policys_share_through_the_gateway_once() {
         (full, &second, "pay_full"),
     ] {
         pay.app.execute("UPDATE bookings SET hold_expires_at = now() + interval '10 minutes' WHERE booking_id = $1", booking_id).await;
-        let order = expect_status(
-            pay.app
-                .post(
-                    "/api/payments/razorpay/orders",
-                    &json!({"bookingId": booking_id}),
-                    Some(token),
-                )
-                .await,
-            StatusCode::OK,
-        )
-        .await;
+        let order = pay
+            .app
+            .post(
+                "/api/payments/razorpay/orders",
+                &json!({"bookingId": booking_id}),
+                Some(token),
+            )
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         let order_id = order["orderId"].as_str().unwrap();
         let signature =
             payments::signatures::sign(RAZORPAY_SECRET, format!("{order_id}|{payment}").as_bytes());
@@ -419,7 +425,7 @@ async fn cancellations_refund_the_policys_share_through_the_gateway_once() {
                 Some(token),
             )
             .await;
-        expect_status(verified, StatusCode::OK).await;
+        verified.expect_status(StatusCode::OK).await;
     }
     pay.app
         .post(
@@ -475,7 +481,9 @@ async fn a_gateway_outage_leaves_the_booking_waiting_and_says_so() {
         )
         .await;
 
-    expect_problem(response, StatusCode::BAD_GATEWAY, "GATEWAY_UNAVAILABLE").await;
+    response
+        .expect_problem(StatusCode::BAD_GATEWAY, "GATEWAY_UNAVAILABLE")
+        .await;
     assert_eq!(pay.status(booking_id).await, "pending_payment");
     assert_eq!(pay.app.count("payment_orders").await, 0);
 }
@@ -484,17 +492,16 @@ async fn a_gateway_outage_leaves_the_booking_waiting_and_says_so() {
 async fn stripe_intents_and_signed_webhooks_confirm_the_booking() {
     let pay = spawn_with_gateways().await;
     let booking_id = pay.held_booking(7).await;
-    let intent = expect_status(
-        pay.app
-            .post(
-                "/api/payments/stripe/intents",
-                &json!({"bookingId": booking_id}),
-                Some(&pay.student),
-            )
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let intent = pay
+        .app
+        .post(
+            "/api/payments/stripe/intents",
+            &json!({"bookingId": booking_id}),
+            Some(&pay.student),
+        )
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         (intent["amount"].as_i64(), intent["publishableKey"].as_str()),
         (Some(60000), Some("pk_test_x"))
@@ -532,22 +539,16 @@ async fn stripe_intents_and_signed_webhooks_confirm_the_booking() {
         payments::signatures::sign(STRIPE_WEBHOOK_SECRET, format!("{t}.{event}").as_bytes())
     };
 
-    expect_problem(
-        send(format!("t={},v1={}", now - 400, signed_at(now - 400))).await,
-        StatusCode::UNAUTHORIZED,
-        "SIGNATURE_INVALID",
-    )
-    .await;
-    expect_problem(
-        send(format!("t={now},v1={}", signed_at(now - 1))).await,
-        StatusCode::UNAUTHORIZED,
-        "SIGNATURE_INVALID",
-    )
-    .await;
+    (send(format!("t={},v1={}", now - 400, signed_at(now - 400))).await)
+        .expect_problem(StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID")
+        .await;
+    (send(format!("t={now},v1={}", signed_at(now - 1))).await)
+        .expect_problem(StatusCode::UNAUTHORIZED, "SIGNATURE_INVALID")
+        .await;
     let accepted = send(format!("t={now},v1=deadbeef,v1={}", signed_at(now))).await;
 
     assert_eq!(
-        expect_status(accepted, StatusCode::OK).await["status"],
+        accepted.expect_status(StatusCode::OK).await["status"],
         "processed"
     );
     assert_eq!(pay.status(booking_id).await, "confirmed");
@@ -587,11 +588,12 @@ async fn payouts_are_due_a_day_after_completion_and_recorded_once() {
         )
         .await;
 
-    let due = expect_status(
-        pay.app.get("/api/admin/payouts", Some(&pay.admin)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let due = pay
+        .app
+        .get("/api/admin/payouts", Some(&pay.admin))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(due.as_array().unwrap().len(), 1);
     assert_eq!(
         (
@@ -605,12 +607,11 @@ async fn payouts_are_due_a_day_after_completion_and_recorded_once() {
             Some("mentor@okaxis")
         )
     );
-    expect_problem(
-        pay.app.get("/api/admin/payouts", Some(&pay.student)).await,
-        StatusCode::FORBIDDEN,
-        "FORBIDDEN_ROLE",
-    )
-    .await;
+    pay.app
+        .get("/api/admin/payouts", Some(&pay.student))
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "FORBIDDEN_ROLE")
+        .await;
 
     let paid = pay
         .app
@@ -621,39 +622,33 @@ async fn payouts_are_due_a_day_after_completion_and_recorded_once() {
         )
         .await;
     assert_eq!(paid.status(), StatusCode::NO_CONTENT);
-    expect_problem(
-        pay.app
-            .post(
-                &format!("/api/admin/payouts/{done}/paid"),
-                &json!({"reference": "UPI124"}),
-                Some(&pay.admin),
-            )
-            .await,
-        StatusCode::CONFLICT,
-        "PAYOUT_RECORDED",
-    )
-    .await;
-    expect_problem(
-        pay.app
-            .post(
-                &format!("/api/admin/payouts/{recent}/paid"),
-                &json!({"reference": "UPI125"}),
-                Some(&pay.admin),
-            )
-            .await,
-        StatusCode::CONFLICT,
-        "PAYOUT_NOT_DUE",
-    )
-    .await;
-    assert!(
-        expect_status(
-            pay.app.get("/api/admin/payouts", Some(&pay.admin)).await,
-            StatusCode::OK
+    pay.app
+        .post(
+            &format!("/api/admin/payouts/{done}/paid"),
+            &json!({"reference": "UPI124"}),
+            Some(&pay.admin),
         )
         .await
-        .as_array()
-        .unwrap()
-        .is_empty()
+        .expect_problem(StatusCode::CONFLICT, "PAYOUT_RECORDED")
+        .await;
+    pay.app
+        .post(
+            &format!("/api/admin/payouts/{recent}/paid"),
+            &json!({"reference": "UPI125"}),
+            Some(&pay.admin),
+        )
+        .await
+        .expect_problem(StatusCode::CONFLICT, "PAYOUT_NOT_DUE")
+        .await;
+    assert!(
+        pay.app
+            .get("/api/admin/payouts", Some(&pay.admin))
+            .await
+            .expect_status(StatusCode::OK)
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
     );
 }
 
@@ -686,18 +681,14 @@ async fn a_gateway_without_keys_is_disabled_for_the_bookings_own_student_only() 
     ] {
         let order = json!({"bookingId": booking_id});
         // Checked in this order: whose booking it is, then the gateway.
-        expect_problem(
-            app.post(path, &order, Some(&stranger)).await,
-            StatusCode::NOT_FOUND,
-            "BOOKING_NOT_FOUND",
-        )
-        .await;
-        expect_problem(
-            app.post(path, &order, Some(&student)).await,
-            StatusCode::CONFLICT,
-            "GATEWAY_DISABLED",
-        )
-        .await;
+        app.post(path, &order, Some(&stranger))
+            .await
+            .expect_problem(StatusCode::NOT_FOUND, "BOOKING_NOT_FOUND")
+            .await;
+        app.post(path, &order, Some(&student))
+            .await
+            .expect_problem(StatusCode::CONFLICT, "GATEWAY_DISABLED")
+            .await;
     }
 }
 
@@ -706,7 +697,10 @@ async fn refund_webhooks_settle_the_ledger_including_refunds_made_elsewhere() {
     let pay = spawn_with_gateways().await;
     let booking_id = pay.held_booking(8).await;
     let order_id = pay.razorpay_order(booking_id).await;
-    expect_status(pay.verify(&order_id, "pay_dash").await, StatusCode::OK).await;
+    pay.verify(&order_id, "pay_dash")
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let refund = |event: &str, id: &str| json!({"event": event, "payload": {"refund": {"entity": {"id": id, "payment_id": "pay_dash", "amount": 20000, "status": "processed"}}}});
 
     // A partial refund made in the gateway's dashboard still reaches the ledger.
@@ -717,7 +711,7 @@ async fn refund_webhooks_settle_the_ledger_including_refunds_made_elsewhere() {
             RAZORPAY_WEBHOOK_SECRET,
         )
         .await;
-    expect_status(reported, StatusCode::OK).await;
+    reported.expect_status(StatusCode::OK).await;
     assert_eq!(
         pay.ledger("refund").await,
         vec![("200.00".to_owned(), "succeeded".to_owned())]
@@ -730,7 +724,7 @@ async fn refund_webhooks_settle_the_ledger_including_refunds_made_elsewhere() {
             RAZORPAY_WEBHOOK_SECRET,
         )
         .await;
-    expect_status(failed, StatusCode::OK).await;
+    failed.expect_status(StatusCode::OK).await;
     assert_eq!(
         pay.ledger("refund").await,
         vec![("200.00".to_owned(), "failed".to_owned())]
@@ -756,7 +750,7 @@ async fn paying_for_a_package_activates_it_once() {
             Some(&pay.student),
         )
         .await;
-    let package_id = expect_status(bought, StatusCode::CREATED).await["packageId"]
+    let package_id = bought.expect_status(StatusCode::CREATED).await["packageId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -769,26 +763,28 @@ async fn paying_for_a_package_activates_it_once() {
             Some(&pay.student),
         )
         .await;
-    let order = expect_status(order, StatusCode::OK).await;
+    let order = order.expect_status(StatusCode::OK).await;
     assert_eq!(order["amount"], 360000, "6 × 600.00 in paise");
     let order_id = order["orderId"].as_str().unwrap();
-    expect_status(pay.verify(order_id, "pay_pkg").await, StatusCode::OK).await;
-    expect_status(
-        pay.razorpay_webhook(
-            "evt_pkg",
-            &captured(order_id, "pay_pkg"),
-            RAZORPAY_WEBHOOK_SECRET,
-        )
-        .await,
-        StatusCode::OK,
+    pay.verify(order_id, "pay_pkg")
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    pay.razorpay_webhook(
+        "evt_pkg",
+        &captured(order_id, "pay_pkg"),
+        RAZORPAY_WEBHOOK_SECRET,
     )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
 
-    let packages = expect_status(
-        pay.app.get("/api/packages", Some(&pay.student)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let packages = pay
+        .app
+        .get("/api/packages", Some(&pay.student))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(packages[0]["status"], "active");
     assert_eq!(
         pay.ledger("payment").await,
@@ -802,5 +798,7 @@ async fn paying_for_a_package_activates_it_once() {
             Some(&pay.student),
         )
         .await;
-    expect_problem(again, StatusCode::CONFLICT, "NOT_PAYABLE").await;
+    again
+        .expect_problem(StatusCode::CONFLICT, "NOT_PAYABLE")
+        .await;
 }

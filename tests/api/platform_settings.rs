@@ -82,7 +82,11 @@ async fn every_setting_starts_at_the_spec_defaults_and_reading_writes_nothing() 
     ];
 
     for (path, expected) in cases {
-        let body = expect_status(app.get(path, Some(&admin)).await, StatusCode::OK).await;
+        let body = app
+            .get(path, Some(&admin))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         assert_eq!(body, expected, "GET {path}");
     }
 
@@ -97,15 +101,27 @@ async fn each_setting_round_trips_and_every_instance_reads_the_new_value() {
     for path in ADMIN_SETTINGS {
         // Both instances cache the default first, so the reads below prove the invalidation.
         for instance in [&app, &other_instance] {
-            expect_status(instance.get(path, Some(&admin)).await, StatusCode::OK).await;
+            instance
+                .get(path, Some(&admin))
+                .await
+                .expect_status(StatusCode::OK)
+                .await;
         }
     }
 
     for (path, edited) in edited_settings() {
-        let saved = expect_status(app.put(path, &edited, Some(&admin)).await, StatusCode::OK).await;
+        let saved = app
+            .put(path, &edited, Some(&admin))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         assert_eq!(saved, edited, "PUT {path} answers the stored value");
         for (instance, name) in [(&app, "same"), (&other_instance, "other")] {
-            let read = expect_status(instance.get(path, Some(&admin)).await, StatusCode::OK).await;
+            let read = instance
+                .get(path, Some(&admin))
+                .await
+                .expect_status(StatusCode::OK)
+                .await;
             assert_eq!(read, edited, "GET {path} on the {name} instance");
         }
     }
@@ -124,19 +140,22 @@ async fn a_fee_change_shows_in_fee_config_at_once_on_every_instance() {
     let (_, admin) = app.admin().await;
     let defaults = json!({"platformFeeRate": "0.15", "gstRate": "0.18"});
     for instance in [&app, &other_instance] {
-        let fees = expect_status(instance.get("/api/fee-config", None).await, StatusCode::OK).await;
+        let fees = instance
+            .get("/api/fee-config", None)
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         assert_eq!(fees, defaults);
     }
 
     let mut changed = default_payment_config();
     changed["platformFeePercent"] = json!("12.5");
     changed["gstPercent"] = json!("9");
-    let saved = expect_status(
-        app.put("/api/admin/payment-config", &changed, Some(&admin))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let saved = app
+        .put("/api/admin/payment-config", &changed, Some(&admin))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     assert_eq!(
         (&saved["platformFeePercent"], &saved["gstPercent"]),
@@ -144,7 +163,11 @@ async fn a_fee_change_shows_in_fee_config_at_once_on_every_instance() {
         "percentages are stored and shown with two places"
     );
     for (instance, name) in [(&app, "same"), (&other_instance, "other")] {
-        let fees = expect_status(instance.get("/api/fee-config", None).await, StatusCode::OK).await;
+        let fees = instance
+            .get("/api/fee-config", None)
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         assert_eq!(
             fees,
             json!({"platformFeeRate": "0.125", "gstRate": "0.09"}),
@@ -174,7 +197,11 @@ async fn checkout_config_shows_enabled_gateways_and_public_keys_but_never_secret
     })
     .await;
     let (_, admin) = app.admin().await;
-    let checkout = expect_status(app.get("/api/payment-config", None).await, StatusCode::OK).await;
+    let checkout = app
+        .get("/api/payment-config", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         (&checkout["razorpay"], &checkout["stripe"]),
         (
@@ -185,13 +212,15 @@ async fn checkout_config_shows_enabled_gateways_and_public_keys_but_never_secret
 
     let mut razorpay_off = default_payment_config();
     razorpay_off["razorpayEnabled"] = json!(false);
-    expect_status(
-        app.put("/api/admin/payment-config", &razorpay_off, Some(&admin))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
-    let checkout = expect_status(app.get("/api/payment-config", None).await, StatusCode::OK).await;
+    app.put("/api/admin/payment-config", &razorpay_off, Some(&admin))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    let checkout = app
+        .get("/api/payment-config", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         checkout["razorpay"],
         json!({"enabled": false, "mode": "test", "keyId": null}),
@@ -202,7 +231,11 @@ async fn checkout_config_shows_enabled_gateways_and_public_keys_but_never_secret
         .into_iter()
         .chain(ADMIN_SETTINGS)
     {
-        let body = expect_status(app.get(path, Some(&admin)).await, StatusCode::OK).await;
+        let body = app
+            .get(path, Some(&admin))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         assert_no_secrets(&body);
         let text = body.to_string();
         assert!(
@@ -222,7 +255,11 @@ async fn every_settings_route_answers_by_role() {
         .await;
     let mut admin_routes = Vec::new();
     for path in ADMIN_SETTINGS {
-        let current = expect_status(app.get(path, Some(&admin)).await, StatusCode::OK).await;
+        let current = app
+            .get(path, Some(&admin))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         if path != "/api/admin/ui-config" {
             admin_routes.push((Method::GET, path, Value::Null));
         }
@@ -451,7 +488,7 @@ async fn bad_settings_are_refused_and_nothing_is_written() {
 
     for case in bad_puts() {
         let response = put_raw(&app, case.path, &case.body, &admin).await;
-        let problem = expect_problem(response, case.status, case.code).await;
+        let problem = response.expect_problem(case.status, case.code).await;
         if let Some(field) = case.field {
             let fields = problem_fields(&problem);
             assert_eq!(fields, vec![field], "PUT {} {}", case.path, case.body);
@@ -461,15 +498,22 @@ async fn bad_settings_are_refused_and_nothing_is_written() {
 
     // Stored values survive bad replacements too.
     for (path, edited) in edited_settings() {
-        expect_status(app.put(path, &edited, Some(&admin)).await, StatusCode::OK).await;
+        app.put(path, &edited, Some(&admin))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
     }
     for case in bad_puts() {
         let response = put_raw(&app, case.path, &case.body, &admin).await;
-        expect_problem(response, case.status, case.code).await;
+        response.expect_problem(case.status, case.code).await;
     }
     assert_eq!(app.count("platform_settings").await, 5);
     for (path, edited) in edited_settings() {
-        let read = expect_status(app.get(path, Some(&admin)).await, StatusCode::OK).await;
+        let read = app
+            .get(path, Some(&admin))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         assert_eq!(read, edited, "GET {path} after bad PUTs");
     }
 }
@@ -481,15 +525,13 @@ async fn booking_limits_and_the_buffer_apply_to_new_bookings() {
     let (mentor_id, _) = app.open_mentor("limited@example.com", &admin).await;
     let (_, student) = app.student("weekly@example.com").await;
     let (_, other) = app.student("buffered@example.com").await;
-    expect_status(
-        app.put(
-            "/api/admin/booking-limits",
-            &limits(3, 2, true, 15),
-            Some(&admin),
-        )
-        .await,
-        StatusCode::OK,
+    app.put(
+        "/api/admin/booking-limits",
+        &limits(3, 2, true, 15),
+        Some(&admin),
     )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
     let book = |token: String, day: i64, hour: u32, minute: u32| {
         let body = json!({"mentorId": mentor_id, "subject": "Physics", "sessionType": "regular",
@@ -498,27 +540,36 @@ async fn booking_limits_and_the_buffer_apply_to_new_bookings() {
         async move { app.post("/api/bookings", &body, Some(&token)).await }
     };
     // Two classes in one ISO week (days 14 and 15 from today may straddle a week; use one day).
-    expect_status(book(student.clone(), 14, 8, 0).await, StatusCode::CREATED).await;
-    expect_status(book(student.clone(), 14, 12, 0).await, StatusCode::CREATED).await;
+    book(student.clone(), 14, 8, 0)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
+    book(student.clone(), 14, 12, 0)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
 
-    expect_problem(
-        book(student.clone(), 14, 16, 0).await,
-        StatusCode::CONFLICT,
-        "LIMIT_WEEKLY",
-    )
-    .await;
+    book(student.clone(), 14, 16, 0)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "LIMIT_WEEKLY")
+        .await;
     // The 15-minute buffer: 12:00-12:55 blocks until 13:10.
-    expect_problem(
-        book(other.clone(), 14, 13, 5).await,
-        StatusCode::CONFLICT,
-        "SLOT_TAKEN",
-    )
-    .await;
-    expect_status(book(other.clone(), 14, 13, 10).await, StatusCode::CREATED).await;
+    book(other.clone(), 14, 13, 5)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "SLOT_TAKEN")
+        .await;
+    book(other.clone(), 14, 13, 10)
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
 }
 
 async fn listed(app: &TestApp) -> usize {
-    let page = expect_status(app.get("/api/mentors", None).await, StatusCode::OK).await;
+    let page = app
+        .get("/api/mentors", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     page["items"].as_array().unwrap().len()
 }
 
@@ -529,39 +580,33 @@ async fn requiring_approved_media_hides_mentors_without_it_at_once() {
     let (mentor_id, _) = app.visible_mentor("no-photo@example.com", &admin).await;
     assert_eq!(listed(&app).await, 1);
 
-    expect_status(
-        app.put(
-            "/api/admin/settings",
-            &json!({"mediaApprovalRequired": true}),
-            Some(&admin),
-        )
-        .await,
-        StatusCode::OK,
+    app.put(
+        "/api/admin/settings",
+        &json!({"mediaApprovalRequired": true}),
+        Some(&admin),
     )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
 
     assert_eq!(listed(&app).await, 0);
-    expect_problem(
-        app.get(&format!("/api/mentors/{mentor_id}"), None).await,
-        StatusCode::NOT_FOUND,
-        "MENTOR_NOT_FOUND",
-    )
-    .await;
+    app.get(&format!("/api/mentors/{mentor_id}"), None)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "MENTOR_NOT_FOUND")
+        .await;
     sqlx::query("INSERT INTO mentor_media (mentor_media_id, mentor_id, kind, blob_name, content_type, size_bytes, status) VALUES ($1, $2, 'photo', 'x.jpg', 'image/jpeg', 10, 'approved')")
         .bind(Uuid::new_v4())
         .bind(mentor_id)
         .execute(&app.db)
         .await
         .unwrap();
-    expect_status(
-        app.put(
-            "/api/admin/settings",
-            &json!({"mediaApprovalRequired": true}),
-            Some(&admin),
-        )
-        .await,
-        StatusCode::OK,
+    app.put(
+        "/api/admin/settings",
+        &json!({"mediaApprovalRequired": true}),
+        Some(&admin),
     )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
     assert_eq!(listed(&app).await, 1);
 }

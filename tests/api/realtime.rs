@@ -34,12 +34,11 @@ async fn app_with_hub() -> TestApp {
 /// Negotiates and connects as `token`'s user; returns the socket and its connection id once
 /// the app has recorded the connection (from the hub's `connected` event).
 async fn connect(app: &TestApp, token: &str) -> (Socket, String) {
-    let negotiated = expect_status(
-        app.post("/api/realtime/negotiate", &json!({}), Some(token))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let negotiated = app
+        .post("/api/realtime/negotiate", &json!({}), Some(token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let mut request = negotiated["url"]
         .as_str()
         .unwrap()
@@ -129,16 +128,19 @@ async fn join(
 async fn participants_signal_through_their_class_group_and_strangers_get_nothing() {
     let app = app_with_hub().await;
     let class = app.class_in_progress().await;
-    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
+    let ready = app
+        .get("/api/health/ready", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(ready["realtime"], "up");
     let (mut mentor, mentor_connection) = connect(&app, &class.mentor).await;
     let (mut student, student_connection) = connect(&app, &class.student).await;
 
-    let joined = expect_status(
-        join(&app, class.booking_id, &mentor_connection, &class.mentor).await,
-        StatusCode::OK,
-    )
-    .await;
+    let joined = join(&app, class.booking_id, &mentor_connection, &class.mentor)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let group = joined["group"].as_str().unwrap().to_owned();
     assert_eq!(group, format!("booking.{}.video", class.booking_id));
     let mentor_joined: Option<chrono::DateTime<Utc>> =
@@ -151,11 +153,10 @@ async fn participants_signal_through_their_class_group_and_strangers_get_nothing
         mentor_joined.is_some(),
         "the mentor's join is recorded for the no-show rule"
     );
-    expect_status(
-        join(&app, class.booking_id, &student_connection, &class.student).await,
-        StatusCode::OK,
-    )
-    .await;
+    join(&app, class.booking_id, &student_connection, &class.student)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     // Presence: the mentor hears the student arrive (after their own arrival).
     let student_id = class.student_id.to_string();
     let presence = wait_for(&mut mentor, |f| {
@@ -194,25 +195,20 @@ async fn participants_signal_through_their_class_group_and_strangers_get_nothing
     // A stranger: the API refuses, and the hub refuses joining and sending on its own.
     let (_, stranger_token) = app.student("rt-stranger@example.com").await;
     let (mut stranger, stranger_connection) = connect(&app, &stranger_token).await;
-    expect_problem(
-        join(
-            &app,
-            class.booking_id,
-            &stranger_connection,
-            &stranger_token,
-        )
-        .await,
-        StatusCode::FORBIDDEN,
-        "NOT_A_PARTICIPANT",
+    join(
+        &app,
+        class.booking_id,
+        &stranger_connection,
+        &stranger_token,
     )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "NOT_A_PARTICIPANT")
     .await;
     // Nor may a participant hand a class to someone else's connection.
-    expect_problem(
-        join(&app, class.booking_id, &stranger_connection, &class.student).await,
-        StatusCode::FORBIDDEN,
-        "CONNECTION_NOT_YOURS",
-    )
-    .await;
+    join(&app, class.booking_id, &stranger_connection, &class.student)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "CONNECTION_NOT_YOURS")
+        .await;
     send(
         &mut stranger,
         json!({"type": "joinGroup", "group": group, "ackId": 7}),
@@ -262,23 +258,19 @@ async fn joins_outside_the_window_or_for_unconfirmed_classes_are_refused() {
         class.booking_id,
     )
     .await;
-    expect_problem(
-        join(&app, class.booking_id, &connection, &class.mentor).await,
-        StatusCode::CONFLICT,
-        "VIDEO_WINDOW_CLOSED",
-    )
-    .await;
+    join(&app, class.booking_id, &connection, &class.mentor)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "VIDEO_WINDOW_CLOSED")
+        .await;
     // 16 minutes before the start is too early; 14 minutes before is fine.
     let at = |minutes: i64| Utc::now() + chrono::Duration::minutes(minutes);
     let later = app
         .insert_booking(class.mentor_id, class.student_id, at(16), "confirmed")
         .await;
-    expect_problem(
-        join(&app, later, &connection, &class.mentor).await,
-        StatusCode::CONFLICT,
-        "VIDEO_WINDOW_CLOSED",
-    )
-    .await;
+    join(&app, later, &connection, &class.mentor)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "VIDEO_WINDOW_CLOSED")
+        .await;
     app.execute(
         "UPDATE bookings SET status = 'cancelled' WHERE booking_id = $1",
         later,
@@ -287,21 +279,18 @@ async fn joins_outside_the_window_or_for_unconfirmed_classes_are_refused() {
     let soon = app
         .insert_booking(class.mentor_id, class.student_id, at(14), "confirmed")
         .await;
-    expect_status(
-        join(&app, soon, &connection, &class.mentor).await,
-        StatusCode::OK,
-    )
-    .await;
+    join(&app, soon, &connection, &class.mentor)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     // 5 minutes after the end it closes (this one ended 6 minutes ago).
     let ended = app
         .insert_booking(class.mentor_id, class.student_id, at(-61), "confirmed")
         .await;
-    expect_problem(
-        join(&app, ended, &connection, &class.mentor).await,
-        StatusCode::CONFLICT,
-        "VIDEO_WINDOW_CLOSED",
-    )
-    .await;
+    join(&app, ended, &connection, &class.mentor)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "VIDEO_WINDOW_CLOSED")
+        .await;
     let _ = class.admin;
 }
 
@@ -310,46 +299,41 @@ async fn a_chat_message_posted_over_http_reaches_the_other_participants_socket()
     let app = app_with_hub().await;
     let class = app.class_in_progress().await;
     let (mut mentor, mentor_connection) = connect(&app, &class.mentor).await;
-    let subscribed = expect_status(
-        app.post(
+    let subscribed = app
+        .post(
             &format!("/api/bookings/{}/messages/subscribe", class.booking_id),
             &json!({"connectionId": mentor_connection}),
             Some(&class.mentor),
         )
-        .await,
-        StatusCode::OK,
-    )
-    .await;
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(
         subscribed["group"],
         format!("booking.{}.chat", class.booking_id)
     );
-    let sent = expect_status(
-        app.post(
+    let sent = app
+        .post(
             &format!("/api/bookings/{}/messages", class.booking_id),
             &json!({"message": "See you at 5", "clientMessageId": "m-1"}),
             Some(&class.student),
         )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     let pushed = wait_for(&mut mentor, |f| f["data"]["type"] == "chat.message").await;
     assert_eq!(pushed["data"]["message"]["messageId"], sent["messageId"]);
     assert_eq!(pushed["data"]["message"]["message"], "See you at 5");
     // A stranger can't subscribe to the chat.
     let (_, stranger_token) = app.student("rt-chat-stranger@example.com").await;
     let (_stranger, stranger_connection) = connect(&app, &stranger_token).await;
-    expect_problem(
-        app.post(
-            &format!("/api/bookings/{}/messages/subscribe", class.booking_id),
-            &json!({"connectionId": stranger_connection}),
-            Some(&stranger_token),
-        )
-        .await,
-        StatusCode::FORBIDDEN,
-        "NOT_A_PARTICIPANT",
+    app.post(
+        &format!("/api/bookings/{}/messages/subscribe", class.booking_id),
+        &json!({"connectionId": stranger_connection}),
+        Some(&stranger_token),
     )
+    .await
+    .expect_problem(StatusCode::FORBIDDEN, "NOT_A_PARTICIPANT")
     .await;
 }
 
@@ -464,12 +448,10 @@ async fn the_event_handler_admits_only_our_web_pubsubs_entra_token() {
         ),
     ];
     for (case, authorization) in refused {
-        expect_problem(
-            connected_event(&app, user_id, &format!("c-{case}"), authorization).await,
-            StatusCode::UNAUTHORIZED,
-            "INVALID_EVENT_TOKEN",
-        )
-        .await;
+        connected_event(&app, user_id, &format!("c-{case}"), authorization)
+            .await
+            .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_EVENT_TOKEN")
+            .await;
     }
     assert_eq!(
         app.count("realtime_connections").await,
@@ -519,7 +501,9 @@ async fn a_connect_refused_for_its_token_never_admits_the_client() {
         .unwrap();
 
     // Web PubSub rejects the WebSocket handshake on any non-2xx connect answer.
-    expect_problem(response, StatusCode::UNAUTHORIZED, "INVALID_EVENT_TOKEN").await;
+    response
+        .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_EVENT_TOKEN")
+        .await;
 }
 
 #[tokio::test]
@@ -554,7 +538,9 @@ async fn the_abuse_protection_handshake_answers_only_our_web_pubsub() {
     assert_eq!(ours.status(), StatusCode::OK);
     assert_eq!(ours.headers()["webhook-allowed-origin"], "127.0.0.1");
     assert!(!other.headers().contains_key("webhook-allowed-origin"));
-    expect_problem(other, StatusCode::FORBIDDEN, "ORIGIN_NOT_ALLOWED").await;
+    other
+        .expect_problem(StatusCode::FORBIDDEN, "ORIGIN_NOT_ALLOWED")
+        .await;
 }
 
 #[tokio::test]
@@ -565,7 +551,11 @@ async fn an_unreachable_web_pubsub_degrades_real_time_only() {
     })
     .await;
 
-    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
+    let ready = app
+        .get("/api/health/ready", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     assert_eq!(ready["realtime"], "down");
 }
@@ -580,13 +570,10 @@ async fn negotiation_needs_a_session_and_configured_real_time() {
             .status(),
         StatusCode::UNAUTHORIZED
     );
-    expect_problem(
-        app.post("/api/realtime/negotiate", &json!({}), Some(&student))
-            .await,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "REALTIME_UNAVAILABLE",
-    )
-    .await;
+    app.post("/api/realtime/negotiate", &json!({}), Some(&student))
+        .await
+        .expect_problem(StatusCode::SERVICE_UNAVAILABLE, "REALTIME_UNAVAILABLE")
+        .await;
 }
 
 #[tokio::test]
@@ -602,26 +589,23 @@ async fn schedule_changes_reach_only_the_people_involved() {
 
     let booking = json!({"mentorId": mentor_id, "subject": "Physics", "sessionType": "demo",
                          "scheduledAt": at(2, 8, 0).to_rfc3339(), "idempotencyKey": Uuid::new_v4().to_string()});
-    let created = expect_status(
-        app.post("/api/bookings", &booking, Some(&student_token))
-            .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let created = app
+        .post("/api/bookings", &booking, Some(&student_token))
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
     for socket in [&mut mentor, &mut student] {
         let pushed = wait_for(socket, |f| f["from"] == "server").await;
         assert_eq!(pushed["data"], json!({"type": "schedule.changed"}));
     }
     let booking_id = created["bookingId"].as_str().unwrap();
-    expect_status(
-        app.post(
-            &format!("/api/bookings/{booking_id}/cancel"),
-            &json!({"reason": "clash"}),
-            Some(&mentor_token),
-        )
-        .await,
-        StatusCode::OK,
+    app.post(
+        &format!("/api/bookings/{booking_id}/cancel"),
+        &json!({"reason": "clash"}),
+        Some(&mentor_token),
     )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
     let pushed = wait_for(&mut student, |f| f["from"] == "server").await;
     assert_eq!(pushed["data"]["type"], "schedule.changed");

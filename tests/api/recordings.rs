@@ -83,28 +83,25 @@ async fn parts_uploaded_out_of_order_merge_into_their_concatenation() {
         part(3, 1234),
     ];
     for n in [3, 1, 2] {
-        let view = expect_status(
-            upload(
-                &app,
-                class.booking_id,
-                n,
-                parts[n as usize - 1].clone(),
-                &class.mentor,
-            )
-            .await,
-            StatusCode::OK,
+        let view = (upload(
+            &app,
+            class.booking_id,
+            n,
+            parts[n as usize - 1].clone(),
+            &class.mentor,
         )
-        .await;
+        .await)
+            .expect_status(StatusCode::OK)
+            .await;
         assert_eq!(view["partNumber"], n);
         assert_eq!(view["sizeBytes"], parts[n as usize - 1].len());
     }
     // A retry of part 2 replaces it: the merge has one part 2, the latest.
     let retried = part(2, 4000);
-    expect_status(
-        upload(&app, class.booking_id, 2, retried.clone(), &class.mentor).await,
-        StatusCode::OK,
-    )
-    .await;
+    upload(&app, class.booking_id, 2, retried.clone(), &class.mentor)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(app.count("recording_parts").await, 3);
 
     // Not merged while the class is recent.
@@ -126,22 +123,21 @@ async fn parts_uploaded_out_of_order_merge_into_their_concatenation() {
 
     let expected: Vec<u8> = [parts[0].clone(), retried, parts[2].clone()].concat();
     for token in [&class.student, &class.mentor, &class.admin] {
-        let list = expect_status(
-            app.get("/api/recordings", Some(token)).await,
-            StatusCode::OK,
-        )
-        .await;
+        let list = app
+            .get("/api/recordings", Some(token))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         assert_eq!(list["items"].as_array().unwrap().len(), 1);
         let recording = &list["items"][0];
         assert_eq!(recording["bookingId"], class.booking_id.to_string());
         assert_eq!(recording["sizeBytes"], expected.len());
         assert_eq!(recording["partCount"], 3);
         assert_eq!(recording["locked"], false);
-        let url = expect_status(
-            recording_url(&app, recording["recordingId"].as_str().unwrap(), token).await,
-            StatusCode::OK,
-        )
-        .await;
+        let url = recording_url(&app, recording["recordingId"].as_str().unwrap(), token)
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
         let (status, bytes) = fetch(url["url"].as_str().unwrap()).await;
         assert_eq!(status, StatusCode::OK);
         assert!(
@@ -150,12 +146,10 @@ async fn parts_uploaded_out_of_order_merge_into_their_concatenation() {
         );
     }
     // Uploads end with the merge.
-    expect_problem(
-        upload(&app, class.booking_id, 4, part(4, 100), &class.mentor).await,
-        StatusCode::CONFLICT,
-        "RECORDING_ALREADY_MERGED",
-    )
-    .await;
+    upload(&app, class.booking_id, 4, part(4, 100), &class.mentor)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "RECORDING_ALREADY_MERGED")
+        .await;
 }
 
 #[tokio::test]
@@ -170,12 +164,10 @@ async fn only_the_classes_mentor_uploads_within_the_limit_and_the_window() {
         (&stranger, "NOT_THE_MENTOR"),
         (&class.admin, "NOT_THE_MENTOR"),
     ] {
-        expect_problem(
-            upload(&app, class.booking_id, 1, part(1, 1000), token).await,
-            StatusCode::FORBIDDEN,
-            code,
-        )
-        .await;
+        upload(&app, class.booking_id, 1, part(1, 1000), token)
+            .await
+            .expect_problem(StatusCode::FORBIDDEN, code)
+            .await;
     }
     let path = format!("/api/bookings/{}/recording/parts/1", class.booking_id);
     for step in ["upload", "complete"] {
@@ -183,34 +175,27 @@ async fn only_the_classes_mentor_uploads_within_the_limit_and_the_window() {
         assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     }
     // Completing a part that never arrived, then one over 100 MiB: nothing is recorded.
-    expect_problem(
-        app.post(&format!("{path}/complete"), &json!({}), Some(&class.mentor))
-            .await,
-        StatusCode::CONFLICT,
-        "UPLOAD_INCOMPLETE",
+    app.post(&format!("{path}/complete"), &json!({}), Some(&class.mentor))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "UPLOAD_INCOMPLETE")
+        .await;
+    let too_big = (upload(
+        &app,
+        class.booking_id,
+        1,
+        part(1, 100 * 1024 * 1024 + 1),
+        &class.mentor,
     )
-    .await;
-    let too_big = expect_problem(
-        upload(
-            &app,
-            class.booking_id,
-            1,
-            part(1, 100 * 1024 * 1024 + 1),
-            &class.mentor,
-        )
-        .await,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
-    )
-    .await;
+    .await)
+        .expect_problem(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
+        .await;
     assert_eq!(too_big["maxBytes"], 100 * 1024 * 1024);
     // A part URL is for its own block of its own class's blob.
-    let target = expect_status(
-        app.post(&format!("{path}/upload"), &json!({}), Some(&class.mentor))
-            .await,
-        StatusCode::OK,
-    )
-    .await;
+    let target = app
+        .post(&format!("{path}/upload"), &json!({}), Some(&class.mentor))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let url = target["url"].as_str().unwrap();
     let mut elsewhere = target.clone();
     elsewhere["url"] = json!(url.replacen(
@@ -229,19 +214,15 @@ async fn only_the_classes_mentor_uploads_within_the_limit_and_the_window() {
         StatusCode::FORBIDDEN
     );
     for n in [0, 1000] {
-        expect_problem(
-            upload(&app, class.booking_id, n, part(2, 100), &class.mentor).await,
-            StatusCode::BAD_REQUEST,
-            "INVALID_PART_NUMBER",
-        )
-        .await;
+        upload(&app, class.booking_id, n, part(2, 100), &class.mentor)
+            .await
+            .expect_problem(StatusCode::BAD_REQUEST, "INVALID_PART_NUMBER")
+            .await;
     }
-    expect_problem(
-        upload(&app, Uuid::new_v4(), 1, part(1, 100), &class.mentor).await,
-        StatusCode::NOT_FOUND,
-        "BOOKING_NOT_FOUND",
-    )
-    .await;
+    upload(&app, Uuid::new_v4(), 1, part(1, 100), &class.mentor)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "BOOKING_NOT_FOUND")
+        .await;
     assert_eq!(
         app.count("recording_parts").await,
         0,
@@ -250,18 +231,15 @@ async fn only_the_classes_mentor_uploads_within_the_limit_and_the_window() {
 
     // Window: 15 minutes after the end is still fine, later is not; nor is a class tomorrow.
     end_class(&app, class.booking_id, 14).await;
-    expect_status(
-        upload(&app, class.booking_id, 1, part(1, 100), &class.mentor).await,
-        StatusCode::OK,
-    )
-    .await;
+    upload(&app, class.booking_id, 1, part(1, 100), &class.mentor)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     end_class(&app, class.booking_id, 16).await;
-    expect_problem(
-        upload(&app, class.booking_id, 2, part(2, 100), &class.mentor).await,
-        StatusCode::CONFLICT,
-        "RECORDING_WINDOW_CLOSED",
-    )
-    .await;
+    upload(&app, class.booking_id, 2, part(2, 100), &class.mentor)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "RECORDING_WINDOW_CLOSED")
+        .await;
     let tomorrow = app
         .insert_booking(
             class.mentor_id,
@@ -270,12 +248,10 @@ async fn only_the_classes_mentor_uploads_within_the_limit_and_the_window() {
             "confirmed",
         )
         .await;
-    expect_problem(
-        upload(&app, tomorrow, 1, part(1, 100), &class.mentor).await,
-        StatusCode::CONFLICT,
-        "RECORDING_WINDOW_CLOSED",
-    )
-    .await;
+    upload(&app, tomorrow, 1, part(1, 100), &class.mentor)
+        .await
+        .expect_problem(StatusCode::CONFLICT, "RECORDING_WINDOW_CLOSED")
+        .await;
 }
 
 #[tokio::test]
@@ -284,18 +260,16 @@ async fn overlapping_runs_merge_once_and_a_failed_merge_is_retried() {
     let class = app.class_in_progress().await;
     let parts = [part(1, 2000), part(2, 3000)];
     for (n, body) in parts.iter().enumerate() {
-        expect_status(
-            upload(
-                &app,
-                class.booking_id,
-                n as i32 + 1,
-                body.clone(),
-                &class.mentor,
-            )
-            .await,
-            StatusCode::OK,
+        (upload(
+            &app,
+            class.booking_id,
+            n as i32 + 1,
+            body.clone(),
+            &class.mentor,
         )
-        .await;
+        .await)
+            .expect_status(StatusCode::OK)
+            .await;
     }
     // Part 3 is recorded but its block never arrived (lost): the commit fails, keeps the parts
     // and records why.
@@ -353,20 +327,18 @@ async fn overlapping_runs_merge_once_and_a_failed_merge_is_retried() {
             .await
             .unwrap();
     assert_eq!((status.as_str(), attempts), ("ready", 2));
-    let list = expect_status(
-        app.get("/api/recordings", Some(&class.student)).await,
-        StatusCode::OK,
+    let list = app
+        .get("/api/recordings", Some(&class.student))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    let url = recording_url(
+        &app,
+        list["items"][0]["recordingId"].as_str().unwrap(),
+        &class.student,
     )
-    .await;
-    let url = expect_status(
-        recording_url(
-            &app,
-            list["items"][0]["recordingId"].as_str().unwrap(),
-            &class.student,
-        )
-        .await,
-        StatusCode::OK,
-    )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
     assert!(
         fetch(url["url"].as_str().unwrap()).await.1 == [parts.concat(), part(3, 1000)].concat()
@@ -377,17 +349,15 @@ async fn overlapping_runs_merge_once_and_a_failed_merge_is_retried() {
 async fn a_recording_that_is_not_webm_is_deleted_and_marked_failed() {
     let app = spawn_app().await;
     let class = app.class_in_progress().await;
-    expect_status(
-        upload(
-            &app,
-            class.booking_id,
-            1,
-            b"not a webm stream".to_vec(),
-            &class.mentor,
-        )
-        .await,
-        StatusCode::OK,
+    upload(
+        &app,
+        class.booking_id,
+        1,
+        b"not a webm stream".to_vec(),
+        &class.mentor,
     )
+    .await
+    .expect_status(StatusCode::OK)
     .await;
     end_class(&app, class.booking_id, 30).await;
     app.invoke_timer("recordings", false).await;
@@ -408,11 +378,11 @@ async fn a_recording_that_is_not_webm_is_deleted_and_marked_failed() {
         .await
         .unwrap();
     assert_eq!(stored, None, "the refused recording is deleted");
-    let list = expect_status(
-        app.get("/api/recordings", Some(&class.mentor)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let list = app
+        .get("/api/recordings", Some(&class.mentor))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(list["items"], json!([]));
     // Not retried.
     app.invoke_timer("recordings", false).await;
@@ -433,54 +403,47 @@ async fn demo_recordings_stay_locked_for_the_student_until_a_completed_regular_c
         class.booking_id,
     )
     .await;
-    expect_status(
-        upload(&app, class.booking_id, 1, part(1, 500), &class.mentor).await,
-        StatusCode::OK,
-    )
-    .await;
+    upload(&app, class.booking_id, 1, part(1, 500), &class.mentor)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     end_class(&app, class.booking_id, 25).await;
     app.invoke_timer("recordings", false).await;
 
-    let list = expect_status(
-        app.get("/api/recordings", Some(&class.student)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let list = app
+        .get("/api/recordings", Some(&class.student))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let recording = &list["items"][0];
     assert_eq!(
         (&recording["sessionType"], &recording["locked"]),
         (&json!("demo"), &json!(true))
     );
     let recording_id = recording["recordingId"].as_str().unwrap().to_owned();
-    expect_problem(
-        recording_url(&app, &recording_id, &class.student).await,
-        StatusCode::FORBIDDEN,
-        "RECORDING_LOCKED",
-    )
-    .await;
+    recording_url(&app, &recording_id, &class.student)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "RECORDING_LOCKED")
+        .await;
     // The mentor and admins are never locked out; strangers never learn it exists.
-    expect_status(
-        recording_url(&app, &recording_id, &class.mentor).await,
-        StatusCode::OK,
-    )
-    .await;
-    expect_status(
-        recording_url(&app, &recording_id, &class.admin).await,
-        StatusCode::OK,
-    )
-    .await;
+    recording_url(&app, &recording_id, &class.mentor)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    recording_url(&app, &recording_id, &class.admin)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let (_, stranger) = app.student("rec-stranger@example.com").await;
-    expect_problem(
-        recording_url(&app, &recording_id, &stranger).await,
-        StatusCode::NOT_FOUND,
-        "RECORDING_NOT_FOUND",
-    )
-    .await;
-    let theirs = expect_status(
-        app.get("/api/recordings", Some(&stranger)).await,
-        StatusCode::OK,
-    )
-    .await;
+    recording_url(&app, &recording_id, &stranger)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "RECORDING_NOT_FOUND")
+        .await;
+    let theirs = app
+        .get("/api/recordings", Some(&stranger))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(theirs["items"], json!([]));
     assert_eq!(
         app.get("/api/recordings", None).await.status(),
@@ -496,22 +459,19 @@ async fn demo_recordings_stay_locked_for_the_student_until_a_completed_regular_c
             "confirmed",
         )
         .await;
-    expect_problem(
-        recording_url(&app, &recording_id, &class.student).await,
-        StatusCode::FORBIDDEN,
-        "RECORDING_LOCKED",
-    )
-    .await;
+    recording_url(&app, &recording_id, &class.student)
+        .await
+        .expect_problem(StatusCode::FORBIDDEN, "RECORDING_LOCKED")
+        .await;
     app.execute(
         "UPDATE bookings SET status = 'completed' WHERE booking_id = $1",
         regular,
     )
     .await;
-    let url = expect_status(
-        recording_url(&app, &recording_id, &class.student).await,
-        StatusCode::OK,
-    )
-    .await;
+    let url = recording_url(&app, &recording_id, &class.student)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(fetch(url["url"].as_str().unwrap()).await.1, part(1, 500));
 }
 
@@ -519,24 +479,22 @@ async fn demo_recordings_stay_locked_for_the_student_until_a_completed_regular_c
 async fn recordings_are_deleted_six_months_after_the_class() {
     let app = spawn_app().await;
     let class = app.class_in_progress().await;
-    expect_status(
-        upload(&app, class.booking_id, 1, part(1, 500), &class.mentor).await,
-        StatusCode::OK,
-    )
-    .await;
+    upload(&app, class.booking_id, 1, part(1, 500), &class.mentor)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     end_class(&app, class.booking_id, 25).await;
     app.invoke_timer("recordings", false).await;
-    let list = expect_status(
-        app.get("/api/recordings", Some(&class.mentor)).await,
-        StatusCode::OK,
-    )
-    .await;
+    let list = app
+        .get("/api/recordings", Some(&class.mentor))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let recording_id = list["items"][0]["recordingId"].as_str().unwrap().to_owned();
-    let url = expect_status(
-        recording_url(&app, &recording_id, &class.mentor).await,
-        StatusCode::OK,
-    )
-    .await;
+    let url = recording_url(&app, &recording_id, &class.mentor)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let url = url["url"].as_str().unwrap().to_owned();
     assert_eq!(fetch(&url).await.0, StatusCode::OK);
 
@@ -554,10 +512,8 @@ async fn recordings_are_deleted_six_months_after_the_class() {
     assert_eq!(answer["Logs"][0], "merged 0 recordings, deleted 1 expired");
     assert_eq!(app.count("recordings").await, 0);
     assert_eq!(fetch(&url).await.0, StatusCode::NOT_FOUND);
-    let _: Value = expect_problem(
-        recording_url(&app, &recording_id, &class.mentor).await,
-        StatusCode::NOT_FOUND,
-        "RECORDING_NOT_FOUND",
-    )
-    .await;
+    let _: Value = recording_url(&app, &recording_id, &class.mentor)
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "RECORDING_NOT_FOUND")
+        .await;
 }

@@ -63,9 +63,15 @@ impl Drop for PrivateRedis {
 
 async fn exercise(app: &TestApp, email: &str) {
     let (_, token) = app.student(email).await;
-    expect_status(app.get("/api/auth/me", Some(&token)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let login = app.login(email).await;
-    expect_status(app.get("/api/auth/me", Some(&login)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(&login))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let wrong = app
         .post(
             "/api/auth/login",
@@ -73,14 +79,14 @@ async fn exercise(app: &TestApp, email: &str) {
             None,
         )
         .await;
-    expect_problem(wrong, StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS").await;
+    wrong
+        .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+        .await;
     app.post("/api/auth/logout", &json!({}), Some(&login)).await;
-    expect_problem(
-        app.get("/api/auth/me", Some(&login)).await,
-        StatusCode::UNAUTHORIZED,
-        "SESSION_REVOKED",
-    )
-    .await;
+    app.get("/api/auth/me", Some(&login))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "SESSION_REVOKED")
+        .await;
 }
 
 #[tokio::test]
@@ -93,7 +99,11 @@ async fn requests_succeed_when_redis_is_unreachable_from_the_start() {
 
     exercise(&app, "no-redis@example.com").await;
 
-    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
+    let ready = app
+        .get("/api/health/ready", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(ready["cache"], "redisDown");
 }
 
@@ -107,12 +117,19 @@ async fn requests_keep_succeeding_when_redis_stops_mid_flight() {
     .await;
     exercise(&app, "before@example.com").await;
     let (_, token) = app.student("survivor@example.com").await;
-    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
+    let ready = app
+        .get("/api/health/ready", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(ready["cache"], "redis");
 
     redis.stop();
 
-    expect_status(app.get("/api/auth/me", Some(&token)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(&token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     exercise(&app, "after@example.com").await;
 }
 
@@ -126,6 +143,10 @@ async fn the_app_runs_without_redis_configured() {
 
     exercise(&app, "local@example.com").await;
 
-    let ready = expect_status(app.get("/api/health/ready", None).await, StatusCode::OK).await;
+    let ready = app
+        .get("/api/health/ready", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     assert_eq!(ready["cache"], "inProcess");
 }

@@ -12,35 +12,35 @@ use crate::helpers::*;
 async fn a_new_login_ends_the_previous_session() {
     let app = spawn_app().await;
     let (_, first) = app.student("one@example.com").await;
-    expect_status(app.get("/api/auth/me", Some(&first)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(&first))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     let second = app.login("one@example.com").await;
 
-    expect_problem(
-        app.get("/api/auth/me", Some(&first)).await,
-        StatusCode::UNAUTHORIZED,
-        "SESSION_REVOKED",
-    )
-    .await;
-    expect_status(app.get("/api/auth/me", Some(&second)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(&first))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "SESSION_REVOKED")
+        .await;
+    app.get("/api/auth/me", Some(&second))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 }
 
 #[tokio::test]
 async fn missing_and_unknown_tokens_are_unauthenticated() {
     let app = spawn_app().await;
 
-    expect_problem(
-        app.get("/api/auth/me", None).await,
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHENTICATED",
-    )
-    .await;
-    expect_problem(
-        app.get("/api/auth/me", Some("forged-token")).await,
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHENTICATED",
-    )
-    .await;
+    app.get("/api/auth/me", None)
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
+        .await;
+    app.get("/api/auth/me", Some("forged-token"))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED")
+        .await;
 }
 
 #[tokio::test]
@@ -58,12 +58,10 @@ async fn expired_sessions_are_refused() {
         .delete(&[token::session_cache_key(&token::hash(&token))])
         .await;
 
-    expect_problem(
-        app.get("/api/auth/me", Some(&token)).await,
-        StatusCode::UNAUTHORIZED,
-        "SESSION_EXPIRED",
-    )
-    .await;
+    app.get("/api/auth/me", Some(&token))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "SESSION_EXPIRED")
+        .await;
 }
 
 #[tokio::test]
@@ -88,17 +86,14 @@ async fn idle_sessions_expire_after_30_days_and_active_ones_slide() {
             .await;
     }
 
-    expect_problem(
-        app.get("/api/auth/me", Some(&idle_token)).await,
-        StatusCode::UNAUTHORIZED,
-        "SESSION_EXPIRED",
-    )
-    .await;
-    expect_status(
-        app.get("/api/auth/me", Some(&busy_token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    app.get("/api/auth/me", Some(&idle_token))
+        .await
+        .expect_problem(StatusCode::UNAUTHORIZED, "SESSION_EXPIRED")
+        .await;
+    app.get("/api/auth/me", Some(&busy_token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     let seen_ago: f64 = sqlx::query_scalar(
         "SELECT extract(epoch FROM now() - last_seen_at)::float8 FROM sessions WHERE user_id = $1",
@@ -129,13 +124,16 @@ async fn a_password_change_ends_every_other_session_at_once_even_when_cached() {
     .execute(&app.db)
     .await
     .unwrap();
-    expect_status(app.get("/api/auth/me", Some(&other)).await, StatusCode::OK).await;
+    app.get("/api/auth/me", Some(&other))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
     let second_instance = app.second_instance().await;
-    expect_status(
-        second_instance.get("/api/auth/me", Some(&other)).await,
-        StatusCode::OK,
-    )
-    .await;
+    second_instance
+        .get("/api/auth/me", Some(&other))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 
     let changed = app
         .post(
@@ -148,13 +146,14 @@ async fn a_password_change_ends_every_other_session_at_once_even_when_cached() {
 
     for instance in [&app, &second_instance] {
         let response = instance.get("/api/auth/me", Some(&other)).await;
-        expect_problem(response, StatusCode::UNAUTHORIZED, "SESSION_REVOKED").await;
+        response
+            .expect_problem(StatusCode::UNAUTHORIZED, "SESSION_REVOKED")
+            .await;
     }
-    expect_status(
-        app.get("/api/auth/me", Some(&current)).await,
-        StatusCode::OK,
-    )
-    .await;
+    app.get("/api/auth/me", Some(&current))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 }
 
 #[tokio::test]

@@ -52,7 +52,7 @@ async fn the_cleanup_timer_answers_the_invocation_contract_and_deletes_ended_ses
     let response = invoke(&app, "auth-cleanup", &invocation(false)).await;
 
     assert_eq!(response.headers()["content-type"], "application/json");
-    let body = expect_status(response, StatusCode::OK).await;
+    let body = response.expect_status(StatusCode::OK).await;
     assert_eq!(body["Logs"][0], "deleted 1 ended sessions");
     // DefaultHttpWorkerService logs "Outputs not set" / "ReturnValue not set" otherwise.
     let summary = body["ReturnValue"].as_str().expect("a summary line");
@@ -66,11 +66,10 @@ async fn the_cleanup_timer_answers_the_invocation_contract_and_deletes_ended_ses
         .await
         .unwrap();
     assert_eq!(remaining, vec![live_id]);
-    expect_status(
-        app.get("/api/auth/me", Some(&live_token)).await,
-        StatusCode::OK,
-    )
-    .await;
+    app.get("/api/auth/me", Some(&live_token))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
 }
 
 #[tokio::test]
@@ -92,7 +91,7 @@ async fn overlapping_and_past_due_invocations_are_safe() {
 
     let mut deleted = 0;
     for response in responses {
-        let body = expect_status(response, StatusCode::OK).await;
+        let body = response.expect_status(StatusCode::OK).await;
         let logs: Vec<&str> = body["Logs"]
             .as_array()
             .unwrap()
@@ -115,19 +114,15 @@ async fn overlapping_and_past_due_invocations_are_safe() {
 async fn unknown_functions_and_bodies_without_a_timer_are_refused() {
     let app = spawn_app().await;
 
-    expect_problem(
-        invoke(&app, "no-such-timer", &invocation(false)).await,
-        StatusCode::NOT_FOUND,
-        "FUNCTION_NOT_FOUND",
-    )
-    .await;
+    invoke(&app, "no-such-timer", &invocation(false))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "FUNCTION_NOT_FOUND")
+        .await;
     let no_timer = json!({"Data": {}, "Metadata": {}});
-    expect_problem(
-        invoke(&app, "auth-cleanup", &no_timer).await,
-        StatusCode::BAD_REQUEST,
-        "INVALID_INVOCATION",
-    )
-    .await;
+    invoke(&app, "auth-cleanup", &no_timer)
+        .await
+        .expect_problem(StatusCode::BAD_REQUEST, "INVALID_INVOCATION")
+        .await;
 }
 
 #[tokio::test]

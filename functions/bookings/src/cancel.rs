@@ -83,12 +83,11 @@ pub async fn cancel_booking(
         packages::return_credit(&mut transaction, booking_id).await?;
     }
     sqlx::query(
-        r#"UPDATE bookings SET status = $2, cancelled_by = $3, cancel_reason = $4, cancelled_at = now(),
-                  refund_percent = $5, refund_amount = $6, updated_at = now()
+        r#"UPDATE bookings SET status = 'cancelled', cancelled_by = $2, cancel_reason = $3, cancelled_at = now(),
+                  refund_percent = $4, refund_amount = $5, updated_at = now()
            WHERE booking_id = $1"#,
     )
     .bind(booking_id)
-    .bind(BookingStatus::Cancelled)
     .bind(user.user_id)
     .bind(reason)
     .bind(percent as i32)

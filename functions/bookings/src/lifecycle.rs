@@ -5,7 +5,6 @@
 //! everything due.
 
 use chrono::Duration;
-use domain::booking_status::BookingStatus;
 use domain::notifications::{self, Notice};
 use platform::invocation::{TimerFunction, TimerInfo};
 use platform::{AppState, Result};
@@ -50,12 +49,10 @@ type Moved = Vec<(Uuid, Uuid)>;
 /// Pending payments whose hold has lapsed expire.
 async fn expire_lapsed_holds(state: &AppState) -> Result<Moved> {
     Ok(sqlx::query_as(
-        r#"UPDATE bookings SET status = $1, updated_at = now()
-           WHERE status = $2 AND hold_expires_at <= now()
+        r#"UPDATE bookings SET status = 'expired', updated_at = now()
+           WHERE status = 'pending_payment' AND hold_expires_at <= now()
            RETURNING student_id, mentor_id"#,
     )
-    .bind(BookingStatus::Expired)
-    .bind(BookingStatus::PendingPayment)
     .fetch_all(&state.db)
     .await?)
 }
@@ -66,15 +63,13 @@ async fn mark_no_shows(state: &AppState) -> Result<Moved> {
     let mut transaction = state.db.begin().await?;
     let no_shows: Vec<(Uuid, Uuid, Uuid, String)> = sqlx::query_as(
         r#"UPDATE bookings
-           SET status = $2, refund_percent = 100,
+           SET status = 'no_show', refund_percent = 100,
                refund_amount = CASE WHEN charged_in_money THEN class_fee ELSE 0 END,
                updated_at = now()
-           WHERE status = $3 AND mentor_joined_at IS NULL AND scheduled_at + $1 <= now()
+           WHERE status = 'confirmed' AND mentor_joined_at IS NULL AND scheduled_at + $1 <= now()
            RETURNING booking_id, student_id, mentor_id, subject"#,
     )
     .bind(NO_SHOW_AFTER)
-    .bind(BookingStatus::NoShow)
-    .bind(BookingStatus::Confirmed)
     .fetch_all(&mut *transaction)
     .await?;
     for (booking_id, student_id, _, subject) in &no_shows {
@@ -106,12 +101,10 @@ async fn mark_no_shows(state: &AppState) -> Result<Moved> {
 async fn complete_ended_classes(state: &AppState) -> Result<Moved> {
     let mut transaction = state.db.begin().await?;
     let completed: Moved = sqlx::query_as(
-        r#"UPDATE bookings SET status = $1, completed_at = now(), updated_at = now()
-           WHERE status = $2 AND mentor_joined_at IS NOT NULL AND ends_at <= now()
+        r#"UPDATE bookings SET status = 'completed', completed_at = now(), updated_at = now()
+           WHERE status = 'confirmed' AND mentor_joined_at IS NOT NULL AND ends_at <= now()
            RETURNING student_id, mentor_id"#,
     )
-    .bind(BookingStatus::Completed)
-    .bind(BookingStatus::Confirmed)
     .fetch_all(&mut *transaction)
     .await?;
     for (_, mentor_id) in &completed {
