@@ -26,5 +26,6 @@ mod pubsub_sdk;
 mod realtime;
 mod recordings;
 mod resilience;
+mod schema;
 mod sessions;
 mod timers;

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use domain::booking_status::BookingStatus;
 use domain::fees::{self, FeeSplit};
 use domain::notifications;
+use domain::package_status::PackageStatus;
 use domain::schedule::SessionType;
 use platform::auth::StudentUser;
 use platform::validation::Validator;
@@ -324,7 +325,7 @@ async fn use_package_credit(
     mentor_id: Uuid,
     subject: &str,
 ) -> Result<Decimal> {
-    let package: Option<(String, Uuid, String, i32, Decimal, i32)> = sqlx::query_as(
+    let package: Option<(PackageStatus, Uuid, String, i32, Decimal, i32)> = sqlx::query_as(
         "SELECT status, mentor_id, subject, credits_remaining, price, credits_total FROM packages WHERE package_id = $1 AND student_id = $2 FOR UPDATE",
     )
     .bind(package_id)
@@ -343,7 +344,7 @@ async fn use_package_credit(
             "This package is for another mentor or subject.",
         ));
     }
-    if status != "active" || remaining == 0 {
+    if status != PackageStatus::Active || remaining == 0 {
         return Err(Error::conflict(
             "PACKAGE_EXHAUSTED",
             "This package has no credits left to use.",

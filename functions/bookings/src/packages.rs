@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use domain::package_status::PackageStatus;
 use domain::schedule::SessionType;
 use platform::auth::StudentUser;
 use platform::{AppState, Error, Json, Path, Result};
@@ -65,7 +66,7 @@ pub struct PackageView {
     credits_total: i32,
     credits_remaining: i32,
     /// `pending_payment`, `active`, `exhausted`, `cancelled` or `expired`.
-    status: String,
+    status: PackageStatus,
     created_at: DateTime<Utc>,
 }
 

@@ -319,40 +319,86 @@ async fn the_packaged_handler_needs_at_most_glibc_2_28_and_starts() {
     assert!(ready_after < Duration::from_secs(30), "Flex allows 30 s");
 }
 
-/// A migrated database of its own (created over the direct port, migrated by `handler migrate`),
-/// and its URL through PgBouncer.
-async fn migrated_database() -> String {
-    use sqlx::Connection;
-    let setting = |name: &str, default: &str| std::env::var(name).unwrap_or(default.to_owned());
-    let direct = setting(
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or(default.to_owned())
+}
+
+fn direct_base() -> String {
+    setting(
         "TEST_DATABASE_DIRECT_BASE",
         "postgres://postgres@127.0.0.1:5432",
-    );
-    let pooled = setting(
-        "TEST_DATABASE_POOLED_BASE",
-        "postgres://postgres@127.0.0.1:6432",
-    );
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&format!("{direct}/postgres"))
-        .await
-        .expect("connect to Postgres directly");
-    sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
-        .execute(&mut admin)
-        .await
-        .expect("create the database");
-    let migrated = Command::new(env!("CARGO_BIN_EXE_handler"))
-        .arg("migrate")
-        .env_clear()
-        .env("DATABASE_URL", format!("{pooled}/{name}"))
-        .env("DATABASE_DIRECT_URL", format!("{direct}/{name}"))
-        .env(
-            "AZURE_STORAGE_CONNECTION_STRING",
-            "UseDevelopmentStorage=true",
-        )
-        .status()
-        .expect("run handler migrate");
-    assert!(migrated.success(), "handler migrate failed: {migrated}");
-    format!("{pooled}/{name}")
+    )
+}
+
+/// A migrated database of its own (created over the direct port, migrated by `handler migrate`),
+/// dropped when the test ends.
+struct Database {
+    name: String,
+    /// Its URL through PgBouncer, as the app reaches it.
+    url: String,
+}
+
+impl Database {
+    async fn migrated() -> Database {
+        use sqlx::Connection;
+        let pooled = setting(
+            "TEST_DATABASE_POOLED_BASE",
+            "postgres://postgres@127.0.0.1:6432",
+        );
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", direct_base()))
+            .await
+            .expect("connect to Postgres directly");
+        sqlx::query(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(&mut admin)
+            .await
+            .expect("create the database");
+        let database = Database {
+            url: format!("{pooled}/{name}"),
+            name,
+        };
+        let migrated = Command::new(env!("CARGO_BIN_EXE_handler"))
+            .arg("migrate")
+            .env_clear()
+            .env("DATABASE_URL", &database.url)
+            .env(
+                "DATABASE_DIRECT_URL",
+                format!("{}/{}", direct_base(), database.name),
+            )
+            .env(
+                "AZURE_STORAGE_CONNECTION_STRING",
+                "UseDevelopmentStorage=true",
+            )
+            .status()
+            .expect("run handler migrate");
+        assert!(migrated.success(), "handler migrate failed: {migrated}");
+        database
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        // Drop runs outside async; a small thread with its own runtime does the cleanup.
+        let _ = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                if let Ok(mut admin) =
+                    sqlx::PgConnection::connect(&format!("{}/postgres", direct_base())).await
+                {
+                    let _ =
+                        sqlx::query(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+                            .execute(&mut admin)
+                            .await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 /// `handler hub` run alone, and the settings it wrote for the handlers.
@@ -409,7 +455,7 @@ impl Drop for HubProcess {
 /// are checked against the issuer in the other process.
 #[tokio::test]
 async fn handlers_started_with_a_lone_hubs_settings_run_real_time_through_it() {
-    let database_url = migrated_database().await;
+    let database = Database::migrated().await;
     let events_port = free_port();
     let hub = HubProcess::start(&format!(
         "http://127.0.0.1:{events_port}/api/realtime/events"
@@ -436,7 +482,7 @@ async fn handlers_started_with_a_lone_hubs_settings_run_real_time_through_it() {
         .map(|(name, value)| (name.as_str(), value.as_str()))
         .collect();
     settings.extend([
-        ("DATABASE_URL", database_url.as_str()),
+        ("DATABASE_URL", database.url.as_str()),
         ("LOG_LEVEL", "info"),
     ]);
     let mut receiver = Handler::start_on(events_port, &settings);

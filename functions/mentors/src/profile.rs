@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use domain::credentials::{self, Qualification, Specialty};
+use domain::users::ApprovalStatus;
 use platform::auth::MentorUser;
 use platform::cache::MENTOR_LIST;
 use platform::validation::{Validator, is_upi_id};
@@ -36,7 +37,7 @@ pub struct MentorProfile {
     rating: Decimal,
     review_count: i32,
     student_count: i32,
-    approval_status: String,
+    approval_status: ApprovalStatus,
     is_active: bool,
 }
 

@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use domain::booking_status::BookingStatus;
+use domain::package_status::PackageStatus;
 use platform::auth::StudentUser;
 use platform::config::ExposeSecret;
 use platform::{AppState, Error, Json, Result};
@@ -230,7 +231,7 @@ async fn payable(state: &AppState, student_id: Uuid, request: &PayFor) -> Result
             })
         }
         (None, Some(package_id)) => {
-            let row: Option<(String, Decimal)> = sqlx::query_as(
+            let row: Option<(PackageStatus, Decimal)> = sqlx::query_as(
                 "SELECT status, price FROM packages WHERE package_id = $1 AND student_id = $2",
             )
             .bind(package_id)
@@ -240,7 +241,7 @@ async fn payable(state: &AppState, student_id: Uuid, request: &PayFor) -> Result
             let (status, price) = row.ok_or_else(|| {
                 Error::not_found("PACKAGE_NOT_FOUND", "No such package of yours.")
             })?;
-            if status != "pending_payment" {
+            if status != PackageStatus::PendingPayment {
                 return Err(Error::conflict(
                     "NOT_PAYABLE",
                     "This package is not waiting for payment.",

@@ -21,6 +21,16 @@ pub const TIMER: TimerFunction = TimerFunction {
     run: |state, info| Box::pin(run(state, info)),
 };
 
+/// How a claimed recording (`merging`, which the claim's SQL writes) ends: its
+/// `recordings.status` once committed.
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "lowercase")]
+enum Finished {
+    Ready,
+    /// Not WebM: deleted, not retried.
+    Failed,
+}
+
 /// Merges per run; the rest wait for the next run.
 const BATCH: i64 = 20;
 
@@ -96,14 +106,14 @@ async fn merge(state: &AppState, recording_id: Uuid, booking_id: Uuid) -> Result
             .await?
             .map_or(0, |properties| properties.size);
         (
-            "ready",
+            Finished::Ready,
             Some(name),
             Some(i64::try_from(size).unwrap_or(i64::MAX)),
         )
     } else {
         tracing::warn!(%booking_id, "the committed recording is not WebM; deleted");
         state.blobs.delete(container, &name).await?;
-        ("failed", None, None)
+        (Finished::Failed, None, None)
     };
 
     let mut transaction = state.db.begin().await?;

@@ -1,6 +1,6 @@
 //! The marketplace rules more than one endpoint group needs, each in one home: money and the fee
 //! split (`money`, `fees`), slot maths in mentors' time zones (`schedule`), booking states
-//! (`booking_status`) and the push that tells both sides of a booking it changed
+//! (`booking_status`, `package_status`) and the push that tells both sides of a booking it changed
 //! (`booking_changes`), notices and their texts (`notifications`), admin-editable platform
 //! settings (`platform_settings`), account rules (`users`, `credentials`), media states
 //! (`media`) and the checks a direct upload passes before it is kept (`uploads`).
@@ -15,6 +15,7 @@ pub mod fees;
 pub mod media;
 pub mod money;
 pub mod notifications;
+pub mod package_status;
 pub mod platform_settings;
 pub mod schedule;
 pub mod uploads;
