@@ -23,6 +23,7 @@ mod password_reset;
 mod payments;
 mod platform_settings;
 mod pubsub_sdk;
+mod rate_limits;
 mod realtime;
 mod recordings;
 mod resilience;

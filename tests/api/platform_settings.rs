@@ -12,12 +12,13 @@ fn limits(daily: i64, weekly: i64, weekly_enabled: bool, buffer: i64) -> Value {
            "monthlyLimit": 15, "maxActivePackages": 2, "bufferMinutes": buffer})
 }
 
-const ADMIN_SETTINGS: [&str; 5] = [
+const ADMIN_SETTINGS: [&str; 6] = [
     "/api/admin/ui-config",
     "/api/admin/payment-config",
     "/api/admin/payment-methods",
     "/api/admin/booking-limits",
     "/api/admin/settings",
+    "/api/admin/rate-limits",
 ];
 
 fn default_payment_config() -> Value {
@@ -26,7 +27,14 @@ fn default_payment_config() -> Value {
 }
 
 /// A valid, non-default value for every admin setting.
-fn edited_settings() -> [(&'static str, Value); 5] {
+/// The `rate-limits` setting with every budget `quota` except `per_ip`.
+fn rate_limits(per_ip: Value, quota: Value) -> Value {
+    json!({"perIp": per_ip, "perSession": quota, "signupPerIp": quota, "loginPerIp": quota,
+           "recoveryPerIp": quota, "twoFactorPerSession": quota, "checkoutPerSession": quota,
+           "negotiatePerSession": quota, "uploadsPerSession": quota})
+}
+
+fn edited_settings() -> [(&'static str, Value); 6] {
     [
         (
             "/api/admin/ui-config",
@@ -48,12 +56,23 @@ fn edited_settings() -> [(&'static str, Value); 5] {
             "/api/admin/settings",
             json!({"mediaApprovalRequired": true}),
         ),
+        (
+            "/api/admin/rate-limits",
+            rate_limits(
+                json!({"limit": 5000, "windowSeconds": 60}),
+                json!({"limit": 1000, "windowSeconds": 60}),
+            ),
+        ),
     ]
 }
 
 #[tokio::test]
 async fn every_setting_starts_at_the_spec_defaults_and_reading_writes_nothing() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(Options {
+        rate_limits: Budgets::Defaults,
+        ..Options::default()
+    })
+    .await;
     let (_, admin) = app.admin().await;
     let all_methods = json!({"upi": true, "cards": true, "netbanking": true, "stripe": true});
     let cases = [
@@ -68,6 +87,18 @@ async fn every_setting_starts_at_the_spec_defaults_and_reading_writes_nothing() 
         (
             "/api/admin/settings",
             json!({"mediaApprovalRequired": false}),
+        ),
+        (
+            "/api/admin/rate-limits",
+            json!({"perIp": {"limit": 3000, "windowSeconds": 60},
+                   "perSession": {"limit": 600, "windowSeconds": 60},
+                   "signupPerIp": {"limit": 10, "windowSeconds": 600},
+                   "loginPerIp": {"limit": 100, "windowSeconds": 600},
+                   "recoveryPerIp": {"limit": 10, "windowSeconds": 600},
+                   "twoFactorPerSession": {"limit": 10, "windowSeconds": 300},
+                   "checkoutPerSession": {"limit": 30, "windowSeconds": 600},
+                   "negotiatePerSession": {"limit": 60, "windowSeconds": 60},
+                   "uploadsPerSession": {"limit": 60, "windowSeconds": 600}}),
         ),
         (
             "/api/fee-config",
@@ -95,7 +126,11 @@ async fn every_setting_starts_at_the_spec_defaults_and_reading_writes_nothing() 
 
 #[tokio::test]
 async fn each_setting_round_trips_and_every_instance_reads_the_new_value() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(Options {
+        rate_limits: Budgets::Defaults,
+        ..Options::default()
+    })
+    .await;
     let other_instance = app.second_instance().await;
     let (admin_id, admin) = app.admin().await;
     for path in ADMIN_SETTINGS {
@@ -130,7 +165,7 @@ async fn each_setting_round_trips_and_every_instance_reads_the_new_value() {
         .fetch_all(&app.db)
         .await
         .unwrap();
-    assert_eq!(writers, vec![Some(admin_id); 5]);
+    assert_eq!(writers, vec![Some(admin_id); 6]);
 }
 
 #[tokio::test]
@@ -351,7 +386,7 @@ fn with(base: &Value, field: &str, value: Value) -> String {
 /// Every PUT with malformed JSON, wrong types, missing or unknown fields, out-of-range values
 /// and unknown enum values.
 fn bad_puts() -> Vec<BadPut> {
-    let [ui, payment, methods, booking_limits, marketplace] =
+    let [ui, payment, methods, booking_limits, marketplace, _] =
         edited_settings().map(|(_, body)| body);
     let mut cases = Vec::new();
     for path in ADMIN_SETTINGS {
@@ -478,12 +513,38 @@ fn bad_puts() -> Vec<BadPut> {
         path,
         with(&marketplace, "mediaApprovalRequired", json!("yes")),
     ));
+    let path = "/api/admin/rate-limits";
+    let quota = json!({"limit": 100, "windowSeconds": 60});
+    cases.extend([
+        invalid(
+            path,
+            rate_limits(json!({"limit": 0, "windowSeconds": 60}), quota.clone()).to_string(),
+            "perIp.limit",
+        ),
+        invalid(
+            path,
+            rate_limits(json!({"limit": 10, "windowSeconds": 86_401}), quota.clone()).to_string(),
+            "perIp.windowSeconds",
+        ),
+        misshapen(
+            path,
+            rate_limits(json!({"limit": -1, "windowSeconds": 60}), quota.clone()).to_string(),
+        ),
+        misshapen(
+            path,
+            rate_limits(json!({"limit": 10, "windowSeconds": 60, "burst": 5}), quota).to_string(),
+        ),
+    ]);
     cases
 }
 
 #[tokio::test]
 async fn bad_settings_are_refused_and_nothing_is_written() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(Options {
+        rate_limits: Budgets::Defaults,
+        ..Options::default()
+    })
+    .await;
     let (_, admin) = app.admin().await;
 
     for case in bad_puts() {
@@ -507,7 +568,7 @@ async fn bad_settings_are_refused_and_nothing_is_written() {
         let response = put_raw(&app, case.path, &case.body, &admin).await;
         response.expect_problem(case.status, case.code).await;
     }
-    assert_eq!(app.count("platform_settings").await, 5);
+    assert_eq!(app.count("platform_settings").await, 6);
     for (path, edited) in edited_settings() {
         let read = app
             .get(path, Some(&admin))

@@ -59,6 +59,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             settings::marketplace_settings,
             settings::update_marketplace_settings
         ))
+        .routes(routes!(settings::rate_limits, settings::update_rate_limits))
         .routes(routes!(settings::fee_config))
         .routes(routes!(settings::checkout_config))
 }

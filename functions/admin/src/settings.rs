@@ -3,8 +3,8 @@
 
 use axum::extract::State;
 use domain::platform_settings::{
-    self, BookingLimits, MarketplaceSettings, PaymentConfig, PaymentMethods, RazorpayMode, Setting,
-    UiConfig,
+    self, BookingLimits, MarketplaceSettings, PaymentConfig, PaymentMethods, RateLimits,
+    RazorpayMode, Setting, UiConfig,
 };
 use platform::auth::AdminUser;
 use platform::cache::MENTOR_LIST;
@@ -63,6 +63,7 @@ admin_setting!(get: payment_config, put: update_payment_config, PaymentConfig, "
 admin_setting!(get: payment_methods, put: update_payment_methods, PaymentMethods, "/admin/payment-methods");
 admin_setting!(get: booking_limits, put: update_booking_limits, BookingLimits, "/admin/booking-limits");
 admin_setting!(get: marketplace_settings, put: update_marketplace_settings, MarketplaceSettings, "/admin/settings");
+admin_setting!(get: rate_limits, put: update_rate_limits, RateLimits, "/admin/rate-limits");
 put_setting!(update_ui_config, UiConfig, "/admin/ui-config");
 
 /// Public: footer link toggles, help centre and dashboard links for every visitor.

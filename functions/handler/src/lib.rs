@@ -5,6 +5,7 @@
 pub mod commands;
 mod cron;
 mod middleware;
+mod rate_limits;
 mod routes;
 mod scheduler;
 mod server;

@@ -13,6 +13,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{InfoBuilder, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::rate_limits::{self, Limiter};
 use crate::{middleware, timers};
 
 pub const FUNCTIONS: &[FunctionDefinition] = &[FunctionDefinition {
@@ -37,6 +38,10 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .route("/{function}", post(timers::invoke))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Limiter::new(state.clone()),
+            rate_limits::limit,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());

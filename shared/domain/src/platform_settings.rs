@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use platform::error::Result;
+use platform::rate_limit::Quota;
 use platform::state::AppState;
 use platform::validation::{Validator, is_upi_id};
 
@@ -361,6 +362,78 @@ mod tests {
             "/relative/path",
         ] {
             assert!(!is_web_url(bad), "{bad}");
+        }
+    }
+}
+
+/// Request budgets (product-spec §12), each `limit` requests per `windowSeconds`: general ones
+/// per client IP and per session, generous enough that honest heavy use never meets them, and
+/// tighter ones per route where a call is expensive (a password hash) or abusable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimits {
+    /// Every `/api` request from one client IP (a school's NAT included).
+    pub per_ip: Quota,
+    /// Every `/api` request with one session.
+    pub per_session: Quota,
+    /// Signups from one IP.
+    pub signup_per_ip: Quota,
+    /// Sign-ins from one IP (failures also count toward the login lockout).
+    pub login_per_ip: Quota,
+    /// Forgot-password and reset-password from one IP.
+    pub recovery_per_ip: Quota,
+    /// 2FA setup and verification per session.
+    pub two_factor_per_session: Quota,
+    /// Razorpay orders and Stripe intents per session.
+    pub checkout_per_session: Quota,
+    /// Web PubSub client URLs per session.
+    pub negotiate_per_session: Quota,
+    /// Upload URLs (media and recording parts) per session.
+    pub uploads_per_session: Quota,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            per_ip: Quota::new(3000, 60),
+            per_session: Quota::new(600, 60),
+            signup_per_ip: Quota::new(10, 600),
+            login_per_ip: Quota::new(100, 600),
+            recovery_per_ip: Quota::new(10, 600),
+            two_factor_per_session: Quota::new(10, 300),
+            checkout_per_session: Quota::new(30, 600),
+            negotiate_per_session: Quota::new(60, 60),
+            uploads_per_session: Quota::new(60, 600),
+        }
+    }
+}
+
+impl Setting for RateLimits {
+    const KEY: &'static str = "rate-limits";
+
+    fn validate(&self, validator: &mut Validator) {
+        for (field, quota) in [
+            ("perIp", self.per_ip),
+            ("perSession", self.per_session),
+            ("signupPerIp", self.signup_per_ip),
+            ("loginPerIp", self.login_per_ip),
+            ("recoveryPerIp", self.recovery_per_ip),
+            ("twoFactorPerSession", self.two_factor_per_session),
+            ("checkoutPerSession", self.checkout_per_session),
+            ("negotiatePerSession", self.negotiate_per_session),
+            ("uploadsPerSession", self.uploads_per_session),
+        ] {
+            validator
+                .check(
+                    (1..=1_000_000).contains(&quota.limit),
+                    &format!("{field}.limit"),
+                    "must be 1 to 1000000",
+                )
+                .check(
+                    (1..=86_400).contains(&quota.window_seconds),
+                    &format!("{field}.windowSeconds"),
+                    "must be 1 to 86400 (a day)",
+                );
         }
     }
 }

@@ -1,10 +1,10 @@
 //! What every endpoint group stands on: typed configuration (`config`), the one error type and
 //! its problem+json mapping (`error`), the Postgres pool through PgBouncer and the migrations
-//! (`db`), the cache, Redis with an in-process fallback (`cache`), authentication and sessions
-//! (`auth`), extractors that refuse bad input with a clear 4xx (`extract`, `validation`,
-//! `pagination`), the e-mail outbox and its SendGrid delivery (`outbox`, `mailer`), the Azure
-//! Functions invocation types (`invocation`), logging (`telemetry`), and the state every route
-//! receives (`state`).
+//! (`db`), the cache, Redis with an in-process fallback (`cache`), request budgets shared across
+//! instances (`rate_limit`), authentication and sessions (`auth`), extractors that refuse bad
+//! input with a clear 4xx (`extract`, `validation`, `pagination`), the e-mail outbox and its
+//! SendGrid delivery (`outbox`, `mailer`), the Azure Functions invocation types (`invocation`),
+//! logging (`telemetry`), and the state every route receives (`state`).
 //!
 //! It holds no marketplace rule: fees, slots, booking states and notices live in `domain`, and a
 //! rule one group alone uses stays in that group. Below it are only the Azure clients.
@@ -20,6 +20,7 @@ pub mod invocation;
 pub mod mailer;
 pub mod outbox;
 pub mod pagination;
+pub mod rate_limit;
 pub mod state;
 pub mod telemetry;
 pub mod validation;

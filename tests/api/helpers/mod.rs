@@ -21,11 +21,13 @@ use azure_clients::blob::{BlobBackend, BlobConfig};
 use azure_clients::entra::LocalIssuer;
 use azure_clients::entra::{ManagedIdentity, TokenRules};
 use azure_clients::pubsub::{PubSubEndpoint, PubSubService, RealtimeConfig};
+use domain::platform_settings::{RateLimits, Setting};
 use platform::AppState;
 use platform::config::{
     CacheConfig, Config, DatabaseConfig, MailConfig, PaymentsConfig, Secret, SendGridConfig,
     TurnConfig,
 };
+use platform::rate_limit::Quota;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -58,6 +60,8 @@ pub struct Options {
     pub sendgrid: Option<SendGridConfig>,
     /// Fire the timers in-process (off by default: tests invoke them as the host does).
     pub timers_in_process: bool,
+    /// Request budgets; by default none that a test meets.
+    pub rate_limits: Budgets,
     /// Web PubSub; off by default.
     pub realtime: Option<RealtimeConfig>,
     pub turn: Option<TurnConfig>,
@@ -93,6 +97,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         platform::telemetry::init("info");
     }
+    let limits = match &options.rate_limits {
+        Budgets::Unlimited => Some(unlimited()),
+        Budgets::Stored(limits) => Some(limits.clone()),
+        Budgets::Defaults => None,
+    };
     let database_name = format!("test_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&format!("{}/postgres", direct_base()))
         .await
@@ -156,9 +165,45 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .connect_with(options)
         .await
         .expect("connect to the test database");
+    if let Some(limits) = limits {
+        sqlx::query("INSERT INTO platform_settings (setting_key, value) VALUES ($1, $2)")
+            .bind(RateLimits::KEY)
+            .bind(sqlx::types::Json(limits))
+            .execute(&db)
+            .await
+            .expect("store the rate limits");
+    }
     let mut app = start(config.clone(), db).await;
     app.database_name = database_name;
     app
+}
+
+/// The request budgets a test app starts with.
+#[derive(Default)]
+pub enum Budgets {
+    /// None a test meets (`unlimited`), stored as the `rate-limits` setting.
+    #[default]
+    Unlimited,
+    /// These, stored as the setting.
+    Stored(RateLimits),
+    /// Nothing stored: the defaults apply.
+    Defaults,
+}
+
+/// Budgets no test meets unless it is about them.
+pub fn unlimited() -> RateLimits {
+    let quota = Quota::new(1_000_000, 60);
+    RateLimits {
+        per_ip: quota,
+        per_session: quota,
+        signup_per_ip: quota,
+        login_per_ip: quota,
+        recovery_per_ip: quota,
+        two_factor_per_session: quota,
+        checkout_per_session: quota,
+        negotiate_per_session: quota,
+        uploads_per_session: quota,
+    }
 }
 
 async fn start(config: Config, db: PgPool) -> TestApp {

@@ -16,6 +16,7 @@
 //! generation, always read from Redis, so a change shows at once on every instance) and no copy.
 
 mod local;
+mod local_limits;
 mod redis;
 
 use std::sync::Arc;
@@ -29,7 +30,9 @@ use serde::de::DeserializeOwned;
 use crate::config::CacheConfig;
 use crate::config::ExposeSecret;
 use crate::error::{Error, Result};
+use crate::rate_limit::{Budget, Verdict};
 use local::LocalCache;
+use local_limits::LocalLimits;
 use redis::RedisCache;
 
 /// Stored in place of an invalidated value; not JSON, so it reads as a miss.
@@ -64,6 +67,8 @@ struct Inner {
     prefix: String,
     redis: Option<RedisCache>,
     local: LocalCache,
+    /// Request budgets while Redis is down or unset.
+    local_limits: LocalLimits,
     /// Loads in progress, keyed like the cache, so concurrent misses share one.
     in_flight: moka::future::Cache<String, Arc<str>>,
     /// Local copies of generation-keyed entries, with the instant each stops being served.
@@ -100,6 +105,7 @@ impl Cache {
                 prefix: config.key_prefix.clone(),
                 redis,
                 local: LocalCache::new(),
+                local_limits: LocalLimits::default(),
                 in_flight: moka::future::Cache::new(10_000),
                 snapshots: moka::future::Cache::builder()
                     .max_capacity(SNAPSHOT_MEMORY)
@@ -279,6 +285,25 @@ impl Cache {
             return counter;
         }
         self.inner.local.increment(key, window).await
+    }
+
+    /// Spends one request from each budget (`crate::rate_limit`): in Redis, atomically and
+    /// shared by every instance; on this instance alone while Redis is down or unset.
+    pub async fn spend(&self, budgets: Vec<Budget>) -> Verdict {
+        let keyed: Vec<_> = budgets
+            .iter()
+            .map(|budget| (self.key(&budget.key), budget.quota))
+            .collect();
+        let standings = match self.shared() {
+            Some(redis) => match redis.spend(&keyed).await {
+                Ok(standings) => standings,
+                Err(_) => self.inner.local_limits.spend(&keyed),
+            },
+            None => self.inner.local_limits.spend(&keyed),
+        };
+        Verdict {
+            budgets: budgets.into_iter().zip(standings).collect(),
+        }
     }
 
     /// Reads a counter without changing it.

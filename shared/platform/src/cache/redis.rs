@@ -1,13 +1,14 @@
 //! The shared cache in Redis, with a short circuit breaker: after a failure the instance stops
 //! asking Redis for [`RETRY_AFTER`], so a dead Redis costs one timeout, not one per request.
 
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::Counter;
+use crate::rate_limit::{Quota, Standing};
 
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -174,4 +175,67 @@ fn millis(duration: Duration) -> u64 {
 
 fn remaining(ttl_ms: i64) -> Option<Duration> {
     u64::try_from(ttl_ms).ok().map(Duration::from_millis)
+}
+
+/// GCRA over every key of one request, atomically: each key holds its theoretical arrival time
+/// (ms, Redis's clock). Per key in ARGV: the emission interval and the burst tolerance (ms).
+/// Spends from every key only when none refuses. Per key out: remaining, reset ms, retry ms
+/// (-1: allowed).
+const SPEND: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out, new_tats, allowed = {}, {}, true
+for i, key in ipairs(KEYS) do
+  local emission, tolerance = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local tat = math.max(tonumber(redis.call('GET', key)) or now, now)
+  local new_tat = tat + emission
+  local allow_at = new_tat - tolerance
+  if allow_at > now then
+    allowed = false
+    table.insert(out, 0)
+    table.insert(out, tat - now)
+    table.insert(out, allow_at - now)
+  else
+    new_tats[i] = new_tat
+    table.insert(out, math.floor((now + tolerance - new_tat) / emission))
+    table.insert(out, new_tat - now)
+    table.insert(out, -1)
+  end
+end
+if allowed then
+  for i, key in ipairs(KEYS) do
+    redis.call('SET', key, new_tats[i], 'PX', math.max(1, new_tats[i] - now))
+  end
+end
+return out
+";
+
+impl RedisCache {
+    /// Spends one request from each `(key, quota)` in one round trip.
+    pub(super) async fn spend(
+        &self,
+        budgets: &[(String, Quota)],
+    ) -> Result<Vec<Standing>, Unavailable> {
+        static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SPEND));
+        let mut connection = self.connection().await?;
+        let mut invocation = SCRIPT.prepare_invoke();
+        for (key, quota) in budgets {
+            invocation
+                .key(key)
+                .arg(millis(quota.emission_interval()))
+                .arg(millis(quota.window()));
+        }
+        let out: Vec<i64> = self
+            .finish(invocation.invoke_async(&mut connection))
+            .await?;
+        let duration = |ms: i64| Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+        Ok(out
+            .chunks_exact(3)
+            .map(|item| Standing {
+                remaining: u32::try_from(item[0]).unwrap_or(0),
+                reset: duration(item[1]),
+                retry_after: (item[2] >= 0).then(|| duration(item[2])),
+            })
+            .collect())
+    }
 }
