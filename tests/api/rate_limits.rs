@@ -279,3 +279,34 @@ async fn an_honest_heavy_minute_stays_far_inside_the_defaults() {
     );
     assert!(remaining("ip") > defaults.per_ip.limit * 4 / 5, "{state}");
 }
+
+/// The probe's finding: wrong reset codes guessed for many e-mails from one client met no 429.
+#[tokio::test]
+async fn reset_code_guesses_from_one_client_meet_a_429() {
+    let app = app_with(|limits| limits.recovery_per_ip = Quota::new(3, 600), None).await;
+    for n in 0..3 {
+        let guess = json!({"email": format!("victim-{n}@example.com"), "code": "123456",
+                           "newPassword": "Brand-New1"});
+        let response = from(
+            &app,
+            "203.0.113.77",
+            Method::POST,
+            "/api/auth/password/reset",
+            Some(&guess),
+        )
+        .await;
+        assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let guess =
+        json!({"email": "victim-9@example.com", "code": "123456", "newPassword": "Brand-New1"});
+    from(
+        &app,
+        "203.0.113.77",
+        Method::POST,
+        "/api/auth/password/reset",
+        Some(&guess),
+    )
+    .await
+    .expect_problem(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED")
+    .await;
+}

@@ -69,7 +69,8 @@ struct LoginAccount {
         (status = 200, description = "A session, or `require2FA` / `require2FASetup`", body = LoginOutcome),
         (status = 401, description = "INVALID_CREDENTIALS, INVALID_TOTP"),
         (status = 403, description = "ACCOUNT_INACTIVE, APPROVAL_PENDING, APPROVAL_REJECTED"),
-        (status = 429, description = "LOGIN_LOCKED, with lockoutEndsAt"),
+        (status = 429, description = "LOGIN_LOCKED, with lockoutEndsAt; RATE_LIMITED"),
+        (status = 503, description = "BUSY: no password hashing thread free within 2 s; retry after Retry-After"),
     )
 )]
 pub async fn login(

@@ -23,6 +23,7 @@ pub struct ChangePassword {
         (status = 204, description = "Changed; other sessions are revoked"),
         (status = 401, description = "INVALID_CREDENTIALS (current password wrong)"),
         (status = 422, description = "VALIDATION_FAILED"),
+        (status = 503, description = "BUSY: no password hashing thread free within 2 s; retry after Retry-After"),
     )
 )]
 pub async fn change_password(

@@ -71,6 +71,8 @@ pub async fn forgot_password(
         (status = 204, description = "Password replaced; every session is revoked"),
         (status = 400, description = "RESET_CODE_INVALID (with attemptsLeft when known)"),
         (status = 422, description = "VALIDATION_FAILED"),
+        (status = 429, description = "RATE_LIMITED"),
+        (status = 503, description = "BUSY: no password hashing thread free within 2 s; retry after Retry-After"),
     )
 )]
 pub async fn reset_password(

@@ -44,6 +44,8 @@ pub struct MentorSignedUp {
         (status = 403, description = "ROLE_NOT_ALLOWED"),
         (status = 409, description = "EMAIL_TAKEN"),
         (status = 422, description = "VALIDATION_FAILED"),
+        (status = 429, description = "RATE_LIMITED"),
+        (status = 503, description = "BUSY: no password hashing thread free within 2 s; retry after Retry-After"),
     )
 )]
 pub async fn signup(

@@ -75,7 +75,10 @@ fn api_parts() -> (Router<AppState>, OpenApi) {
         .title("CodeConnect API")
         .version(env!("CARGO_PKG_VERSION"))
         .description(Some(
-            "Mentoring marketplace backend. Errors are application/problem+json with a stable `code`.",
+            "Mentoring marketplace backend. Errors are application/problem+json with a stable `code`. \
+             Every operation but the health probes, webhooks and Web PubSub events spends request \
+             budgets: answers carry `RateLimit-Policy` and `RateLimit`, and past a budget the \
+             answer is 429 `RATE_LIMITED` with `Retry-After`.",
         ))
         .build();
     document

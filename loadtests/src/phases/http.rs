@@ -34,7 +34,7 @@ impl VirtualUser for User {
         match self.kind {
             Kind::Login => login(client, base, &data.student_emails[student])
                 .await
-                .map(|_| None),
+                .map(|(_, retried)| retried.then(|| RETRIED.to_owned())),
             Kind::DatabasePool => {
                 let token = &data.student_tokens[self.user % data.student_tokens.len()];
                 let request = match rand::rng().random_range(0..3) {
@@ -51,7 +51,7 @@ impl VirtualUser for User {
             }
             Kind::AuthenticatedFlow => {
                 // Students of its own per virtual user, so logins don't revoke each other's sessions.
-                let token = login(client, base, &data.student_emails[student]).await?;
+                let (token, retried) = login(client, base, &data.student_emails[student]).await?;
                 expect_ok(
                     client
                         .get(format!("{base}/api/auth/me"))
@@ -65,7 +65,8 @@ impl VirtualUser for User {
                         .bearer_auth(&token)
                         .send()
                         .await,
-                )
+                )?;
+                Ok(retried.then(|| RETRIED.to_owned()))
             }
             Kind::MentorDiscovery => {
                 let date = (chrono::Utc::now() + chrono::Duration::days(3)).date_naive();
@@ -95,22 +96,50 @@ fn random_student(user: usize, connections: usize, students: usize) -> usize {
     user + connections * rand::rng().random_range(0..choices)
 }
 
-/// Logs in; success only with a 200 carrying a session token.
-async fn login(client: &reqwest::Client, base: &str, email: &str) -> Result<String, String> {
-    let response = expect_status(
-        client
+/// What a step reports when a login had to wait: the handler refused it as busy (503 `BUSY`,
+/// the hashing threads' admission control) and it was sent again after `Retry-After`, as a
+/// client does.
+const RETRIED: &str = "login retried after 503 BUSY";
+
+/// Logs in, sending again after `Retry-After` while the handler answers 503 `BUSY`; success
+/// only with a 200 carrying a session token. Also says whether it had to retry.
+async fn login(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+) -> Result<(String, bool), String> {
+    let mut retried = false;
+    let response = loop {
+        let response = client
             .post(format!("{base}/api/auth/login"))
             .json(&json!({"email": email, "password": PASSWORD}))
             .send()
-            .await,
-        reqwest::StatusCode::OK,
-    )?;
+            .await;
+        let busy = matches!(&response, Ok(answer) if answer.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE);
+        if !busy {
+            break expect_status(response, reqwest::StatusCode::OK)?;
+        }
+        let wait = response
+            .ok()
+            .and_then(|answer| {
+                answer
+                    .headers()
+                    .get("retry-after")?
+                    .to_str()
+                    .ok()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(1);
+        retried = true;
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    };
     let body: serde_json::Value = response
         .json()
         .await
         .map_err(|_| "unreadable body".to_owned())?;
     body["sessionToken"]
         .as_str()
-        .map(str::to_owned)
+        .map(|token| (token.to_owned(), retried))
         .ok_or_else(|| "no session token".to_owned())
 }

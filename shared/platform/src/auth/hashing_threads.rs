@@ -1,37 +1,61 @@
 //! The threads that run argon2id: one per core, each keeping its own memory blocks from hash to
-//! hash. A burst of logins queues here (first come, first served) instead of allocating and
-//! page-faulting 19 MiB per hash; the process holds at most one block set per core while logins
-//! come, and none once they stop for [`KEEP_BLOCKS_IDLE`].
+//! hash. A burst of logins queues here instead of allocating and page-faulting 19 MiB per hash;
+//! the process holds at most one block set per core while logins come, and none once they stop
+//! for [`KEEP_BLOCKS_IDLE`].
+//!
+//! Admission control: a job waits at most [`MAX_WAIT`] for a thread. A full queue refuses at
+//! once and a job still queued at its deadline is dropped unhashed, both as 503 `BUSY` with
+//! `Retry-After`, so a flood answers fast instead of queueing every caller for minutes. Checks
+//! of existing passwords (sign-ins) go before new hashes (signups, resets), so a signup flood
+//! cannot starve honest logins.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use argon2::Block;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use axum::http::StatusCode;
+use chrono::Utc;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// How long a hashing thread keeps its blocks without work: through a burst of logins, but not
 /// while the handler serves everything else.
 const KEEP_BLOCKS_IDLE: Duration = Duration::from_secs(2);
+/// The longest a job waits for a thread before it is refused.
+pub const MAX_WAIT: Duration = Duration::from_secs(2);
+/// Jobs each queue holds per thread: a thread hashes about this many in [`MAX_WAIT`] (about
+/// 15 ms each), so a fuller queue could not be served in time anyway.
+const QUEUED_PER_THREAD: usize = 128;
 
-/// A hashing job, given its thread's blocks (grown to the size the job needs, then kept).
-type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+/// Which queue a job waits in; checks are served first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Checking a password against its stored hash (sign-in, password change).
+    Check,
+    /// Hashing a new password (signup, reset, change, admin creation).
+    New,
+}
+
+/// A hashing job, given its thread's blocks (grown to the size the job needs, then kept); it
+/// answers `None` when it was dropped past its deadline.
+type Job = Box<dyn FnOnce(Option<&mut Vec<Block>>) + Send>;
 
 /// Runs `work` on a hashing thread, inside the caller's tracing span, and waits for its answer
-/// without blocking the async workers.
+/// without blocking the async workers; 503 `BUSY` when no thread can take it within [`MAX_WAIT`].
 pub async fn run<T: Send + 'static>(
+    priority: Priority,
     work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
 ) -> Result<T> {
     static THREADS: OnceLock<HashingThreads> = OnceLock::new();
     THREADS
         .get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            HashingThreads::start(cores, KEEP_BLOCKS_IDLE)
+            HashingThreads::start(cores, KEEP_BLOCKS_IDLE, cores * QUEUED_PER_THREAD)
         })
-        .run(work)
+        .run(priority, MAX_WAIT, work)
         .await
 }
 
@@ -44,62 +68,110 @@ pub fn blocks(memory: &mut Vec<Block>, count: usize) -> &mut [Block] {
 }
 
 struct HashingThreads {
-    queue: Sender<Job>,
+    checks: Sender<Queued>,
+    new: Sender<Queued>,
+}
+
+/// A job and the instant it must have started by.
+struct Queued {
+    job: Job,
+    deadline: Instant,
 }
 
 impl HashingThreads {
-    fn start(threads: usize, keep_blocks_idle: Duration) -> Self {
-        let (queue, jobs) = crossbeam_channel::unbounded();
+    fn start(threads: usize, keep_blocks_idle: Duration, capacity: usize) -> Self {
+        let (checks, queued_checks) = crossbeam_channel::bounded(capacity);
+        let (new, queued_new) = crossbeam_channel::bounded(capacity);
         for index in 0..threads {
-            let jobs = jobs.clone();
-            // Without threads the queue's receivers drop and `run` reports it.
+            let queues = (queued_checks.clone(), queued_new.clone());
+            // Without threads the queues' receivers drop and `run` reports it.
             let _ = std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
-                .spawn(move || serve(&jobs, keep_blocks_idle));
+                .spawn(move || serve(&queues.0, &queues.1, keep_blocks_idle));
         }
-        Self { queue }
+        Self { checks, new }
     }
 
     async fn run<T: Send + 'static>(
         &self,
+        priority: Priority,
+        max_wait: Duration,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
         let job: Job = Box::new(move |memory| {
-            let _ = answer.send(span.in_scope(|| work(memory)));
+            let _ = answer.send(memory.map(|memory| span.in_scope(|| work(memory))));
         });
-        if self.queue.send(job).is_err() {
-            return Err(anyhow!("the password hashing threads have stopped").into());
+        let queue = match priority {
+            Priority::Check => &self.checks,
+            Priority::New => &self.new,
+        };
+        let queued = Queued {
+            job,
+            deadline: Instant::now() + max_wait,
+        };
+        match queue.try_send(queued) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(busy()),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(anyhow!("the password hashing threads have stopped").into());
+            }
         }
-        Ok(answered.await.context("a password hashing job panicked")?)
+        answered
+            .await
+            .context("a password hashing job panicked")?
+            .ok_or_else(busy)
     }
 }
 
-fn serve(jobs: &Receiver<Job>, keep_blocks_idle: Duration) {
+/// 503 `BUSY`: every hashing thread is taken for longer than a caller should wait.
+fn busy() -> Error {
+    Error::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "BUSY",
+        "Sign-ins are busy right now; try again in a moment.",
+    )
+    .with("retryAt", Utc::now() + chrono::Duration::seconds(2))
+}
+
+fn serve(checks: &Receiver<Queued>, new: &Receiver<Queued>, keep_blocks_idle: Duration) {
     let mut memory = Vec::new();
-    while let Some(job) = next_job(jobs, keep_blocks_idle, &mut memory) {
+    while let Some(Queued { job, deadline }) = next_job(checks, new, keep_blocks_idle, &mut memory)
+    {
+        if Instant::now() > deadline {
+            job(None);
+            continue;
+        }
         // A panicking job loses its answer (the caller sees an error), not the thread.
-        if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory))).is_err() {
+        if std::panic::catch_unwind(AssertUnwindSafe(|| job(Some(&mut memory)))).is_err() {
             memory = Vec::new();
         }
     }
 }
 
-/// The next job, giving the blocks back to the allocator (which returns a block set this large
-/// to the system) when none comes for `keep_blocks_idle`; None once the queue is gone.
+/// The next job, a queued check before any new hash, giving the blocks back to the allocator
+/// (which returns a block set this large to the system) when none comes for
+/// `keep_blocks_idle`; None once the queues are gone.
 fn next_job(
-    jobs: &Receiver<Job>,
+    checks: &Receiver<Queued>,
+    new: &Receiver<Queued>,
     keep_blocks_idle: Duration,
     memory: &mut Vec<Block>,
-) -> Option<Job> {
-    match jobs.recv_timeout(keep_blocks_idle) {
-        Ok(job) => Some(job),
-        Err(RecvTimeoutError::Timeout) => {
+) -> Option<Queued> {
+    if let Ok(queued) = checks.try_recv() {
+        return Some(queued);
+    }
+    crossbeam_channel::select! {
+        recv(checks) -> queued => queued.ok(),
+        recv(new) -> queued => queued.ok(),
+        default(keep_blocks_idle) => {
             *memory = Vec::new();
-            jobs.recv().ok()
+            crossbeam_channel::select! {
+                recv(checks) -> queued => queued.ok(),
+                recv(new) -> queued => queued.ok(),
+            }
         }
-        Err(RecvTimeoutError::Disconnected) => None,
     }
 }
 
@@ -109,24 +181,143 @@ mod tests {
 
     #[tokio::test]
     async fn a_thread_keeps_its_blocks_between_jobs_and_gives_them_back_when_idle() {
-        let threads = HashingThreads::start(1, Duration::from_secs(1));
+        let threads = HashingThreads::start(1, Duration::from_secs(1), 8);
         let held = |memory: &mut Vec<Block>| memory.len();
-        let grown = threads.run(|memory| blocks(memory, 8).len()).await.unwrap();
+        let grown = threads
+            .run(Priority::Check, MAX_WAIT, |memory| blocks(memory, 8).len())
+            .await
+            .unwrap();
         assert_eq!(grown, 8);
-        assert_eq!(threads.run(held).await.unwrap(), 8, "kept for the next job");
-        tokio::time::sleep(Duration::from_millis(2500)).await;
-        assert_eq!(threads.run(held).await.unwrap(), 0, "given back when idle");
         assert_eq!(
-            threads.run(|memory| blocks(memory, 4).len()).await.unwrap(),
+            threads.run(Priority::Check, MAX_WAIT, held).await.unwrap(),
+            8,
+            "kept for the next job"
+        );
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(
+            threads.run(Priority::Check, MAX_WAIT, held).await.unwrap(),
+            0,
+            "given back when idle"
+        );
+        assert_eq!(
+            threads
+                .run(Priority::Check, MAX_WAIT, |memory| blocks(memory, 4).len())
+                .await
+                .unwrap(),
             4
         );
     }
 
     #[tokio::test]
     async fn a_panicking_job_fails_alone() {
-        let threads = HashingThreads::start(1, KEEP_BLOCKS_IDLE);
-        let panicked = threads.run(|_| panic!("job fails")).await;
+        let threads = HashingThreads::start(1, KEEP_BLOCKS_IDLE, 8);
+        let panicked = threads
+            .run(Priority::Check, MAX_WAIT, |_| panic!("job fails"))
+            .await;
         assert!(panicked.is_err());
-        assert_eq!(threads.run(|_| 7).await.unwrap(), 7);
+        assert_eq!(
+            threads.run(Priority::Check, MAX_WAIT, |_| 7).await.unwrap(),
+            7
+        );
+    }
+
+    /// A job that holds its thread for `duration`.
+    fn hold(duration: Duration) -> impl FnOnce(&mut Vec<Block>) + Send + 'static {
+        move |_| std::thread::sleep(duration)
+    }
+
+    fn is_busy<T>(result: &Result<T>) -> bool {
+        matches!(result, Err(error) if error.code() == Some("BUSY"))
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let threads = std::sync::Arc::new(HashingThreads::start(1, KEEP_BLOCKS_IDLE, 1));
+        let holding = tokio::spawn({
+            let threads = threads.clone();
+            async move {
+                threads
+                    .run(Priority::New, MAX_WAIT, hold(Duration::from_millis(400)))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let queued = tokio::spawn({
+            let threads = threads.clone();
+            async move { threads.run(Priority::New, MAX_WAIT, |_| 1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        let refused = threads.run(Priority::New, MAX_WAIT, |_| 2).await;
+        assert!(is_busy(&refused));
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "refused at once"
+        );
+        assert!(holding.await.unwrap().is_ok());
+        assert_eq!(queued.await.unwrap().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_job_still_queued_at_its_deadline_is_dropped_unhashed() {
+        let threads = std::sync::Arc::new(HashingThreads::start(1, KEEP_BLOCKS_IDLE, 8));
+        let holding = tokio::spawn({
+            let threads = threads.clone();
+            async move {
+                threads
+                    .run(Priority::New, MAX_WAIT, hold(Duration::from_millis(300)))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let late = threads
+            .run(Priority::Check, Duration::from_millis(100), {
+                let ran = ran.clone();
+                move |_| ran.store(true, std::sync::atomic::Ordering::SeqCst)
+            })
+            .await;
+        assert!(is_busy(&late));
+        assert!(
+            !ran.load(std::sync::atomic::Ordering::SeqCst),
+            "never hashed"
+        );
+        assert!(holding.await.unwrap().is_ok());
+    }
+
+    #[tokio::test]
+    async fn queued_checks_run_before_queued_new_hashes() {
+        let threads = std::sync::Arc::new(HashingThreads::start(1, KEEP_BLOCKS_IDLE, 8));
+        let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let holding = tokio::spawn({
+            let threads = threads.clone();
+            async move {
+                threads
+                    .run(Priority::New, MAX_WAIT, hold(Duration::from_millis(200)))
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut waiting = Vec::new();
+        for (priority, label) in [
+            (Priority::New, "signup 1"),
+            (Priority::New, "signup 2"),
+            (Priority::Check, "login"),
+        ] {
+            let (threads, order) = (threads.clone(), order.clone());
+            waiting.push(tokio::spawn(async move {
+                threads
+                    .run(priority, MAX_WAIT, move |_| {
+                        order.lock().unwrap().push(label)
+                    })
+                    .await
+            }));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for job in waiting {
+            job.await.unwrap().unwrap();
+        }
+        holding.await.unwrap().unwrap();
+        assert_eq!(*order.lock().unwrap(), ["login", "signup 1", "signup 2"]);
     }
 }

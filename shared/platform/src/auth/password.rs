@@ -8,7 +8,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use rand::RngCore;
 
-use super::hashing_threads::{self, blocks};
+use super::hashing_threads::{self, Priority, blocks};
 use crate::error::Result;
 
 /// The login's parameters, also used by the load test's argon2 ceiling.
@@ -35,13 +35,13 @@ pub fn weakness(password: &str) -> Option<&'static str> {
 }
 
 pub async fn hash(password: String) -> Result<String> {
-    hashing_threads::run(move |memory| hash_with(&password, memory)).await?
+    hashing_threads::run(Priority::New, move |memory| hash_with(&password, memory)).await?
 }
 
 /// Checks `password` against `stored`. With no stored hash (unknown account) it still spends the
 /// same time on a dummy hash, so response times don't reveal which emails exist.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
-    hashing_threads::run(move |memory| {
+    hashing_threads::run(Priority::Check, move |memory| {
         let matches = match &stored {
             Some(stored) => matches(&password, stored, memory)?,
             None => {
