@@ -310,3 +310,13 @@ async fn reset_code_guesses_from_one_client_meet_a_429() {
     .expect_problem(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED")
     .await;
 }
+
+/// Budgets are kept in microseconds: a hundred thousand a second is not rounded down to one a
+/// millisecond (which would leave 999 after the first request).
+#[tokio::test]
+async fn a_budget_of_thousands_a_second_keeps_its_resolution() {
+    let app = app_with(|limits| limits.per_ip = Quota::new(100_000, 1), None).await;
+    let response = from(&app, "203.0.113.50", Method::GET, "/api/mentors", None).await;
+    let state = header(&response, "ratelimit");
+    assert!(state.contains(r#""ip";r=99999;"#), "{state}");
+}

@@ -173,17 +173,23 @@ fn millis(duration: Duration) -> u64 {
         .max(1)
 }
 
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
 fn remaining(ttl_ms: i64) -> Option<Duration> {
     u64::try_from(ttl_ms).ok().map(Duration::from_millis)
 }
 
 /// GCRA over every key of one request, atomically: each key holds its theoretical arrival time
-/// (ms, Redis's clock). Per key in ARGV: the emission interval and the burst tolerance (ms).
-/// Spends from every key only when none refuses. Per key out: remaining, reset ms, retry ms
-/// (-1: allowed).
+/// (µs, Redis's clock; microseconds, so a budget of thousands a second is not rounded away).
+/// Per key in ARGV: the emission interval and the burst tolerance (µs). Spends from every key
+/// only when none refuses. Per key out: remaining, reset µs, retry µs (-1: allowed).
 const SPEND: &str = r"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out, new_tats, allowed = {}, {}, true
 for i, key in ipairs(KEYS) do
   local emission, tolerance = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
@@ -204,7 +210,7 @@ for i, key in ipairs(KEYS) do
 end
 if allowed then
   for i, key in ipairs(KEYS) do
-    redis.call('SET', key, new_tats[i], 'PX', math.max(1, new_tats[i] - now))
+    redis.call('SET', key, string.format('%.0f', new_tats[i]), 'PX', math.max(1, math.ceil((new_tats[i] - now) / 1000)))
   end
 end
 return out
@@ -222,13 +228,13 @@ impl RedisCache {
         for (key, quota) in budgets {
             invocation
                 .key(key)
-                .arg(millis(quota.emission_interval()))
-                .arg(millis(quota.window()));
+                .arg(micros(quota.emission_interval()))
+                .arg(micros(quota.window()));
         }
         let out: Vec<i64> = self
             .finish(invocation.invoke_async(&mut connection))
             .await?;
-        let duration = |ms: i64| Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+        let duration = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
         Ok(out
             .chunks_exact(3)
             .map(|item| Standing {
