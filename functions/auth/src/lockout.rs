@@ -31,6 +31,12 @@ pub async fn begin_attempt(state: &AppState, email: &str, ip: IpAddr) -> Result<
     Ok(())
 }
 
+/// Gives back an attempt whose password was never checked (the hashing threads were busy, or
+/// an internal error), so a busy server does not lock honest people out.
+pub async fn give_back(state: &AppState, email: &str) {
+    state.cache.give_back(&email_key(email)).await;
+}
+
 /// Counts a failed attempt against the client IP (the email's count already includes it).
 pub async fn record_failure(state: &AppState, ip: IpAddr) {
     state.cache.increment(&ip_key(ip), WINDOW).await;

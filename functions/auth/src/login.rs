@@ -85,7 +85,13 @@ pub async fn login(
     let stored_hash = account
         .as_ref()
         .map(|account| account.password_hash.clone());
-    let password_ok = password::verify(request.password, stored_hash).await?;
+    let password_ok = match password::verify(request.password, stored_hash).await {
+        Ok(password_ok) => password_ok,
+        Err(unchecked) => {
+            lockout::give_back(&state, &email).await;
+            return Err(unchecked);
+        }
+    };
     let Some(account) = account.filter(|_| password_ok) else {
         lockout::record_failure(&state, ip).await;
         return Err(Error::unauthorized(

@@ -71,6 +71,26 @@ impl LocalCache {
         self.entries.invalidate(key).await;
     }
 
+    /// Takes one back from a live counter (never below zero); nothing when there is none.
+    pub(super) async fn give_back(&self, key: String) {
+        self.entries
+            .entry(key)
+            .and_compute_with(|existing| {
+                let op = match existing.map(|entry| entry.into_value()) {
+                    Some(Entry {
+                        value: Value::Count(count),
+                        expires_at,
+                    }) if expires_at > Instant::now() => moka::ops::compute::Op::Put(Entry {
+                        value: Value::Count(count.saturating_sub(1)),
+                        expires_at,
+                    }),
+                    _ => moka::ops::compute::Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+    }
+
     pub(super) async fn increment(&self, key: String, window: Duration) -> Counter {
         let entry = self
             .entries

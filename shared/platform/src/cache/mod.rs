@@ -306,6 +306,17 @@ impl Cache {
         }
     }
 
+    /// Takes one back from a fixed-window counter (an attempt that was never judged).
+    pub async fn give_back(&self, key: &str) {
+        let key = self.key(key);
+        if let Some(redis) = self.shared()
+            && redis.give_back(&key).await.is_ok()
+        {
+            return;
+        }
+        self.inner.local.give_back(key).await;
+    }
+
     /// Reads a counter without changing it.
     pub async fn counter(&self, key: &str) -> Option<Counter> {
         let key = self.key(key);
@@ -349,6 +360,39 @@ mod tests {
             redis_timeout: Duration::from_millis(100),
         })
         .unwrap()
+    }
+
+    /// The machine's Redis (as the API tests use it), under a prefix of its own.
+    fn shared_redis() -> Cache {
+        let url = std::env::var("TEST_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into());
+        Cache::new(&CacheConfig {
+            redis_url: Some(crate::config::Secret::from(url)),
+            key_prefix: format!("t-{}:", uuid::Uuid::new_v4().simple()),
+            redis_timeout: Duration::from_secs(2),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_counter_gives_back_one_and_never_goes_below_zero() {
+        for cache in [in_process(), shared_redis()] {
+            let window = Duration::from_secs(60);
+            cache.increment("n", window).await;
+            cache.increment("n", window).await;
+            cache.give_back("n").await;
+            assert_eq!(
+                cache.counter("n").await.map(|counter| counter.count),
+                Some(1)
+            );
+            cache.give_back("n").await;
+            cache.give_back("n").await;
+            assert_eq!(
+                cache.counter("n").await.map(|counter| counter.count),
+                Some(0)
+            );
+            cache.give_back("missing").await;
+            assert_eq!(cache.counter("missing").await, None);
+        }
     }
 
     #[tokio::test]

@@ -216,7 +216,24 @@ end
 return out
 ";
 
+/// Takes one back from a live counter, never below zero; a missing counter stays missing.
+const GIVE_BACK: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]))
+if count and count > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0
+";
+
 impl RedisCache {
+    pub(super) async fn give_back(&self, key: &str) -> Result<(), Unavailable> {
+        static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(GIVE_BACK));
+        let mut connection = self.connection().await?;
+        self.finish(SCRIPT.key(key).invoke_async::<i64>(&mut connection))
+            .await
+            .map(drop)
+    }
+
     /// Spends one request from each `(key, quota)` in one round trip.
     pub(super) async fn spend(
         &self,
