@@ -79,6 +79,11 @@ param realtimeEventsClientId string = ''
 // The audiences the app accepts on upstream events (WEBPUBSUB_EVENT_AUDIENCES).
 var realtimeEventsAudiences = filter([realtimeEventsTokenResource, realtimeEventsClientId], audience => !empty(audience))
 
+@secure()
+@minLength(32)
+@description('Key the app stores password-reset codes under (RESET_CODE_KEY, an HMAC key): e.g. openssl rand -base64 32. Kept only in Key Vault; a new key voids the codes in flight (they live 15 minutes).')
+param resetCodeKey string
+
 @description('Handler log filter (LOG_LEVEL).')
 param logLevel string = 'info'
 
@@ -174,6 +179,7 @@ module keyVault 'modules/keyvault.bicep' = {
     stripeSecretKey: stripeSecretKey
     stripeWebhookSecret: stripeWebhookSecret
     turnSharedSecret: turnSharedSecret
+    resetCodeKey: resetCodeKey
   }
 }
 
@@ -272,6 +278,7 @@ module appSettings 'modules/appsettings.bicep' = {
       stripeSecretKey: integrationSecretUri(keyVault.outputs.vaultUri, 'stripe-secret-key', stripeSecretKey)
       stripeWebhookSecret: integrationSecretUri(keyVault.outputs.vaultUri, 'stripe-webhook-secret', stripeWebhookSecret)
       turnSharedSecret: integrationSecretUri(keyVault.outputs.vaultUri, 'turn-shared-secret', turnSharedSecret)
+      resetCodeKey: keyVault.outputs.resetCodeKeySecretUri
     }
     databaseMaxConnections: databaseMaxConnections
     redisKeyPrefix: 'cc:${envName}:'

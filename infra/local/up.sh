@@ -398,7 +398,8 @@ write_env() {
   lines="DATABASE_URL=postgres://postgres@127.0.0.1:$PGB_PORT/$DB_NAME
 DATABASE_DIRECT_URL=postgres://postgres@127.0.0.1:$PG_PORT/$DB_NAME
 REDIS_URL=redis://127.0.0.1:$REDIS_PORT
-AZURE_STORAGE_CONNECTION_STRING=UseDevelopmentStorage=true"
+AZURE_STORAGE_CONNECTION_STRING=UseDevelopmentStorage=true
+RESET_CODE_KEY=local-only-reset-code-key-not-for-azure"
   sed 's/^/export /' <<<"$lines" >"$ENV_FILE.tmp"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
   echo "$lines"

@@ -32,6 +32,7 @@ param secretUris {
   stripeSecretKey: string
   stripeWebhookSecret: string
   turnSharedSecret: string
+  resetCodeKey: string
 }
 
 @description('Client connections each instance opens to PgBouncer.')
@@ -140,5 +141,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     // Video.
     TURN_URLS: turnUrls
     TURN_SHARED_SECRET: keyVaultReference(secretUris.turnSharedSecret)
+
+    // Accounts: the key reset codes are stored under.
+    RESET_CODE_KEY: keyVaultReference(secretUris.resetCodeKey)
   }
 }

@@ -33,6 +33,10 @@ param stripeWebhookSecret string
 @description('TURN REST shared secret (TURN_SHARED_SECRET).')
 param turnSharedSecret string
 
+@secure()
+@description('HMAC key for stored password-reset codes (RESET_CODE_KEY).')
+param resetCodeKey string
+
 // Secret names here are the ones main.bicep builds Key Vault references to.
 var integrationSecrets = [
   { name: 'sendgrid-api-key', value: sendgridApiKey }
@@ -67,5 +71,14 @@ resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
   }
 ]
 
+// The app's own key: always present, unlike the integrations.
+resource resetCodeKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'reset-code-key'
+  properties: { value: resetCodeKey }
+}
+
 output vaultName string = vault.name
 output vaultUri string = vault.properties.vaultUri
+// Versionless, so a rotated key is picked up when the platform refreshes its references.
+output resetCodeKeySecretUri string = '${vault.properties.vaultUri}secrets/${resetCodeKeySecret.name}'

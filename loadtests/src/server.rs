@@ -53,6 +53,7 @@ impl Server {
                 std::env::var("AZURE_STORAGE_CONNECTION_STRING")
                     .unwrap_or_else(|_| "UseDevelopmentStorage=true".into()),
             )
+            .env("RESET_CODE_KEY", "load-test-reset-code-key-32-chars")
             .env("LOG_LEVEL", "warn")
             .stdout(Stdio::null())
             .spawn()

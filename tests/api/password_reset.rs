@@ -39,7 +39,7 @@ async fn forgot_answers_the_same_for_unknown_emails_and_sends_nothing() {
 #[tokio::test]
 async fn a_reset_code_replaces_the_password_and_ends_every_session() {
     let app = spawn_app().await;
-    let (_, token) = app.student("reset@example.com").await;
+    let (user_id, token) = app.student("reset@example.com").await;
     app.get("/api/auth/me", Some(&token))
         .await
         .expect_status(StatusCode::OK)
@@ -55,7 +55,13 @@ async fn a_reset_code_replaces_the_password_and_ends_every_session() {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_ne!(stored, code.as_bytes(), "codes are stored hashed");
+    let mut message = user_id.as_bytes().to_vec();
+    message.extend_from_slice(code.as_bytes());
+    assert_eq!(
+        data_encoding::HEXLOWER.encode(&stored),
+        payments::signatures::sign(RESET_CODE_KEY, &message),
+        "codes are stored as HMAC-SHA256(RESET_CODE_KEY, user id ‖ code), useless without the key"
+    );
 
     let reset = app
         .post(

@@ -84,6 +84,7 @@ const SECRET_SETTINGS: &[&str] = &[
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "TURN_SHARED_SECRET",
+    "RESET_CODE_KEY",
 ];
 
 /// Settings that must not be set, and why.

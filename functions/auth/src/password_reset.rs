@@ -1,17 +1,20 @@
 //! `POST /api/auth/password/forgot` and `/reset`: a 6-digit code by email, valid 15 minutes,
-//! stored hashed, good for 5 attempts.
+//! good for 5 attempts, stored as an HMAC under the server's `RESET_CODE_KEY` (a leaked table
+//! can't be reversed by trying the million codes without the key).
 
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
+use hmac::{Hmac, Mac};
 use platform::auth::{self, password, session};
+use platform::config::{ExposeSecret, Secret};
 use platform::outbox::{self, Email};
 use platform::validation::Validator;
 use platform::{AppState, Error, Json, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -106,7 +109,10 @@ pub async fn reset_password(
     let Some((user_id, code_hash, attempts)) = attempt else {
         return Err(invalid());
     };
-    if hash_code(user_id, request.code.trim()) != code_hash {
+    if code_mac(&state.config.reset_code_key, user_id, request.code.trim())
+        .verify_slice(&code_hash)
+        .is_err()
+    {
         return Err(invalid().with("attemptsLeft", MAX_ATTEMPTS - attempts));
     }
 
@@ -157,7 +163,12 @@ async fn send_code(state: &AppState, email: &str) -> Result<()> {
            SET code_hash = EXCLUDED.code_hash, attempts = 0, expires_at = EXCLUDED.expires_at, created_at = now()"#,
     )
     .bind(user_id)
-    .bind(hash_code(user_id, &code))
+    .bind(
+        code_mac(&state.config.reset_code_key, user_id, &code)
+            .finalize()
+            .into_bytes()
+            .to_vec(),
+    )
     .bind(Utc::now() + CODE_LIFETIME)
     .execute(&mut *transaction)
     .await?;
@@ -178,10 +189,13 @@ async fn send_code(state: &AppState, email: &str) -> Result<()> {
     Ok(())
 }
 
-/// Codes are salted with the user id, so equal codes of two users hash differently.
-fn hash_code(user_id: Uuid, code: &str) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    hasher.update(user_id.as_bytes());
-    hasher.update(code.as_bytes());
-    hasher.finalize().to_vec()
+/// `HMAC-SHA256(key, user_id ‖ code)`: keyed, so the stored value is useless without the key,
+/// and bound to the user, so equal codes of two users differ. `verify_slice` on it compares in
+/// constant time.
+fn code_mac(key: &Secret, user_id: Uuid, code: &str) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.expose_secret().as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(user_id.as_bytes());
+    mac.update(code.as_bytes());
+    mac
 }

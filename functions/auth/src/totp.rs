@@ -5,6 +5,7 @@ use data_encoding::BASE32_NOPAD;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha1::Sha1;
+use subtle::ConstantTimeEq;
 
 const STEP_SECONDS: i64 = 30;
 /// Steps accepted either side of now, for clock drift between phone and server.
@@ -41,8 +42,12 @@ pub fn matching_step(secret: &str, code: &str, unix_time: i64) -> Option<i64> {
     }
     let key = BASE32_NOPAD.decode(secret.as_bytes()).ok()?;
     let now = unix_time / STEP_SECONDS;
-    (now - DRIFT_STEPS..=now + DRIFT_STEPS)
-        .find(|&step| format!("{:06}", code_at(&key, step) % 1_000_000) == code)
+    // Every step is compared, each in constant time, so timing tells nothing about the code.
+    (now - DRIFT_STEPS..=now + DRIFT_STEPS).fold(None, |found, step| {
+        let expected = format!("{:06}", code_at(&key, step) % 1_000_000);
+        let equal: bool = expected.as_bytes().ct_eq(code.as_bytes()).into();
+        found.or(equal.then_some(step))
+    })
 }
 
 /// The current code for a base32 secret (what an authenticator app shows).

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use platform::config::{Config, ExposeSecret};
+use platform::config::{Config, DatabaseConfig, ExposeSecret};
 
 /// jemalloc serves the many small allocations that thousands of concurrent requests make and
 /// free across threads markedly faster than glibc's arenas, and (tuned in `.cargo/config.toml`)
@@ -59,21 +59,21 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings()?).await,
         Command::Migrate => {
-            let config = settings()?;
-            let url = config.database.direct_url.as_ref().context(
+            let database = database_settings()?;
+            let url = database.direct_url.as_ref().context(
                 "DATABASE_DIRECT_URL is required for migrations (the direct Postgres port, not PgBouncer)",
             )?;
             platform::db::migrate(url.expose_secret()).await
         }
         Command::CreateAdmin { email } => {
-            let config = settings()?;
+            let database = database_settings()?;
             let password = match std::env::var("ADMIN_PASSWORD") {
                 Ok(password) => password,
                 Err(_) => read_line("admin password: ")?,
             };
-            handler::commands::create_admin(&config, &email, password).await
+            handler::commands::create_admin(&database, &email, password).await
         }
-        Command::SeedDemo => handler::commands::seed_demo(&settings()?).await,
+        Command::SeedDemo => handler::commands::seed_demo(&database_settings()?).await,
         Command::Package { out_dir } => handler::commands::package(&out_dir),
         Command::Hub {
             port,
@@ -92,6 +92,13 @@ fn settings() -> anyhow::Result<Config> {
     let config = Config::from_env()?;
     platform::telemetry::init(&config.log_filter);
     Ok(config)
+}
+
+/// The database settings alone, for the operator commands, logging at `info`.
+fn database_settings() -> anyhow::Result<DatabaseConfig> {
+    let database = DatabaseConfig::from_env()?;
+    platform::telemetry::init("info");
+    Ok(database)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

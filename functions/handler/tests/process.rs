@@ -67,6 +67,7 @@ impl Handler {
                 "AZURE_STORAGE_CONNECTION_STRING",
                 "UseDevelopmentStorage=true",
             )
+            .env("RESET_CODE_KEY", "process-test-reset-code-key-32-chars")
             .envs(settings.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -330,8 +331,8 @@ fn direct_base() -> String {
     )
 }
 
-/// A migrated database of its own (created over the direct port, migrated by `handler migrate`),
-/// dropped when the test ends.
+/// A migrated database of its own (created over the direct port, migrated by `handler migrate`
+/// given the database settings alone, as an operator runs it), dropped when the test ends.
 struct Database {
     name: String,
     /// Its URL through PgBouncer, as the app reaches it.
@@ -364,10 +365,6 @@ impl Database {
             .env(
                 "DATABASE_DIRECT_URL",
                 format!("{}/{}", direct_base(), database.name),
-            )
-            .env(
-                "AZURE_STORAGE_CONNECTION_STRING",
-                "UseDevelopmentStorage=true",
             )
             .status()
             .expect("run handler migrate");

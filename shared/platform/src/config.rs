@@ -37,6 +37,10 @@ pub struct Config {
     /// `TURN_URLS` (comma-separated) and `TURN_SHARED_SECRET`: TURN servers for video classes,
     /// with time-limited credentials (TURN REST). None: STUN-only ICE servers.
     pub turn: Option<TurnConfig>,
+    /// `RESET_CODE_KEY` (required, at least 32 characters; a Key Vault secret in Azure): the HMAC
+    /// key password-reset codes are stored under. Replacing it voids the codes in flight (they
+    /// live 15 minutes).
+    pub reset_code_key: Secret,
 }
 
 #[derive(Debug, Clone)]
@@ -142,24 +146,13 @@ impl Config {
 
     /// Reads the configuration through `lookup`, so tests can supply their own settings.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut reader = Reader {
-            lookup: &lookup,
-            problems: Vec::new(),
-            unresolved: Default::default(),
-        };
+        let mut reader = Reader::new(&lookup);
         let config = Config {
             bind_address: reader
                 .optional("HANDLER_BIND_ADDRESS")
                 .unwrap_or_else(|| "127.0.0.1".into()),
             port: reader.parsed("FUNCTIONS_CUSTOMHANDLER_PORT", 7071),
-            database: DatabaseConfig {
-                url: Secret::from(reader.required("DATABASE_URL")),
-                direct_url: reader.optional("DATABASE_DIRECT_URL").map(Secret::from),
-                max_connections: reader.parsed("DATABASE_MAX_CONNECTIONS", 20),
-                acquire_timeout: Duration::from_secs(
-                    reader.parsed("DATABASE_ACQUIRE_TIMEOUT_SECS", 30),
-                ),
-            },
+            database: reader.database(),
             cache: CacheConfig {
                 redis_url: reader.optional("REDIS_URL").map(Secret::from),
                 key_prefix: reader
@@ -223,18 +216,25 @@ impl Config {
             timers_in_process: reader.parsed("TIMERS_IN_PROCESS", false),
             realtime: reader.realtime(),
             turn: reader.turn(),
+            reset_code_key: reader.key("RESET_CODE_KEY"),
         };
-        let unresolved = reader.unresolved.take();
-        reader
-            .problems
-            .extend(unresolved.iter().map(|name| unresolved_reference(name)));
-        if reader.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError {
-                problems: reader.problems,
-            })
-        }
+        reader.finish(config)
+    }
+}
+
+impl DatabaseConfig {
+    /// Only the database settings, for the operator commands (migrate, create-admin,
+    /// seed-demo), which need nothing else.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        let mut reader = Reader::new(&lookup);
+        let database = reader.database();
+        reader.finish(database)
+    }
+
+    /// The URL operator commands use: the direct port when set, else the pooled one.
+    pub fn operator_url(&self) -> &Secret {
+        self.direct_url.as_ref().unwrap_or(&self.url)
     }
 }
 
@@ -246,6 +246,9 @@ fn list(text: &str) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// Shortest server key accepted: 32 characters of `openssl rand -base64 32` carry 192 bits.
+const MIN_KEY_LENGTH: usize = 32;
 
 const KEY_VAULT_REFERENCE: &str = "@Microsoft.KeyVault(";
 
@@ -266,7 +269,40 @@ struct Reader<'a> {
     unresolved: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Reader {
+            lookup,
+            problems: Vec::new(),
+            unresolved: Default::default(),
+        }
+    }
+
+    /// `value` when every setting read was well-formed, else every problem found.
+    fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        let mut problems = self.problems;
+        problems.extend(
+            self.unresolved
+                .take()
+                .iter()
+                .map(|name| unresolved_reference(name)),
+        );
+        if problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    fn database(&mut self) -> DatabaseConfig {
+        DatabaseConfig {
+            url: Secret::from(self.required("DATABASE_URL")),
+            direct_url: self.optional("DATABASE_DIRECT_URL").map(Secret::from),
+            max_connections: self.parsed("DATABASE_MAX_CONNECTIONS", 20),
+            acquire_timeout: Duration::from_secs(self.parsed("DATABASE_ACQUIRE_TIMEOUT_SECS", 30)),
+        }
+    }
+
     fn optional(&self, name: &str) -> Option<String> {
         let value = (self.lookup)(name).filter(|value| !value.trim().is_empty())?;
         if value.trim_start().starts_with(KEY_VAULT_REFERENCE) {
@@ -335,6 +371,17 @@ impl Reader<'_> {
                 .optional("WEBPUBSUB_HUB")
                 .unwrap_or_else(|| "codeconnect".into()),
         }
+    }
+
+    /// A required secret key of at least [`MIN_KEY_LENGTH`] characters.
+    fn key(&mut self, name: &str) -> Secret {
+        let key = self.required(name);
+        if !key.is_empty() && key.chars().count() < MIN_KEY_LENGTH {
+            self.problems.push(format!(
+                "{name} must be at least {MIN_KEY_LENGTH} characters (e.g. `openssl rand -base64 32`)"
+            ));
+        }
+        Secret::from(key)
     }
 
     /// A setting required because `because` is set.
@@ -433,7 +480,7 @@ mod tests {
     use std::collections::HashMap;
 
     /// The settings given, with Azurite as blob storage unless they name storage or
-    /// `NO_STORAGE` is among them.
+    /// `NO_STORAGE` is among them, and a reset-code key unless they name one.
     fn config_from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut map: HashMap<String, String> = pairs
             .iter()
@@ -446,6 +493,8 @@ mod tests {
                 "UseDevelopmentStorage=true".into(),
             );
         }
+        map.entry("RESET_CODE_KEY".into())
+            .or_insert_with(|| TEST_KEY.into());
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -460,10 +509,34 @@ mod tests {
         assert_eq!(unique.len(), names.len(), "{names:?}");
     }
 
+    const TEST_KEY: &str = "reset-code-key-of-32-characters!";
+
     #[test]
     fn missing_required_settings_are_named() {
-        let error = config_from(&[]).unwrap_err();
-        assert_eq!(error.problems, vec!["DATABASE_URL is required but not set"]);
+        let error = config_from(&[("RESET_CODE_KEY", "")]).unwrap_err();
+        assert_eq!(
+            error.problems,
+            vec![
+                "DATABASE_URL is required but not set",
+                "RESET_CODE_KEY is required but not set"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_short_key_is_refused_and_a_key_stays_out_of_debug_output() {
+        let error = config_from(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("RESET_CODE_KEY", "short"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            error.problems,
+            vec!["RESET_CODE_KEY must be at least 32 characters (e.g. `openssl rand -base64 32`)"]
+        );
+        let config = config_from(&[("DATABASE_URL", "postgres://x")]).unwrap();
+        assert_eq!(config.reset_code_key.expose_secret(), TEST_KEY);
+        assert!(!format!("{config:?}").contains(TEST_KEY));
     }
 
     #[test]

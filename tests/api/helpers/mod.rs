@@ -37,6 +37,8 @@ use uuid::Uuid;
 pub const PASSWORD: &str = "Correct-Horse1";
 /// Marks the tests' own direct connections, to tell them apart from the app's (via PgBouncer).
 pub const TEST_APPLICATION_NAME: &str = "codeconnect-tests";
+/// The key reset codes are stored under in tests.
+pub const RESET_CODE_KEY: &str = "test-reset-code-key-32-characters";
 
 pub struct TestApp {
     pub address: String,
@@ -156,6 +158,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             hub: "codeconnect".into(),
         }),
         turn: options.turn,
+        reset_code_key: Secret::from(RESET_CODE_KEY),
     };
     let options = PgConnectOptions::from_str(&direct_url)
         .expect("test database URL")

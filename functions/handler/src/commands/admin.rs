@@ -3,14 +3,14 @@
 use anyhow::{Context, bail};
 use domain::users::{self, ApprovalStatus, NewUser};
 use platform::auth::{self, Role, password};
-use platform::config::Config;
+use platform::config::DatabaseConfig;
 use platform::config::ExposeSecret;
 use platform::validation::is_plausible_email;
 use sqlx::Connection;
 
 /// Creates an admin over the direct database URL (this runs before anything is deployed).
 pub async fn create_admin(
-    config: &Config,
+    database: &DatabaseConfig,
     email: &str,
     new_password: String,
 ) -> anyhow::Result<()> {
@@ -20,11 +20,7 @@ pub async fn create_admin(
     if let Some(weakness) = password::weakness(&new_password) {
         bail!("the password {weakness}");
     }
-    let url = config
-        .database
-        .direct_url
-        .as_ref()
-        .unwrap_or(&config.database.url);
+    let url = database.operator_url();
     let mut connection =
         sqlx::PgConnection::connect_with(&platform::db::connect_options(url.expose_secret())?)
             .await

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use platform::auth::password;
-use platform::config::Config;
+use platform::config::DatabaseConfig;
 use platform::config::ExposeSecret;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
@@ -23,12 +23,8 @@ const SUBJECTS: [&str; 6] = [
     "Data Science",
 ];
 
-pub async fn seed_demo(config: &Config) -> anyhow::Result<()> {
-    let url = config
-        .database
-        .direct_url
-        .as_ref()
-        .unwrap_or(&config.database.url);
+pub async fn seed_demo(database: &DatabaseConfig) -> anyhow::Result<()> {
+    let url = database.operator_url();
     let mut connection =
         PgConnection::connect_with(&platform::db::connect_options(url.expose_secret())?)
             .await
