@@ -11,7 +11,11 @@ use crate::helpers::*;
 /// open mentor's whole-day slot ends: whatever the time of day the test runs.
 fn within_six_hours() -> chrono::DateTime<Utc> {
     (2..=5)
-        .map(|hours| Utc::now() + Duration::hours(hours))
+        .map(|hours| {
+            // Down to the quarter hour: a start availability offers.
+            let start = (Utc::now() + Duration::hours(hours)).timestamp();
+            chrono::DateTime::from_timestamp(start - start % 900, 0).unwrap()
+        })
         .find(|start| (*start + Duration::hours(2)).date_naive() == start.date_naive())
         .expect("one of 2-5 hours ahead leaves a class inside its day")
 }
@@ -189,6 +193,63 @@ async fn rescheduling_needs_six_hours_notice_and_a_valid_new_time() {
     stranger
         .expect_problem(StatusCode::NOT_FOUND, "BOOKING_NOT_FOUND")
         .await;
+    let off_grid = app
+        .post(
+            &path,
+            &json!({"scheduledAt": at(6, 13, 7).to_rfc3339()}),
+            Some(&student),
+        )
+        .await;
+    off_grid
+        .expect_problem(StatusCode::UNPROCESSABLE_ENTITY, "START_OFF_GRID")
+        .await;
+}
+
+#[tokio::test]
+async fn a_class_moves_at_most_three_times_whoever_moves_it() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (mentor_id, mentor) = app.open_mentor("often@example.com", &admin).await;
+    let (_, student) = app.student("undecided@example.com").await;
+    let id = confirmed_class(&app, mentor_id, &student, at(5, 9, 0)).await;
+    let path = format!("/api/bookings/{id}/reschedule");
+
+    for (n, (hour, token)) in [(10, &student), (11, &mentor), (12, &student)]
+        .into_iter()
+        .enumerate()
+    {
+        let moved = app
+            .post(
+                &path,
+                &json!({"scheduledAt": at(5, hour, 0).to_rfc3339()}),
+                Some(token),
+            )
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
+        assert_eq!(moved["rescheduleCount"], n + 1);
+    }
+    for token in [&student, &mentor] {
+        app.post(
+            &path,
+            &json!({"scheduledAt": at(5, 13, 0).to_rfc3339()}),
+            Some(token),
+        )
+        .await
+        .expect_problem(StatusCode::CONFLICT, "RESCHEDULE_LIMIT")
+        .await;
+    }
+    let stays: chrono::DateTime<Utc> =
+        sqlx::query_scalar("SELECT scheduled_at FROM bookings WHERE booking_id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        stays,
+        at(5, 12, 0),
+        "a refused move leaves the class where it was"
+    );
 }
 
 #[tokio::test]

@@ -64,9 +64,15 @@ async fn the_start_must_be_an_hour_to_sixty_days_ahead() {
     let now = Utc::now();
     // The open mentor's slots are whole UTC days and a class may not span two slots, so a
     // boundary that would put the class across midnight moves to the nearer side that fits.
-    let first_start = fit_in_the_day(now + Duration::minutes(61), Direction::Later);
+    let first_start = fit_in_the_day(
+        quarter_hour(now + Duration::minutes(61), Direction::Later),
+        Direction::Later,
+    );
     let last_start = fit_in_the_day(
-        now + Duration::days(60) - Duration::minutes(5),
+        quarter_hour(
+            now + Duration::days(60) - Duration::minutes(5),
+            Direction::Earlier,
+        ),
         Direction::Earlier,
     );
 
@@ -98,9 +104,22 @@ async fn the_start_must_be_an_hour_to_sixty_days_ahead() {
     last_day.expect_status(StatusCode::CREATED).await;
 }
 
+#[derive(Clone, Copy)]
 enum Direction {
     Earlier,
     Later,
+}
+
+/// The nearest quarter hour in `direction` (starts are offered on that grid).
+fn quarter_hour(instant: chrono::DateTime<Utc>, direction: Direction) -> chrono::DateTime<Utc> {
+    let seconds = instant.timestamp();
+    let down = seconds - seconds.rem_euclid(900);
+    let snapped = match direction {
+        Direction::Earlier => down,
+        Direction::Later if down == seconds => down,
+        Direction::Later => down + 900,
+    };
+    chrono::DateTime::from_timestamp(snapped, 0).unwrap()
 }
 
 /// `start`, or the nearest start in `direction` whose 55-minute class ends by midnight UTC.
@@ -130,23 +149,19 @@ async fn the_class_must_fit_in_a_slot_in_the_mentors_time_zone() {
         .await;
     let (_, student) = app.student("edges@example.com").await;
 
-    for (hour, minute, expected) in [
-        (3, 29, Some("OUTSIDE_AVAILABILITY")),
-        (3, 30, None),
-        (10, 35, None),                         // ends 11:30 UTC = 17:00 local exactly
-        (10, 36, Some("OUTSIDE_AVAILABILITY")), // would end 17:01 local
-        (12, 0, Some("OUTSIDE_AVAILABILITY")),
+    // Starts are offered every 15 minutes from the slot's start: 09:00, 09:15, … 16:00 local.
+    for (hour, minute, second, expected) in [
+        (3, 29, 0, Some("OUTSIDE_AVAILABILITY")),  // 08:59 local
+        (3, 30, 0, None),                          // 09:00
+        (10, 30, 0, None),                         // 16:00, ends 16:55
+        (10, 45, 0, Some("OUTSIDE_AVAILABILITY")), // 16:15 would end 17:10
+        (10, 35, 0, Some("START_OFF_GRID")),       // 16:05 ends at 17:00 but is off the grid
+        (5, 7, 0, Some("START_OFF_GRID")),         // 10:37
+        (5, 0, 13, Some("START_OFF_GRID")),        // 10:30:13
+        (12, 0, 0, Some("OUTSIDE_AVAILABILITY")),
     ] {
-        let response = book(
-            &app,
-            &student,
-            &booking(
-                mentor_id,
-                at(5 + i64::from(hour % 3), hour, minute),
-                "regular",
-            ),
-        )
-        .await;
+        let start = at(5 + i64::from(hour % 3), hour, minute) + Duration::seconds(second);
+        let response = book(&app, &student, &booking(mentor_id, start, "regular")).await;
         match expected {
             Some(code) => {
                 response
@@ -173,10 +188,11 @@ async fn the_buffer_keeps_classes_five_minutes_apart_for_mentor_and_student() {
         .expect_status(StatusCode::CREATED)
         .await;
 
-    // The mentor's class runs 10:00-10:55 and needs 5 minutes either side.
+    // The mentor's class runs 10:00-10:55 and needs 5 minutes either side: the neighbouring
+    // starts on the quarter-hour grid keep exactly that.
     for (hour, minute, expected) in [
-        (9, 1, Some("SLOT_TAKEN")),
-        (10, 59, Some("SLOT_TAKEN")),
+        (9, 15, Some("SLOT_TAKEN")),
+        (10, 45, Some("SLOT_TAKEN")),
         (10, 30, Some("SLOT_TAKEN")),
         (9, 0, None),
         (11, 0, None),
@@ -208,7 +224,7 @@ async fn the_buffer_keeps_classes_five_minutes_apart_for_mentor_and_student() {
     let clash = book(
         &app,
         &first,
-        &booking(other_mentor, at(4, 10, 58), "regular"),
+        &booking(other_mentor, at(4, 10, 45), "regular"),
     )
     .await;
     clash

@@ -30,3 +30,4 @@ mod resilience;
 mod schema;
 mod sessions;
 mod timers;
+mod webrtc;

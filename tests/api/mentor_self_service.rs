@@ -186,6 +186,14 @@ async fn slots_must_be_ordered_well_formed_and_never_overlap() {
     overlap
         .expect_problem(StatusCode::CONFLICT, "SLOT_OVERLAP")
         .await;
+    app.post(
+        "/api/mentors/me/slots",
+        &slot(4, "09:00", "09:40"),
+        Some(&token),
+    )
+    .await
+    .expect_status(StatusCode::CREATED)
+    .await;
     for (day, start, end) in [
         (1, "14:00", "13:00"),
         (1, "14:00", "14:00"),
@@ -194,6 +202,10 @@ async fn slots_must_be_ordered_well_formed_and_never_overlap() {
         (3, "9:00", "10:00"),
         (3, "09:00", "25:00"),
         (3, "24:00", "24:00"),
+        // Shorter than the shortest class (40 minutes): nothing could ever be booked in it.
+        (3, "09:00", "09:01"),
+        (3, "23:59", "24:00"),
+        (3, "09:00", "09:39"),
     ] {
         let response = app
             .post(
@@ -227,7 +239,12 @@ async fn slots_must_be_ordered_well_formed_and_never_overlap() {
         .collect();
     assert_eq!(
         summary,
-        vec!["1 09:00-12:00", "1 12:00-13:00", "2 10:00-24:00"]
+        vec![
+            "1 09:00-12:00",
+            "1 12:00-13:00",
+            "2 10:00-24:00",
+            "4 09:00-09:40"
+        ]
     );
 }
 

@@ -614,12 +614,13 @@ async fn booking_limits_and_the_buffer_apply_to_new_bookings() {
         .await
         .expect_problem(StatusCode::CONFLICT, "LIMIT_WEEKLY")
         .await;
-    // The 15-minute buffer: 12:00-12:55 blocks until 13:10.
-    book(other.clone(), 14, 13, 5)
+    // The 15-minute buffer: 12:00-12:55 blocks until 13:10, so 13:00 (free under the default
+    // 5 minutes) is taken and the next start on the grid, 13:15, is free.
+    book(other.clone(), 14, 13, 0)
         .await
         .expect_problem(StatusCode::CONFLICT, "SLOT_TAKEN")
         .await;
-    book(other.clone(), 14, 13, 10)
+    book(other.clone(), 14, 13, 15)
         .await
         .expect_status(StatusCode::CREATED)
         .await;

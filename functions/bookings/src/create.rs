@@ -27,6 +27,8 @@ pub struct CreateBooking {
     mentor_id: Uuid,
     subject: String,
     session_type: SessionType,
+    /// A start `GET /api/mentors/{id}/availability` lists: at least 1 hour and at most 60 days
+    /// ahead, on the 15-minute grid of a mentor's slot that holds the whole class.
     scheduled_at: DateTime<Utc>,
     notes: Option<String>,
     /// Book a class from this active package (uses one credit; confirmed at once).
@@ -54,7 +56,7 @@ pub struct NewBooking {
         (status = 201, body = BookingView, description = "Created (or the earlier booking with this idempotency key)"),
         (status = 404, description = "MENTOR_NOT_FOUND, PACKAGE_NOT_FOUND"),
         (status = 409, description = "SLOT_TAKEN, STUDENT_CONFLICT, DEMO_ALREADY_BOOKED, LIMIT_DAILY, LIMIT_WEEKLY, LIMIT_MONTHLY, PACKAGE_EXHAUSTED"),
-        (status = 422, description = "TOO_SOON, TOO_FAR, OUTSIDE_AVAILABILITY, SUBJECT_NOT_OFFERED, DEMO_NOT_OFFERED, MENTOR_PAYMENT_MISSING, VALIDATION_FAILED"),
+        (status = 422, description = "TOO_SOON, TOO_FAR, OUTSIDE_AVAILABILITY, START_OFF_GRID, SUBJECT_NOT_OFFERED, DEMO_NOT_OFFERED, MENTOR_PAYMENT_MISSING, VALIDATION_FAILED"),
     )
 )]
 pub async fn create_booking(

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use domain::platform_settings::{self, BookingLimits, PaymentConfig};
-use domain::schedule::{self, WeeklySlot};
+use domain::schedule::{self, Placement, WeeklySlot};
 use platform::error::ConstraintExt;
 use platform::{AppState, Error, Result};
 use rust_decimal::Decimal;
@@ -15,6 +15,9 @@ pub const MIN_LEAD: Duration = Duration::hours(1);
 pub const MAX_AHEAD: Duration = Duration::days(60);
 pub const HOLD: Duration = Duration::minutes(10);
 pub const RESCHEDULE_CUTOFF: Duration = Duration::hours(6);
+/// Times one booking may be moved, by either participant together: enough for real changes of
+/// plan, not for holding a mentor's week hostage.
+pub const MAX_RESCHEDULES: i32 = 3;
 /// Statuses that hold time and count toward the student's limits.
 pub const COUNTED_STATUSES: &str = "('pending_payment', 'confirmed', 'completed', 'no_show')";
 
@@ -149,13 +152,18 @@ pub async fn check_time(
             end_minute: end as u32,
         })
         .collect();
-    if !schedule::fits_in_slot(start, duration, mentor.time_zone, &slots) {
-        return Err(unprocessable(
+    match schedule::placement(start, duration, mentor.time_zone, &slots) {
+        Placement::Offered => Ok(()),
+        Placement::Outside => Err(unprocessable(
             "OUTSIDE_AVAILABILITY",
             "The whole class must lie inside one of the mentor's available slots.",
-        ));
+        )),
+        Placement::OffGrid => Err(unprocessable(
+            "START_OFF_GRID",
+            "Classes start on the 15-minute grid of the mentor's slot, at a start the \
+             availability lists.",
+        )),
     }
-    Ok(())
 }
 
 /// The student's daily, weekly (when enabled) and monthly limits, counted in the mentor's time

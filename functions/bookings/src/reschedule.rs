@@ -1,5 +1,6 @@
 //! `POST /api/bookings/{id}/reschedule`: by either participant, at least 6 hours before the
-//! class, to a time that passes every booking rule; the payment stays with the booking.
+//! class, at most 3 times per booking, to a time that passes every booking rule; the payment
+//! stays with the booking.
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -18,6 +19,7 @@ use crate::view::{self, BookingView};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RescheduleBooking {
+    /// A start the mentor's availability lists (as for a new booking).
     scheduled_at: DateTime<Utc>,
 }
 
@@ -28,18 +30,20 @@ struct Movable {
     status: BookingStatus,
     scheduled_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
+    reschedule_count: i32,
 }
 
 #[utoipa::path(
     post, path = "/bookings/{booking_id}/reschedule", tag = "bookings",
+    description = "Moves the class to another start the mentor's availability offers (on its 15-minute grid), at least 6 hours before the current start; either participant, at most 3 times per booking.",
     security(("session" = [])),
     params(("booking_id" = Uuid, Path)),
     request_body = RescheduleBooking,
     responses(
         (status = 200, body = BookingView),
         (status = 404, description = "BOOKING_NOT_FOUND"),
-        (status = 409, description = "RESCHEDULE_TOO_LATE, BOOKING_NOT_RESCHEDULABLE, SLOT_TAKEN, STUDENT_CONFLICT, LIMIT_*"),
-        (status = 422, description = "TOO_SOON, TOO_FAR, OUTSIDE_AVAILABILITY"),
+        (status = 409, description = "RESCHEDULE_TOO_LATE, RESCHEDULE_LIMIT, BOOKING_NOT_RESCHEDULABLE, SLOT_TAKEN, STUDENT_CONFLICT, LIMIT_*"),
+        (status = 422, description = "TOO_SOON, TOO_FAR, OUTSIDE_AVAILABILITY, START_OFF_GRID, SAME_TIME"),
     )
 )]
 pub async fn reschedule_booking(
@@ -77,7 +81,8 @@ pub async fn reschedule_booking(
     .await?;
     let moved = sqlx::query(
         r#"UPDATE bookings SET scheduled_at = $2, ends_at = $3, blocked_until = $4,
-                  reminder_24h_sent_at = NULL, reminder_1h_sent_at = NULL, updated_at = now()
+                  reminder_24h_sent_at = NULL, reminder_1h_sent_at = NULL,
+                  reschedule_count = reschedule_count + 1, updated_at = now()
            WHERE booking_id = $1"#,
     )
     .bind(booking_id)
@@ -105,7 +110,7 @@ async fn load_locked(connection: &mut PgConnection, booking_id: Uuid) -> Result<
             .ok_or_else(view::not_found)?;
     policy::lock_people(&mut *connection, &[student_id, mentor_id]).await?;
     Ok(sqlx::query_as(
-        "SELECT student_id, mentor_id, status, scheduled_at, ends_at FROM bookings WHERE booking_id = $1 FOR UPDATE",
+        "SELECT student_id, mentor_id, status, scheduled_at, ends_at, reschedule_count FROM bookings WHERE booking_id = $1 FOR UPDATE",
     )
     .bind(booking_id)
     .fetch_one(connection)
@@ -124,6 +129,12 @@ fn check_movable(booking: &Movable, to: DateTime<Utc>, now: DateTime<Utc>) -> Re
         return Err(Error::conflict(
             "RESCHEDULE_TOO_LATE",
             "Classes can be moved up to 6 hours before they start.",
+        ));
+    }
+    if booking.reschedule_count >= policy::MAX_RESCHEDULES {
+        return Err(Error::conflict(
+            "RESCHEDULE_LIMIT",
+            "This class was moved 3 times already; cancel it and book again instead.",
         ));
     }
     if to == booking.scheduled_at {

@@ -47,6 +47,8 @@ pub struct BookingView {
     #[serde(serialize_with = "domain::money::two_places_option")]
     #[schema(value_type = Option<String>)]
     pub refund_amount: Option<Decimal>,
+    /// Times the class was moved; at most 3 (`RESCHEDULE_LIMIT` after that).
+    pub reschedule_count: i32,
     pub created_at: DateTime<Utc>,
 }
 
@@ -55,7 +57,7 @@ pub const SELECT_VIEW: &str = r#"SELECT b.booking_id, b.student_id, s.first_name
        b.mentor_id, m.first_name || ' ' || m.last_name AS mentor_name, b.subject, b.session_type,
        b.status, b.scheduled_at, b.ends_at, b.hold_expires_at, b.notes, b.class_fee, b.platform_fee,
        b.gst, b.mentor_payout, b.package_id, b.cancelled_by, b.cancel_reason, b.refund_percent,
-       b.refund_amount, b.created_at
+       b.refund_amount, b.reschedule_count, b.created_at
 FROM bookings b JOIN users s ON s.user_id = b.student_id JOIN users m ON m.user_id = b.mentor_id"#;
 
 pub async fn load(executor: impl PgExecutor<'_>, booking_id: Uuid) -> Result<BookingView> {

@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use domain::schedule::{format_clock, parse_clock};
+use domain::schedule::{SessionType, format_clock, parse_clock};
 use platform::auth::MentorUser;
 use platform::error::ConstraintExt;
 use platform::validation::Validator;
@@ -30,9 +30,13 @@ pub struct SlotView {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SlotInput {
+    /// ISO day of week: 1 = Monday … 7 = Sunday.
+    #[schema(minimum = 1, maximum = 7)]
     day_of_week: i32,
+    /// `HH:MM` (00:00 to 23:59) in the mentor's time zone.
     #[schema(example = "09:00")]
     start: String,
+    /// `HH:MM` (up to 24:00), at least 40 minutes (the shortest class) after `start`.
     #[schema(example = "12:30")]
     end: String,
     #[serde(default)]
@@ -196,13 +200,22 @@ fn validate(request: &SlotInput) -> Result<(i32, i32)> {
         .check(start.is_some(), "start", "must be HH:MM (00:00 to 23:59)")
         .check(end.is_some(), "end", "must be HH:MM (00:01 to 24:00)");
     if let (Some(start), Some(end)) = (start, end) {
-        validator.check(start < end, "end", "must be after start");
+        validator.check(
+            end >= start + shortest_class_minutes(),
+            "end",
+            "must be at least 40 minutes after start (the shortest class)",
+        );
     }
     validator.finish()?;
     Ok((
         start.unwrap_or_default() as i32,
         end.unwrap_or_default() as i32,
     ))
+}
+
+/// A slot shorter than the shortest class could never be booked.
+fn shortest_class_minutes() -> u32 {
+    SessionType::Demo.duration().num_minutes() as u32
 }
 
 /// Locks the mentor's slot for the rest of the transaction (a concurrent booking reads it).

@@ -16,6 +16,14 @@ use uuid::Uuid;
 use crate::participants;
 
 const MAX_BATCH: usize = 100;
+/// Round-trip time and jitter past a minute are not a call's measurements.
+const MAX_DELAY_MS: f32 = 60_000.0;
+/// 10 Gbit/s: above any link a class runs over.
+const MAX_BITRATE_KBPS: f32 = 10_000_000.0;
+/// How old a sample or event may be when it arrives (clients send batches as they go; one
+/// held back by a reconnect is minutes late, not days), and how far ahead a skewed clock may be.
+const MAX_AGE: Duration = Duration::hours(24);
+const MAX_CLOCK_SKEW: Duration = Duration::minutes(5);
 const CONNECTION_TYPES: [&str; 4] = ["host", "srflx", "prflx", "relay"];
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -29,16 +37,27 @@ pub struct StatsBatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Sample {
+    /// Within the last 24 hours (5 minutes ahead allowed for clock skew).
     recorded_at: DateTime<Utc>,
     /// The selected ICE candidate pair's type: `host`, `srflx`, `prflx` or `relay` (TURN).
     connection_type: String,
     /// Fraction 0 to 1.
+    #[schema(minimum = 0, maximum = 1)]
     packet_loss: Option<f32>,
+    /// 0 to 60,000.
+    #[schema(minimum = 0, maximum = 60000)]
     rtt_ms: Option<f32>,
+    /// 0 to 60,000.
+    #[schema(minimum = 0, maximum = 60000)]
     jitter_ms: Option<f32>,
+    /// 0 to 10,000,000 (10 Gbit/s).
+    #[schema(minimum = 0, maximum = 10000000)]
     bitrate_in_kbps: Option<f32>,
+    /// 0 to 10,000,000 (10 Gbit/s).
+    #[schema(minimum = 0, maximum = 10000000)]
     bitrate_out_kbps: Option<f32>,
     /// 0 to 100.
+    #[schema(minimum = 0, maximum = 100)]
     health_score: Option<f32>,
 }
 
@@ -53,6 +72,7 @@ pub struct EventBatch {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientEvent {
+    /// Within the last 24 hours (5 minutes ahead allowed for clock skew).
     occurred_at: DateTime<Utc>,
     /// e.g. `ice_restart`, `quality_degraded`, `fallback_used` (lowercase, at most 50).
     kind: String,
@@ -110,27 +130,54 @@ pub async fn post_stats(
         "samples",
         "1 to 100 samples",
     );
+    let now = Utc::now();
     for sample in &batch.samples {
         validator
+            .check(
+                recent(sample.recorded_at, now),
+                "samples.recordedAt",
+                "within the last 24 hours",
+            )
             .check(
                 CONNECTION_TYPES.contains(&sample.connection_type.as_str()),
                 "samples.connectionType",
                 "host, srflx, prflx or relay",
-            )
-            .check(
-                sample
-                    .packet_loss
-                    .is_none_or(|loss| (0.0..=1.0).contains(&loss)),
+            );
+        for (value, max, field, range) in [
+            (
+                sample.packet_loss,
+                1.0,
                 "samples.packetLoss",
                 "a fraction from 0 to 1",
-            )
-            .check(
-                sample
-                    .health_score
-                    .is_none_or(|score| (0.0..=100.0).contains(&score)),
+            ),
+            (sample.rtt_ms, MAX_DELAY_MS, "samples.rttMs", "0 to 60000"),
+            (
+                sample.jitter_ms,
+                MAX_DELAY_MS,
+                "samples.jitterMs",
+                "0 to 60000",
+            ),
+            (
+                sample.bitrate_in_kbps,
+                MAX_BITRATE_KBPS,
+                "samples.bitrateInKbps",
+                "0 to 10000000",
+            ),
+            (
+                sample.bitrate_out_kbps,
+                MAX_BITRATE_KBPS,
+                "samples.bitrateOutKbps",
+                "0 to 10000000",
+            ),
+            (
+                sample.health_score,
+                100.0,
                 "samples.healthScore",
                 "0 to 100",
-            );
+            ),
+        ] {
+            validator.check(within(value, max), field, range);
+        }
     }
     validator.finish()?;
     participants::booking_of(&state, batch.booking_id, user.user_id).await?;
@@ -174,8 +221,14 @@ pub async fn post_events(
         "events",
         "1 to 100 events",
     );
+    let now = Utc::now();
     for event in &batch.events {
         validator
+            .check(
+                recent(event.occurred_at, now),
+                "events.occurredAt",
+                "within the last 24 hours",
+            )
             .check(
                 !event.kind.is_empty()
                     && event.kind.len() <= 50
@@ -266,4 +319,14 @@ pub async fn summary(
         connection_types,
         events,
     }))
+}
+
+/// A measurement absent, or from 0 to `max` (a NaN or an infinity is neither).
+fn within(value: Option<f32>, max: f32) -> bool {
+    value.is_none_or(|value| (0.0..=max).contains(&value))
+}
+
+/// Whether `at` is a time a live client could report now.
+fn recent(at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    at >= now - MAX_AGE && at <= now + MAX_CLOCK_SKEW
 }

@@ -51,22 +51,45 @@ pub struct Busy {
     pub until: DateTime<Utc>,
 }
 
-/// Whether a class of `duration` starting at `start` lies wholly inside one of `slots`, read in
-/// the mentor's time zone (so DST shifts are honoured).
-pub fn fits_in_slot(
+/// Where a class stands against the mentor's weekly slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// No slot holds the whole class.
+    Outside,
+    /// A slot holds it, but it does not start on that slot's grid of [`START_STEP_MINUTES`].
+    OffGrid,
+    /// A start availability offers: inside a slot, on its grid.
+    Offered,
+}
+
+/// Where a class of `duration` starting at `start` stands against `slots`, read in the mentor's
+/// time zone (so DST shifts are honoured).
+pub fn placement(
     start: DateTime<Utc>,
     duration: Duration,
     zone: Tz,
     slots: &[WeeklySlot],
-) -> bool {
+) -> Placement {
     let local_start = start.with_timezone(&zone).naive_local();
     let local_end = (start + duration).with_timezone(&zone).naive_local();
     let date = local_start.date();
-    slots.iter().any(|slot| {
-        slot.day_of_week == date.weekday().number_from_monday()
-            && local_start >= at_minute(date, slot.start_minute)
-            && local_end <= at_minute(date, slot.end_minute)
-    })
+    let grid = Duration::minutes(i64::from(START_STEP_MINUTES));
+    slots
+        .iter()
+        .filter(|slot| {
+            slot.day_of_week == date.weekday().number_from_monday()
+                && local_start >= at_minute(date, slot.start_minute)
+                && local_end <= at_minute(date, slot.end_minute)
+        })
+        .map(|slot| {
+            let offset = local_start - at_minute(date, slot.start_minute);
+            match (offset.num_nanoseconds(), grid.num_nanoseconds()) {
+                (Some(offset), Some(step)) if offset % step == 0 => Placement::Offered,
+                _ => Placement::OffGrid,
+            }
+        })
+        .max_by_key(|placement| *placement == Placement::Offered)
+        .unwrap_or(Placement::Outside)
 }
 
 /// The instants a class may start: `[earliest, latest]`.
@@ -103,7 +126,7 @@ pub fn bookable_starts(
                 })
         })
         .filter(|&start| start >= window.earliest && start <= window.latest)
-        .filter(|&start| fits_in_slot(start, duration, zone, slots))
+        .filter(|&start| placement(start, duration, zone, slots) == Placement::Offered)
         .filter(|&start| {
             let until = start + duration + buffer;
             busy.iter()
@@ -202,6 +225,49 @@ mod tests {
     }
 
     #[test]
+    fn a_start_inside_a_slot_but_off_its_grid_is_not_offered() {
+        // Monday 2026-11-23, slots 10:00-11:30 and 14:10-16:00 in Kolkata (UTC+5:30).
+        let slots = [
+            WeeklySlot {
+                day_of_week: 1,
+                start_minute: 600,
+                end_minute: 690,
+            },
+            WeeklySlot {
+                day_of_week: 1,
+                start_minute: 850,
+                end_minute: 960,
+            },
+        ];
+        let at = |text| {
+            placement(
+                utc(text),
+                SessionType::Regular.duration(),
+                chrono_tz::Asia::Kolkata,
+                &slots,
+            )
+        };
+        assert_eq!(at("2026-11-23T04:45:00Z"), Placement::Offered, "10:15");
+        assert_eq!(
+            at("2026-11-23T08:55:00Z"),
+            Placement::Offered,
+            "14:25, the second slot's grid"
+        );
+        assert_eq!(at("2026-11-23T04:52:00Z"), Placement::OffGrid, "10:22");
+        assert_eq!(at("2026-11-23T04:45:13Z"), Placement::OffGrid, "10:15:13");
+        assert_eq!(
+            at("2026-11-23T08:45:00Z"),
+            Placement::OffGrid,
+            "14:15 is off 14:10's grid"
+        );
+        assert_eq!(
+            at("2026-11-23T05:30:00Z"),
+            Placement::Outside,
+            "11:00 ends past 11:30"
+        );
+    }
+
+    #[test]
     fn the_mentors_local_day_decides_not_utc() {
         // Monday 00:00-01:00 in Kolkata is Sunday 18:30-19:30 UTC.
         let slots = [WeeklySlot {
@@ -226,18 +292,24 @@ mod tests {
             starts,
             vec![utc("2026-11-22T18:30:00Z"), utc("2026-11-22T18:45:00Z")]
         );
-        assert!(fits_in_slot(
-            utc("2026-11-22T18:30:00Z"),
-            SessionType::Demo.duration(),
-            chrono_tz::Asia::Kolkata,
-            &slots
-        ));
-        assert!(!fits_in_slot(
-            utc("2026-11-22T18:30:00Z"),
-            SessionType::Demo.duration(),
-            chrono_tz::UTC,
-            &slots
-        ));
+        assert_eq!(
+            placement(
+                utc("2026-11-22T18:30:00Z"),
+                SessionType::Demo.duration(),
+                chrono_tz::Asia::Kolkata,
+                &slots
+            ),
+            Placement::Offered
+        );
+        assert_eq!(
+            placement(
+                utc("2026-11-22T18:30:00Z"),
+                SessionType::Demo.duration(),
+                chrono_tz::UTC,
+                &slots
+            ),
+            Placement::Outside
+        );
     }
 
     #[test]
@@ -309,12 +381,12 @@ mod tests {
             "01:00 EDT"
         );
         // 01:00 EDT + 40 min ends 01:40 EDT; every start lies inside 01:00-03:00 local.
-        assert!(starts.iter().all(|s| fits_in_slot(
+        assert!(starts.iter().all(|s| placement(
             *s,
             SessionType::Demo.duration(),
             chrono_tz::America::New_York,
             &slots
-        )));
+        ) == Placement::Offered));
     }
 
     #[test]
