@@ -32,7 +32,7 @@ pub struct Options {
     #[arg(long = "out", value_name = "DIR", default_value = "loadtests/results")]
     pub out_dir: String,
     /// Phase numbers to run, such as 1,4,5.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8")]
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8,9")]
     pub phases: Vec<u8>,
 }
 
@@ -72,8 +72,8 @@ async fn main() -> anyhow::Result<()> {
             data: std::sync::Arc::new(data.clone()),
             connections: options.connections,
         };
-        let outcome = phases::drive(target, &server, &options, phase.kind).await;
-        results.push((phase, Some(outcome)));
+        let outcomes = phases::drive(target, &server, &options, phase.kind).await;
+        results.push((phase, Some(outcomes)));
     }
     eprintln!("measuring ceilings");
     let hello = ceilings::hello_world(&client, &options).await?;

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::Options;
-use crate::phases::{Kind, Outcome, Phase};
+use crate::phases::{Kind, Outcome, Parts, Phase};
 use crate::server::ServerSummary;
 
 #[derive(Serialize)]
@@ -26,7 +26,8 @@ pub struct Report {
 #[derive(Serialize)]
 struct Row {
     number: u8,
-    name: &'static str,
+    /// The phase's name, and its part's for a phase of several parts.
+    name: String,
     /// `measured`, or `not run` when `--phases` left it out.
     status: &'static str,
     /// What one counted request is, when it is more than one HTTP call.
@@ -49,6 +50,61 @@ struct Row {
     ceiling_ratio: f64,
 }
 
+impl Row {
+    fn not_run(phase: &Phase) -> Self {
+        Row {
+            number: phase.number,
+            name: phase.name.to_owned(),
+            status: "not run",
+            unit: phase.unit,
+            requests: 0,
+            successes: 0,
+            success_percent: 0.0,
+            per_second: 0.0,
+            p50_ms: 0.0,
+            p975_ms: 0.0,
+            p99_ms: 0.0,
+            errors: BTreeMap::new(),
+            expected: BTreeMap::new(),
+            checks: Vec::new(),
+            peak_rss_mb: 0.0,
+            cpu_percent: 0.0,
+            ceiling_ratio: 0.0,
+        }
+    }
+
+    fn measured(phase: &Phase, part: &str, outcome: &Outcome, ceiling: f64) -> Self {
+        let usage = outcome.usage.unwrap_or_default();
+        Row {
+            number: phase.number,
+            name: if part.is_empty() {
+                phase.name.to_owned()
+            } else {
+                format!("{}: {part}", phase.name)
+            },
+            status: "measured",
+            unit: phase.unit,
+            requests: outcome.requests,
+            successes: outcome.successes,
+            success_percent: percent(outcome.successes, outcome.requests),
+            per_second: rate(outcome),
+            p50_ms: millis(outcome, 50.0),
+            p975_ms: millis(outcome, 97.5),
+            p99_ms: millis(outcome, 99.0),
+            errors: outcome.errors.clone(),
+            expected: outcome.expected.clone(),
+            checks: outcome.checks.clone(),
+            peak_rss_mb: usage.peak_rss_mb,
+            cpu_percent: usage.cpu_percent,
+            ceiling_ratio: if ceiling > 0.0 {
+                rate(outcome) / ceiling
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
 impl Report {
     pub fn new(
         command: &str,
@@ -56,62 +112,24 @@ impl Report {
         server: ServerSummary,
         hello: Outcome,
         argon2: f64,
-        results: Vec<(Phase, Option<Outcome>)>,
+        results: Vec<(Phase, Option<Parts>)>,
     ) -> Self {
         let hello_rate = rate(&hello);
         let phases = results
             .into_iter()
-            .map(|(phase, outcome)| match outcome {
-                None => Row {
-                    number: phase.number,
-                    name: phase.name,
-                    status: "not run",
-                    unit: phase.unit,
-                    requests: 0,
-                    successes: 0,
-                    success_percent: 0.0,
-                    per_second: 0.0,
-                    p50_ms: 0.0,
-                    p975_ms: 0.0,
-                    p99_ms: 0.0,
-                    errors: BTreeMap::new(),
-                    expected: BTreeMap::new(),
-                    checks: Vec::new(),
-                    peak_rss_mb: 0.0,
-                    cpu_percent: 0.0,
-                    ceiling_ratio: 0.0,
-                },
-                Some(outcome) => {
-                    let ceiling = match phase.kind {
-                        // One argon2id hash per login, and one per authenticated flow.
-                        Kind::Login | Kind::AuthenticatedFlow => argon2,
-                        _ => hello_rate,
-                    };
-                    let usage = outcome.usage.unwrap_or_default();
-                    Row {
-                        number: phase.number,
-                        name: phase.name,
-                        status: "measured",
-                        unit: phase.unit,
-                        requests: outcome.requests,
-                        successes: outcome.successes,
-                        success_percent: percent(outcome.successes, outcome.requests),
-                        per_second: rate(&outcome),
-                        p50_ms: millis(&outcome, 50.0),
-                        p975_ms: millis(&outcome, 97.5),
-                        p99_ms: millis(&outcome, 99.0),
-                        errors: outcome.errors.clone(),
-                        expected: outcome.expected.clone(),
-                        checks: outcome.checks.clone(),
-                        peak_rss_mb: usage.peak_rss_mb,
-                        cpu_percent: usage.cpu_percent,
-                        ceiling_ratio: if ceiling > 0.0 {
-                            rate(&outcome) / ceiling
-                        } else {
-                            0.0
-                        },
-                    }
-                }
+            .flat_map(|(phase, outcomes)| match outcomes {
+                None => vec![Row::not_run(&phase)],
+                Some(parts) => parts
+                    .into_iter()
+                    .map(|(part, outcome)| {
+                        let ceiling = match phase.kind {
+                            // One argon2id hash per login, and one per authenticated flow.
+                            Kind::Login | Kind::AuthenticatedFlow => argon2,
+                            _ => hello_rate,
+                        };
+                        Row::measured(&phase, part, &outcome, ceiling)
+                    })
+                    .collect(),
             })
             .collect();
         Report {

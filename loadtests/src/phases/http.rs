@@ -7,7 +7,7 @@ use rand::Rng;
 use serde_json::json;
 
 use super::{Kind, StepResult, Target, VirtualUser, expect_ok, expect_status};
-use crate::seed::PASSWORD;
+use crate::seed::{LoadData, PASSWORD};
 
 pub struct User {
     target: Arc<Target>,
@@ -30,9 +30,8 @@ impl VirtualUser for User {
             connections,
         } = &*self.target;
         let student = random_student(self.user, *connections, data.student_emails.len());
-        let mentor = data.mentor_ids[rand::rng().random_range(0..data.mentor_ids.len())];
         match self.kind {
-            Kind::Login => login(client, base, &data.student_emails[student])
+            Kind::Login => login(client, base, &data.student_emails[student], None)
                 .await
                 .map(|(_, retried)| retried.then(|| RETRIED.to_owned())),
             Kind::DatabasePool => {
@@ -51,7 +50,8 @@ impl VirtualUser for User {
             }
             Kind::AuthenticatedFlow => {
                 // Students of its own per virtual user, so logins don't revoke each other's sessions.
-                let (token, retried) = login(client, base, &data.student_emails[student]).await?;
+                let (token, retried) =
+                    login(client, base, &data.student_emails[student], None).await?;
                 expect_ok(
                     client
                         .get(format!("{base}/api/auth/me"))
@@ -68,20 +68,22 @@ impl VirtualUser for User {
                 )?;
                 Ok(retried.then(|| RETRIED.to_owned()))
             }
-            Kind::MentorDiscovery => {
-                let date = (chrono::Utc::now() + chrono::Duration::days(3)).date_naive();
-                let url = match rand::rng().random_range(0..4) {
-                    0 => format!("{base}/api/mentors"),
-                    1 => {
-                        format!("{base}/api/mentors?subject=physics&minRating=3.5&experience=3to5")
-                    }
-                    2 => format!("{base}/api/mentors/{mentor}"),
-                    _ => format!("{base}/api/mentors/{mentor}/availability?date={date}"),
-                };
-                expect_ok(client.get(url).send().await)
-            }
+            Kind::MentorDiscovery => expect_ok(client.get(discovery_url(base, data)).send().await),
             other => unreachable!("{other:?} is not a plain HTTP phase"),
         }
+    }
+}
+
+/// One of discovery's calls, at random: the list with and without filters, a mentor's detail
+/// and availability.
+pub fn discovery_url(base: &str, data: &LoadData) -> String {
+    let mentor = data.mentor_ids[rand::rng().random_range(0..data.mentor_ids.len())];
+    let date = (chrono::Utc::now() + chrono::Duration::days(3)).date_naive();
+    match rand::rng().random_range(0..4) {
+        0 => format!("{base}/api/mentors"),
+        1 => format!("{base}/api/mentors?subject=physics&minRating=3.5&experience=3to5"),
+        2 => format!("{base}/api/mentors/{mentor}"),
+        _ => format!("{base}/api/mentors/{mentor}/availability?date={date}"),
     }
 }
 
@@ -99,22 +101,26 @@ fn random_student(user: usize, connections: usize, students: usize) -> usize {
 /// What a step reports when a login had to wait: the handler refused it as busy (503 `BUSY`,
 /// the hashing threads' admission control) and it was sent again after `Retry-After`, as a
 /// client does.
-const RETRIED: &str = "login retried after 503 BUSY";
+pub const RETRIED: &str = "login retried after 503 BUSY";
 
-/// Logs in, sending again after `Retry-After` while the handler answers 503 `BUSY`; success
-/// only with a 200 carrying a session token. Also says whether it had to retry.
-async fn login(
+/// Logs in (from `address` when given, as the front end forwards it), sending again after
+/// `Retry-After` while the handler answers 503 `BUSY`; success only with a 200 carrying a
+/// session token. Also says whether it had to retry.
+pub async fn login(
     client: &reqwest::Client,
     base: &str,
     email: &str,
+    address: Option<&str>,
 ) -> Result<(String, bool), String> {
     let mut retried = false;
     let response = loop {
-        let response = client
+        let mut request = client
             .post(format!("{base}/api/auth/login"))
-            .json(&json!({"email": email, "password": PASSWORD}))
-            .send()
-            .await;
+            .json(&json!({"email": email, "password": PASSWORD}));
+        if let Some(address) = address {
+            request = request.header("x-forwarded-for", address);
+        }
+        let response = request.send().await;
         let busy = matches!(&response, Ok(answer) if answer.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE);
         if !busy {
             break expect_status(response, reqwest::StatusCode::OK)?;

@@ -4,6 +4,7 @@
 
 mod booking;
 mod chat;
+mod flood;
 mod http;
 mod storage;
 mod video;
@@ -39,6 +40,7 @@ pub enum Kind {
     VideoClass,
     Chat,
     Storage,
+    Flood,
 }
 
 impl Kind {
@@ -46,12 +48,12 @@ impl Kind {
     pub fn uses_sessions(self) -> bool {
         !matches!(
             self,
-            Kind::Login | Kind::AuthenticatedFlow | Kind::MentorDiscovery
+            Kind::Login | Kind::AuthenticatedFlow | Kind::MentorDiscovery | Kind::Flood
         )
     }
 }
 
-pub const ALL: [Phase; 8] = [
+pub const ALL: [Phase; 9] = [
     Phase {
         number: 1,
         name: "login",
@@ -100,7 +102,16 @@ pub const ALL: [Phase; 8] = [
         kind: Kind::Storage,
         unit: "",
     },
+    Phase {
+        number: 9,
+        name: "flood",
+        kind: Kind::Flood,
+        unit: "",
+    },
 ];
+
+/// A phase's outcomes, each with its part's label (empty for a phase of one part).
+pub type Parts = Vec<(&'static str, Outcome)>;
 
 /// One step's result: `Ok(None)` a success, `Ok(Some(kind))` a refusal the phase expects (it
 /// counts as a success and is reported by kind), `Err(kind)` an error of that kind.
@@ -140,9 +151,17 @@ pub struct Target {
 }
 
 /// Prepares the phase's virtual users, runs them while sampling the handler's memory and CPU,
-/// and checks what the phase promises afterwards.
-pub async fn drive(target: Target, server: &Server, options: &Options, kind: Kind) -> Outcome {
+/// and checks what the phase promises afterwards. A phase of several parts (the flood: quiet
+/// and flooded stages) gives each part's outcome with its label; the others give one, unlabelled.
+pub async fn drive(target: Target, server: &Server, options: &Options, kind: Kind) -> Parts {
     let target = Arc::new(target);
+    if kind == Kind::Flood {
+        return flood::run(target, server, options).await;
+    }
+    vec![("", drive_one(target, server, options, kind).await)]
+}
+
+async fn drive_one(target: Arc<Target>, server: &Server, options: &Options, kind: Kind) -> Outcome {
     let pid = Some(server.pid());
     match kind {
         Kind::Login | Kind::DatabasePool | Kind::AuthenticatedFlow | Kind::MentorDiscovery => {
@@ -161,6 +180,7 @@ pub async fn drive(target: Target, server: &Server, options: &Options, kind: Kin
         Kind::VideoClass => closed_loop(options, pid, video::users(&target).await).await,
         Kind::Chat => closed_loop(options, pid, chat::users(&target).await).await,
         Kind::Storage => closed_loop(options, pid, storage::users(&target)).await,
+        Kind::Flood => unreachable!("the flood has parts"),
     }
 }
 
