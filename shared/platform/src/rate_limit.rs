@@ -1,9 +1,10 @@
 //! Request budgets shared across instances. Each budget is a quota (`limit` requests per
 //! `window`) on one key (a client IP, a session, a route and IP); the Generic Cell Rate
 //! Algorithm spends it: a burst of `limit` at once, then one more every `window / limit`. All
-//! budgets of a request are checked and spent in one Redis round trip (a script, so two
-//! instances never both spend the last unit); with Redis down or unset, an in-process
-//! `governor` limiter per quota keeps refusing on each instance alone.
+//! budgets of a request are checked and spent in one Redis script call (so two instances never
+//! both spend the last unit), which an instance shares among the requests arriving together
+//! (`cache::spend_batch`); with Redis down or unset, an in-process `governor` limiter per quota
+//! keeps refusing on each instance alone.
 //!
 //! Answers carry the IETF draft's `RateLimit-Policy` and `RateLimit` fields (one item per
 //! budget), and a refusal is 429 `RATE_LIMITED` with `Retry-After`.

@@ -18,6 +18,7 @@
 mod local;
 mod local_limits;
 mod redis;
+mod spend_batch;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,7 +66,7 @@ pub struct Cache {
 
 struct Inner {
     prefix: String,
-    redis: Option<RedisCache>,
+    redis: Option<Arc<RedisCache>>,
     local: LocalCache,
     /// Request budgets while Redis is down or unset.
     local_limits: LocalLimits,
@@ -97,7 +98,10 @@ pub enum CacheHealth {
 impl Cache {
     pub fn new(config: &CacheConfig) -> anyhow::Result<Self> {
         let redis = match &config.redis_url {
-            Some(url) => Some(RedisCache::new(url.expose_secret(), config.redis_timeout)?),
+            Some(url) => Some(Arc::new(RedisCache::new(
+                url.expose_secret(),
+                config.redis_timeout,
+            )?)),
             None => None,
         };
         Ok(Self {
@@ -295,7 +299,7 @@ impl Cache {
             .map(|budget| (self.key(&budget.key), budget.quota))
             .collect();
         let standings = match self.shared() {
-            Some(redis) => match redis.spend(&keyed).await {
+            Some(redis) => match spend_batch::spend(redis, &keyed).await {
                 Ok(standings) => standings,
                 Err(_) => self.inner.local_limits.spend(&keyed),
             },
@@ -336,7 +340,7 @@ impl Cache {
         }
     }
 
-    fn shared(&self) -> Option<&RedisCache> {
+    fn shared(&self) -> Option<&Arc<RedisCache>> {
         self.inner.redis.as_ref()
     }
 
@@ -371,6 +375,39 @@ mod tests {
             redis_timeout: Duration::from_secs(2),
         })
         .unwrap()
+    }
+
+    /// Spends arriving together go in shared script calls; each is still judged alone, in
+    /// order, and all-or-nothing across its own budgets.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_spends_in_batches_stop_exactly_at_the_limit() {
+        use crate::rate_limit::{Budget, Quota};
+        let cache = shared_redis();
+        let shared = Quota::new(20, 60);
+        let spends = (0..60).map(|n| {
+            let cache = cache.clone();
+            // Every other request also spends a budget of its own that it can't afford, so it
+            // must leave the shared one untouched.
+            let own = Quota::new(if n % 2 == 0 { 5 } else { 1 }, 60);
+            tokio::spawn(async move {
+                let mut budgets = vec![Budget::new("shared", "all", shared)];
+                budgets.push(Budget::new("own", n, own));
+                if n % 2 == 1 {
+                    cache.spend(vec![Budget::new("own", n, own)]).await;
+                }
+                cache.spend(budgets).await.allowed()
+            })
+        });
+        let allowed = futures::future::join_all(spends)
+            .await
+            .into_iter()
+            .filter(|allowed| *allowed.as_ref().unwrap())
+            .count();
+        assert_eq!(allowed, 20);
+        let last = cache
+            .spend(vec![Budget::new("shared", "all", shared)])
+            .await;
+        assert!(!last.allowed(), "the shared budget is spent out: {last:?}");
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::Counter;
-use crate::rate_limit::{Quota, Standing};
+use super::spend_batch::SpendQueue;
 
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -17,6 +17,8 @@ pub(super) struct RedisCache {
     connection: tokio::sync::Mutex<Option<ConnectionManager>>,
     down_until: Mutex<Option<Instant>>,
     timeout: Duration,
+    /// Request budgets waiting for the next batched script call.
+    pub(super) spends: Mutex<SpendQueue>,
 }
 
 /// Redis did not answer (the failure is logged here; callers fall back).
@@ -31,6 +33,7 @@ impl RedisCache {
             connection: tokio::sync::Mutex::new(None),
             down_until: Mutex::new(None),
             timeout,
+            spends: Mutex::default(),
         })
     }
 
@@ -173,7 +176,7 @@ fn millis(duration: Duration) -> u64 {
         .max(1)
 }
 
-fn micros(duration: Duration) -> u64 {
+pub(super) fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros())
         .unwrap_or(u64::MAX)
         .max(1)
@@ -182,39 +185,6 @@ fn micros(duration: Duration) -> u64 {
 fn remaining(ttl_ms: i64) -> Option<Duration> {
     u64::try_from(ttl_ms).ok().map(Duration::from_millis)
 }
-
-/// GCRA over every key of one request, atomically: each key holds its theoretical arrival time
-/// (µs, Redis's clock; microseconds, so a budget of thousands a second is not rounded away).
-/// Per key in ARGV: the emission interval and the burst tolerance (µs). Spends from every key
-/// only when none refuses. Per key out: remaining, reset µs, retry µs (-1: allowed).
-const SPEND: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local out, new_tats, allowed = {}, {}, true
-for i, key in ipairs(KEYS) do
-  local emission, tolerance = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
-  local tat = math.max(tonumber(redis.call('GET', key)) or now, now)
-  local new_tat = tat + emission
-  local allow_at = new_tat - tolerance
-  if allow_at > now then
-    allowed = false
-    table.insert(out, 0)
-    table.insert(out, tat - now)
-    table.insert(out, allow_at - now)
-  else
-    new_tats[i] = new_tat
-    table.insert(out, math.floor((now + tolerance - new_tat) / emission))
-    table.insert(out, new_tat - now)
-    table.insert(out, -1)
-  end
-end
-if allowed then
-  for i, key in ipairs(KEYS) do
-    redis.call('SET', key, string.format('%.0f', new_tats[i]), 'PX', math.max(1, math.ceil((new_tats[i] - now) / 1000)))
-  end
-end
-return out
-";
 
 /// Takes one back from a live counter, never below zero; a missing counter stays missing.
 const GIVE_BACK: &str = r"
@@ -234,31 +204,12 @@ impl RedisCache {
             .map(drop)
     }
 
-    /// Spends one request from each `(key, quota)` in one round trip.
-    pub(super) async fn spend(
+    /// Runs a script call (the batched request budgets).
+    pub(super) async fn invoke<T: redis::FromRedisValue>(
         &self,
-        budgets: &[(String, Quota)],
-    ) -> Result<Vec<Standing>, Unavailable> {
-        static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SPEND));
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T, Unavailable> {
         let mut connection = self.connection().await?;
-        let mut invocation = SCRIPT.prepare_invoke();
-        for (key, quota) in budgets {
-            invocation
-                .key(key)
-                .arg(micros(quota.emission_interval()))
-                .arg(micros(quota.window()));
-        }
-        let out: Vec<i64> = self
-            .finish(invocation.invoke_async(&mut connection))
-            .await?;
-        let duration = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
-        Ok(out
-            .chunks_exact(3)
-            .map(|item| Standing {
-                remaining: u32::try_from(item[0]).unwrap_or(0),
-                reset: duration(item[1]),
-                retry_after: (item[2] >= 0).then(|| duration(item[2])),
-            })
-            .collect())
+        self.finish(invocation.invoke_async(&mut connection)).await
     }
 }
