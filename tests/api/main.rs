@@ -28,6 +28,7 @@ mod realtime;
 mod recordings;
 mod resilience;
 mod schema;
+mod schemathesis;
 mod sessions;
 mod timers;
 mod webrtc;

@@ -1,6 +1,7 @@
 //! Health probes, OpenAPI, and the headers every response carries.
 
 use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::helpers::*;
 
@@ -52,6 +53,38 @@ async fn the_openapi_document_describes_every_route() {
         );
     }
     assert!(document["components"]["securitySchemes"]["session"].is_object());
+    let mut unresolved = Vec::new();
+    unresolved_references(&document, &document, &mut unresolved);
+    assert!(
+        unresolved.is_empty(),
+        "references to nothing: {unresolved:?}"
+    );
+}
+
+/// Every `$ref` under `node` that names nothing in `document`: a client generator or a schema
+/// fuzzer skips what such a reference describes.
+fn unresolved_references(document: &Value, node: &Value, found: &mut Vec<String>) {
+    match node {
+        Value::Object(fields) => {
+            if let Some(Value::String(reference)) = fields.get("$ref") {
+                let target = reference
+                    .strip_prefix('#')
+                    .and_then(|pointer| document.pointer(pointer));
+                if target.is_none() {
+                    found.push(reference.clone());
+                }
+            }
+            for value in fields.values() {
+                unresolved_references(document, value, found);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                unresolved_references(document, item, found);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use azure_clients::pubsub::{PubSubService, RealtimeConfig};
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
@@ -19,17 +18,6 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-async fn app_with_hub() -> TestApp {
-    spawn_app_with(Options {
-        realtime: Some(RealtimeConfig {
-            service: Some(PubSubService::LocalHub { port: 0 }),
-            hub: "codeconnect".into(),
-        }),
-        ..Options::default()
-    })
-    .await
-}
 
 /// Negotiates and connects as `token`'s user; returns the socket and its connection id once
 /// the app has recorded the connection (from the hub's `connected` event).

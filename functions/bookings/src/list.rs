@@ -24,6 +24,7 @@ const LIST_TTL: Duration = Duration::from_secs(2 * 60);
 #[into_params(parameter_in = Query)]
 pub struct BookingFilter {
     /// `upcoming` (default; soonest first) or `past` (latest first).
+    #[param(inline)]
     when: Option<When>,
     /// Only this status.
     status: Option<BookingStatus>,

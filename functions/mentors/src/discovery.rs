@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
+use domain::credentials::{Qualification, Specialty};
 use domain::media::{self, MEDIA_URL_TTL};
 use platform::cache::MENTOR_LIST;
 use platform::pagination::{Page, PageQuery, TimeCursor};
@@ -29,13 +30,16 @@ pub struct MentorFilter {
     /// Teaches this subject (case-insensitive).
     subject: Option<String>,
     /// Some subject's class fee is at least this (with `subject`: that subject's fee).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<f64>, minimum = 0)]
     min_fee: Option<Decimal>,
-    #[param(value_type = Option<String>)]
+    /// Some subject's class fee is at most this (the same subject as `minFee`); not below `minFee`.
+    #[param(value_type = Option<f64>, minimum = 0)]
     max_fee: Option<Decimal>,
-    #[param(value_type = Option<String>)]
+    /// Rating at least this, 0 to 5.
+    #[param(value_type = Option<f64>, minimum = 0, maximum = 5)]
     min_rating: Option<Decimal>,
     /// Years of experience in a subject: `le2`, `3to5` or `gt5`.
+    #[param(inline)]
     experience: Option<ExperienceBucket>,
     /// Words in the name, title, description or subjects.
     q: Option<String>,
@@ -83,9 +87,9 @@ pub struct MentorDetail {
     #[serde(flatten)]
     card: MentorCard,
     description: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Vec<Qualification>)]
     qualifications: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Vec<Specialty>)]
     specialties: Value,
     package_discount_percent: i32,
     #[serde(skip)]

@@ -24,9 +24,10 @@ pub struct MentorProfile {
     country: Option<String>,
     title: Option<String>,
     description: Option<String>,
-    #[schema(value_type = Object)]
+    /// As the mentor last saved them.
+    #[schema(value_type = Vec<Qualification>)]
     qualifications: Value,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Vec<Specialty>)]
     specialties: Value,
     time_zone: String,
     upi_id: Option<String>,

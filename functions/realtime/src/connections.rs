@@ -66,6 +66,7 @@ pub async fn negotiate(
 /// service's host is allowed, so nobody can point another service's events at this app.
 #[utoipa::path(
     options, path = "/realtime/events", tag = "realtime",
+    params(("WebHook-Request-Origin" = String, Header, description = "The Web PubSub host asking to send events")),
     responses(
         (status = 200, description = "WebHook-Allowed-Origin echoes WebHook-Request-Origin"),
         (status = 400, description = "MISSING_ORIGIN"),

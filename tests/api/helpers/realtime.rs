@@ -23,6 +23,18 @@ pub fn unreachable_realtime() -> RealtimeConfig {
     }
 }
 
+/// The app with its own local Web PubSub hub, in Entra mode as in Azure.
+pub async fn app_with_hub() -> TestApp {
+    spawn_app_with(Options {
+        realtime: Some(RealtimeConfig {
+            service: Some(PubSubService::LocalHub { port: 0 }),
+            hub: "codeconnect".into(),
+        }),
+        ..Options::default()
+    })
+    .await
+}
+
 impl TestApp {
     /// The local OpenID issuer (the app must run the local hub).
     pub fn issuer(&self) -> &LocalIssuer {
