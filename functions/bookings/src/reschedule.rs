@@ -134,7 +134,10 @@ fn check_movable(booking: &Movable, to: DateTime<Utc>, now: DateTime<Utc>) -> Re
     if booking.reschedule_count >= policy::MAX_RESCHEDULES {
         return Err(Error::conflict(
             "RESCHEDULE_LIMIT",
-            "This class was moved 3 times already; cancel it and book again instead.",
+            format!(
+                "This class was moved {} times already; cancel it and book again instead.",
+                policy::MAX_RESCHEDULES
+            ),
         ));
     }
     if to == booking.scheduled_at {

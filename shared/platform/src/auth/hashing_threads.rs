@@ -29,6 +29,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(2);
 /// Jobs each queue holds per thread: a thread hashes about this many in [`MAX_WAIT`] (about
 /// 15 ms each), so a fuller queue could not be served in time anyway.
 const QUEUED_PER_THREAD: usize = 128;
+/// Milliseconds a refused caller is told to wait: `Retry-After` of 1 to 4 s.
+const RETRY_SPREAD: std::ops::Range<i64> = 1_500..4_500;
 
 /// Which queue a job waits in; checks are served first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,14 +127,17 @@ impl HashingThreads {
     }
 }
 
-/// 503 `BUSY`: every hashing thread is taken for longer than a caller should wait.
+/// 503 `BUSY`: every hashing thread is taken for longer than a caller should wait. The retry
+/// time is spread over [`RETRY_SPREAD`], so callers refused together do not all come back in
+/// the same second and refill the queues at once.
 fn busy() -> Error {
+    let wait = rand::random_range(RETRY_SPREAD);
     Error::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "BUSY",
         "Sign-ins are busy right now; try again in a moment.",
     )
-    .with("retryAt", Utc::now() + chrono::Duration::seconds(2))
+    .with("retryAt", Utc::now() + chrono::Duration::milliseconds(wait))
 }
 
 fn serve(checks: &Receiver<Queued>, new: &Receiver<Queued>, keep_blocks_idle: Duration) {
