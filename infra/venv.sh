@@ -2,8 +2,8 @@
 # Sourced by infra/package.sh (zig for the old-glibc link) and infra/local/test.sh (schemathesis).
 
 # ensure_venv DIR TOOL REQUIREMENT...: a virtualenv at DIR holding the requirements, unless
-# DIR/bin/TOOL is there already. Debian's python3, not whichever is first on PATH: pyenv's
-# 3.11.7 has CPython's "AST constructor recursion depth mismatch" bug, which breaks Hypothesis.
+# DIR/bin/TOOL is there already. Debian's python3, the one a fresh machine has, not whichever a
+# version manager puts first on PATH.
 ensure_venv() {
   local dir=$1 tool=$2
   shift 2

@@ -34,7 +34,9 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             .args(["--checks", "not_a_server_error,response_schema_conformance"])
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .args(["--phases", "examples,coverage,fuzzing"])
-            .args(["--max-examples", "25", "--workers", "2", "--seed", "19"])
+            // One worker: CPython 3.11's AST module races between threads ("AST constructor
+            // recursion depth mismatch"), which Hypothesis meets when it describes a strategy.
+            .args(["--max-examples", "25", "--workers", "1", "--seed", "19"])
             .args(["--no-shrink", "--suppress-health-check", "all"])
             // Ending the session would leave the rest of the run signed out.
             .args(["--exclude-path", "/api/auth/logout"])
@@ -62,7 +64,10 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     }
     assert!(
         failures.is_empty(),
-        "schemathesis found failures {}",
+        "schemathesis found failures (reports in {}) {}",
+        reports.display(),
         failures.join("\n")
     );
+    // Kept only when something failed, to read.
+    let _ = std::fs::remove_dir_all(&reports);
 }
