@@ -91,6 +91,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     AzureWebJobsStorage__accountName: storageAccountName
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+    // How often the handler sends its metrics (milliseconds).
+    OTEL_METRIC_EXPORT_INTERVAL: '60000'
 
     // Handler process.
     HANDLER_BIND_ADDRESS: '127.0.0.1'

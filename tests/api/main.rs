@@ -30,5 +30,6 @@ mod resilience;
 mod schema;
 mod schemathesis;
 mod sessions;
+mod telemetry;
 mod timers;
 mod webrtc;

@@ -5,8 +5,10 @@ use std::io::BufRead;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use azure_clients::entra::{self, ManagedIdentity};
 use clap::{Parser, Subcommand};
 use platform::config::{Config, DatabaseConfig, ExposeSecret};
+use platform::telemetry::Export;
 
 /// jemalloc serves the many small allocations that thousands of concurrent requests make and
 /// free across threads markedly faster than glibc's arenas, and (tuned in `.cargo/config.toml`)
@@ -81,30 +83,46 @@ async fn main() -> anyhow::Result<()> {
             event_handler,
             env_file,
         } => {
-            platform::telemetry::init("info");
+            platform::telemetry::init("info", None)?;
             handler::commands::hub(port, &hub, &event_handler, &env_file).await
         }
     }
 }
 
-/// The settings from the environment, and logging as they ask.
+/// The settings from the environment.
 fn settings() -> anyhow::Result<Config> {
-    let config = Config::from_env()?;
-    platform::telemetry::init(&config.log_filter);
-    Ok(config)
+    Ok(Config::from_env()?)
 }
 
 /// The database settings alone, for the operator commands, logging at `info`.
 fn database_settings() -> anyhow::Result<DatabaseConfig> {
     let database = DatabaseConfig::from_env()?;
-    platform::telemetry::init("info");
+    platform::telemetry::init("info", None)?;
     Ok(database)
 }
 
+/// Serves until SIGTERM with logging as the settings ask and, with a connection string, traces
+/// and metrics sent to Application Insights with the app's managed identity.
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let export = match &config.telemetry {
+        Some(telemetry) => Some(Export {
+            connection_string: telemetry.connection_string.clone(),
+            credential: entra::credential(&ManagedIdentity::Azure)?,
+            metric_interval: telemetry.metric_interval,
+            http: platform::telemetry::upload_client()?,
+            runtime: tokio::runtime::Handle::current(),
+        }),
+        None => None,
+    };
+    let telemetry = platform::telemetry::init(&config.log_filter, export)?;
     let app = handler::build(config).await?;
+    platform::db::observe_pool(&app.state().db);
     tracing::info!(port = app.port(), "handler listening");
-    app.run().await.context("serve")
+    let served = app.run().await.context("serve");
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown().await;
+    }
+    served
 }
 
 fn read_line(prompt: &str) -> anyhow::Result<String> {

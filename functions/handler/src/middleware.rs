@@ -2,7 +2,7 @@
 //! body limits and a panic guard that still answers problem+json.
 
 use std::any::Any;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -12,12 +12,14 @@ use axum::middleware::{self as axum_middleware, Next};
 use axum::response::{IntoResponse, Response};
 use platform::Error;
 use platform::config::Config;
+use platform::telemetry::metrics::metrics;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// JSON bodies are small; routes that take uploads raise their own limit.
 const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
@@ -28,15 +30,12 @@ pub fn apply(router: Router, config: &Config) -> Router {
     let router = router
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(axum_middleware::from_fn(security_headers))
+        .layer(axum_middleware::from_fn(count_request))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_request(())
-                .on_response(|response: &Response, latency: Duration, span: &Span| {
-                    span.record("status", response.status().as_u16());
-                    span.record("latency_ms", latency.as_millis() as u64);
-                    tracing::info!("request finished");
-                })
+                .on_response(request_finished)
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -69,6 +68,8 @@ fn answer_only_preflights(router: Router, cors: CorsLayer) -> Router {
     }))
 }
 
+/// The request's span: the server span of its trace, continuing the caller's (the host forwards
+/// `traceparent`), named and shaped by OpenTelemetry's HTTP conventions.
 fn request_span(request: &Request) -> Span {
     let route = request
         .extensions()
@@ -83,16 +84,56 @@ fn request_span(request: &Request) -> Span {
             .unwrap_or("")
             .to_owned()
     };
-    tracing::info_span!(
+    let method = request.method().as_str();
+    let scheme = match header("x-forwarded-proto").as_str() {
+        "https" => "https",
+        _ => "http",
+    };
+    let span = tracing::info_span!(
         "request",
-        method = %request.method(),
-        route,
+        otel.kind = "server",
+        otel.name = format!("{method} {route}"),
+        otel.status_code = field::Empty,
+        http.request.method = method,
+        http.route = route,
+        url.scheme = scheme,
+        url.path = request.uri().path(),
+        server.address = header(header::HOST.as_str()),
+        faas.invocation_id = header(INVOCATION_ID),
         request_id = header(REQUEST_ID.as_str()),
-        invocation_id = header(INVOCATION_ID),
         user_id = field::Empty,
-        status = field::Empty,
+        http.response.status_code = field::Empty,
         latency_ms = field::Empty,
-    )
+    );
+    // A malformed or absent `traceparent` starts a new trace.
+    let _ = span.set_parent(platform::telemetry::remote_context(request.headers()));
+    span
+}
+
+/// Ends the request's span with its status, and counts it by route.
+fn request_finished(response: &Response, latency: Duration, span: &Span) {
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    span.record("latency_ms", latency.as_millis() as u64);
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
+    tracing::info!("request finished");
+}
+
+/// Counts the request by route, method and status, with its duration.
+async fn count_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    metrics().request(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// Safe defaults on every response; `no-store` unless a route chose its own caching, since most

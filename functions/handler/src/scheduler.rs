@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use platform::AppState;
 use platform::invocation::{ScheduleStatus, TimerFunction, TimerInfo};
 use serde_json::Value;
-use tracing::Instrument;
 
 use crate::cron::Schedule;
 
@@ -78,14 +77,8 @@ async fn run_forever(state: AppState, timer: TimerFunction, schedule: Schedule) 
             }),
             is_past_due: past_due,
         };
-        let span = tracing::info_span!("timer", function = timer.name, past_due, in_process = true);
-        match (timer.run)(state.clone(), info)
-            .instrument(span.clone())
-            .await
-        {
-            Ok(logs) => span.in_scope(|| tracing::info!(?logs, "timer finished")),
-            Err(error) => span.in_scope(|| tracing::error!(error = ?error, "timer failed")),
-        }
+        // Its outcome is logged and measured by `run_traced`.
+        let _ = timer.run_traced(state.clone(), info).await;
         // A past-due run stands for every missed tick: record now, not the oldest missed one.
         let ran_for = if past_due { now } else { due };
         if let Err(error) = record_run(&state, timer.name, ran_for).await {

@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use platform::invocation::{InvocationRequest, InvocationResponse};
 use platform::{AppState, Error, Json, Path};
 use serde_json::{Map, Value};
-use tracing::Instrument;
 
 pub async fn invoke(
     State(state): State<AppState>,
@@ -30,10 +29,8 @@ pub async fn invoke(
         return Error::bad_request("INVALID_INVOCATION", "Data holds no timer binding.")
             .into_response();
     };
-    let span = tracing::info_span!("timer", function = timer.name, past_due = info.is_past_due);
-    match (timer.run)(state, info).instrument(span.clone()).await {
+    match timer.run_traced(state, info).await {
         Ok(logs) => {
-            span.in_scope(|| tracing::info!(?logs, "timer finished"));
             let summary = Value::from(summary(timer.name, &logs));
             Json(InvocationResponse {
                 outputs: Map::from_iter([("result".to_owned(), summary.clone())]),
@@ -43,7 +40,6 @@ pub async fn invoke(
             .into_response()
         }
         Err(error) => {
-            let _entered = span.enter();
             let mut response = error.into_response();
             if response.status().is_success() {
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;

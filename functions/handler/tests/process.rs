@@ -233,6 +233,54 @@ async fn the_host_files_info_lines_as_information_and_errors_as_errors() {
     assert!(seen.iter().any(|level| level == "ERROR"), "{lines:?}");
 }
 
+/// Every line a request logs, on either stream, is JSON carrying the trace the caller started
+/// (the host forwards `traceparent`) and the span it was logged in; with no connection string
+/// nothing is exported, and the ids still tie the lines together.
+#[tokio::test]
+async fn a_requests_log_lines_carry_the_callers_trace_id() {
+    let mut handler = Handler::start(BASE);
+    handler.wait_until_ready().await;
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    // Discovery fails (no database): an error line on stderr and the request's line on stdout.
+    let failed = reqwest::Client::new()
+        .get(handler.url("/api/mentors"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 500);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let of_request = |lines: &[(Stream, String)]| -> Vec<(Stream, Value)> {
+        lines
+            .iter()
+            .map(|(stream, line)| (*stream, serde_json::from_str::<Value>(line).unwrap()))
+            .filter(|(_, json)| json["span"]["url.path"] == "/api/mentors")
+            .collect()
+    };
+    while of_request(&handler.lines()).len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    let lines = of_request(&handler.lines());
+    let streams: Vec<Stream> = lines.iter().map(|(stream, _)| *stream).collect();
+    assert!(
+        streams.contains(&Stream::Stdout) && streams.contains(&Stream::Stderr),
+        "an info line and an error line: {lines:?}"
+    );
+    for (_, json) in &lines {
+        assert_eq!(
+            json["openTelemetry"]["traceId"],
+            trace_id.as_str(),
+            "{json}"
+        );
+        let span_id = json["openTelemetry"]["spanId"].as_str().unwrap_or_default();
+        assert!(
+            span_id.len() == 16 && span_id != "00f067aa0ba902b7",
+            "the handler's own span: {json}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_unresolved_key_vault_reference_stops_the_start_naming_the_setting() {
     let mut settings = BASE.to_vec();

@@ -159,6 +159,7 @@ pub async fn mark_all_read(State(state): State<AppState>, user: CurrentUser) -> 
 
 async fn deliver(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
     let delivery = platform::mailer::deliver_due(&state).await?;
+    platform::mailer::record_backlog(&state).await?;
     let mut logs = vec![match state.config.mail.sendgrid {
         Some(_) => format!(
             "sent {}, retrying {}, failed {}",

@@ -6,7 +6,7 @@ use std::time::Duration;
 use domain::platform_settings::{self, PaymentConfig};
 use platform::config::ExposeSecret;
 use platform::config::{RazorpayConfig, StripeConfig};
-use platform::{AppState, Error, Result};
+use platform::{AppState, Error, Result, outbound};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -55,6 +55,13 @@ pub fn unavailable(gateway: Gateway, cause: impl std::fmt::Display) -> Error {
             gateway.name()
         ),
     )
+}
+
+/// Sends a call to `gateway`, traced as a dependency; 502 when it cannot be reached.
+async fn call(gateway: Gateway, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+    outbound::send(request, gateway.name())
+        .await
+        .map_err(|error| unavailable(gateway, error))
 }
 
 pub fn client() -> reqwest::Client {
@@ -110,16 +117,14 @@ pub async fn razorpay_order(
     amount_paise: i64,
     receipt: &str,
 ) -> Result<String> {
-    let response = client()
+    let request = client()
         .post(format!("{}/v1/orders", config.base_url))
         .basic_auth(&config.key_id, Some(config.key_secret.expose_secret()))
         .json(
             &json!({"amount": amount_paise, "currency": "INR", "receipt": receipt,
                       "notes": {"receipt": receipt}, "partial_payment": false}),
-        )
-        .send()
-        .await
-        .map_err(|error| unavailable(Gateway::Razorpay, error))?;
+        );
+    let response = call(Gateway::Razorpay, request).await?;
     parse_created(Gateway::Razorpay, response).await
 }
 
@@ -130,17 +135,15 @@ pub async fn razorpay_refund(
     amount_paise: i64,
     idempotency_key: &str,
 ) -> Result<String> {
-    let response = client()
+    let request = client()
         .post(format!(
             "{}/v1/payments/{payment_id}/refund",
             config.base_url
         ))
         .basic_auth(&config.key_id, Some(config.key_secret.expose_secret()))
         .header("X-Refund-Idempotency", idempotency_key)
-        .json(&json!({"amount": amount_paise, "speed": "normal"}))
-        .send()
-        .await
-        .map_err(|error| unavailable(Gateway::Razorpay, error))?;
+        .json(&json!({"amount": amount_paise, "speed": "normal"}));
+    let response = call(Gateway::Razorpay, request).await?;
     parse_created(Gateway::Razorpay, response).await
 }
 
@@ -151,7 +154,7 @@ pub async fn stripe_intent(
     reference: &str,
     idempotency_key: &str,
 ) -> Result<StripeIntent> {
-    let response = client()
+    let request = client()
         .post(format!("{}/v1/payment_intents", config.base_url))
         .bearer_auth(config.secret_key.expose_secret())
         .header("Idempotency-Key", idempotency_key)
@@ -160,10 +163,8 @@ pub async fn stripe_intent(
             ("currency", "inr".to_owned()),
             ("metadata[reference]", reference.to_owned()),
             ("automatic_payment_methods[enabled]", "true".to_owned()),
-        ])
-        .send()
-        .await
-        .map_err(|error| unavailable(Gateway::Stripe, error))?;
+        ]);
+    let response = call(Gateway::Stripe, request).await?;
     if !response.status().is_success() {
         return Err(unavailable(Gateway::Stripe, response.status()));
     }
@@ -180,17 +181,15 @@ pub async fn stripe_refund(
     amount_paise: i64,
     idempotency_key: &str,
 ) -> Result<String> {
-    let response = client()
+    let request = client()
         .post(format!("{}/v1/refunds", config.base_url))
         .bearer_auth(config.secret_key.expose_secret())
         .header("Idempotency-Key", idempotency_key)
         .form(&[
             ("payment_intent", intent_id.to_owned()),
             ("amount", amount_paise.to_string()),
-        ])
-        .send()
-        .await
-        .map_err(|error| unavailable(Gateway::Stripe, error))?;
+        ]);
+    let response = call(Gateway::Stripe, request).await?;
     parse_created(Gateway::Stripe, response).await
 }
 

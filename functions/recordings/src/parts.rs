@@ -14,6 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::booking_status::BookingStatus;
 use domain::uploads::{UploadRules, UploadTarget, WEBM};
 use platform::auth::CurrentUser;
+use platform::telemetry::metrics::metrics;
 use platform::{AppState, Error, Json, Path, Result};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -125,6 +126,7 @@ pub async fn complete_part(
     .bind(size_bytes)
     .fetch_one(&state.db)
     .await?;
+    metrics().upload("recording-part", block.size);
     Ok(Json(PartView {
         booking_id,
         part_number,

@@ -27,6 +27,9 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// `RUST_LOG`-style filter for the JSON logs (`LOG_LEVEL`, default `info`).
     pub log_filter: String,
+    /// `APPLICATIONINSIGHTS_CONNECTION_STRING`: traces and metrics go to Application Insights
+    /// when set; none are sent otherwise.
+    pub telemetry: Option<TelemetryConfig>,
     pub payments: PaymentsConfig,
     pub mail: MailConfig,
     pub blob: BlobConfig,
@@ -41,6 +44,15 @@ pub struct Config {
     /// key password-reset codes are stored under. Replacing it voids the codes in flight (they
     /// live 15 minutes).
     pub reset_code_key: Secret,
+}
+
+/// Trace and metric export to Application Insights (`telemetry`), with the app's identity.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// Its `IngestionEndpoint` and key; not a secret, ingestion needs an Entra token.
+    pub connection_string: String,
+    /// `OTEL_METRIC_EXPORT_INTERVAL`, in milliseconds (default one minute).
+    pub metric_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -167,6 +179,7 @@ impl Config {
             log_filter: reader
                 .optional("LOG_LEVEL")
                 .unwrap_or_else(|| "info".into()),
+            telemetry: reader.telemetry(),
             mail: MailConfig {
                 sendgrid: reader
                     .optional("SENDGRID_API_KEY")
@@ -292,6 +305,16 @@ impl<'a> Reader<'a> {
         } else {
             Err(ConfigError { problems })
         }
+    }
+
+    fn telemetry(&mut self) -> Option<TelemetryConfig> {
+        let metric_interval =
+            Duration::from_millis(self.parsed("OTEL_METRIC_EXPORT_INTERVAL", 60_000));
+        self.optional("APPLICATIONINSIGHTS_CONNECTION_STRING")
+            .map(|connection_string| TelemetryConfig {
+                connection_string,
+                metric_interval,
+            })
     }
 
     fn database(&mut self) -> DatabaseConfig {

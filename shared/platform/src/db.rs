@@ -10,6 +10,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::config::DatabaseConfig;
 use crate::config::ExposeSecret;
+use crate::telemetry;
 
 /// The schema, embedded at compile time from `shared/migrations`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -22,7 +23,26 @@ pub fn pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
         .max_connections(config.max_connections)
         .min_connections(0)
         .acquire_timeout(config.acquire_timeout)
+        // Every acquire reports its wait, for the pool metric (`telemetry`).
+        .acquire_time_level(log::LevelFilter::Debug)
         .connect_lazy_with(options))
+}
+
+/// Reports the pool's connections in use and idle at every metric export, for the process's
+/// life (the one pool of a serving handler).
+pub fn observe_pool(pool: &PgPool) {
+    let in_use = pool.clone();
+    telemetry::metrics::observe(
+        "db.client.connection.count.used",
+        "Database connections in use",
+        move || u64::from(in_use.size()).saturating_sub(in_use.num_idle() as u64),
+    );
+    let idle = pool.clone();
+    telemetry::metrics::observe(
+        "db.client.connection.count.idle",
+        "Database connections open and idle",
+        move || idle.num_idle() as u64,
+    );
 }
 
 /// Applies every pending migration over a direct (non-pooled) connection.

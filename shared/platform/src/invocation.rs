@@ -8,8 +8,11 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use tracing::Instrument;
+
 use crate::error::Result;
 use crate::state::AppState;
+use crate::telemetry::metrics::metrics;
 
 /// One Azure function: its folder name in the deployed app and its `function.json`.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +28,33 @@ pub type TimerFuture = Pin<Box<dyn Future<Output = Result<Vec<String>>> + Send>>
 pub struct TimerFunction {
     pub name: &'static str,
     pub run: fn(AppState, TimerInfo) -> TimerFuture,
+}
+
+impl TimerFunction {
+    /// Runs the timer in a span of its own (inside the host's request span when the host fired
+    /// it), logs how it ended and records its duration and outcome.
+    pub async fn run_traced(&self, state: AppState, info: TimerInfo) -> Result<Vec<String>> {
+        let span = tracing::info_span!(
+            "timer",
+            otel.name = format!("timer {}", self.name),
+            function = self.name,
+            past_due = info.is_past_due,
+        );
+        let started = std::time::Instant::now();
+        let result = (self.run)(state, info).instrument(span.clone()).await;
+        let outcome = match &result {
+            Ok(logs) => {
+                span.in_scope(|| tracing::info!(?logs, "timer finished"));
+                "succeeded"
+            }
+            Err(error) => {
+                span.in_scope(|| tracing::error!(error = ?error, "timer failed"));
+                "failed"
+            }
+        };
+        metrics().timer_run(self.name, outcome, started.elapsed());
+        result
+    }
 }
 
 /// What the host POSTs for a non-HTTP invocation.

@@ -4,7 +4,8 @@
 //! instances (`rate_limit`), authentication and sessions (`auth`), extractors that refuse bad
 //! input with a clear 4xx (`extract`, `validation`, `pagination`), the e-mail outbox and its
 //! SendGrid delivery (`outbox`, `mailer`), the Azure Functions invocation types (`invocation`),
-//! logging (`telemetry`), and the state every route receives (`state`).
+//! logs, traces and metrics (`telemetry`, and `outbound` from the Azure clients for traced calls
+//! to other services), and the state every route receives (`state`).
 //!
 //! It holds no marketplace rule: fees, slots, booking states and notices live in `domain`, and a
 //! rule one group alone uses stays in that group. Below it are only the Azure clients.
@@ -25,6 +26,7 @@ pub mod state;
 pub mod telemetry;
 pub mod validation;
 
+pub use azure_clients::outbound;
 pub use error::{Error, Result};
 pub use extract::{Json, Path, Query};
 pub use state::AppState;

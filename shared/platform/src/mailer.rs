@@ -10,11 +10,14 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
+use azure_clients::outbound;
+
 use crate::config::ExposeSecret;
 use crate::config::SendGridConfig;
 use crate::error::Result;
 use crate::outbox::OutboxStatus;
 use crate::state::AppState;
+use crate::telemetry::metrics::metrics;
 
 const BATCH: i64 = 50;
 const LEASE: chrono::Duration = chrono::Duration::minutes(2);
@@ -110,6 +113,21 @@ pub async fn deliver_due(state: &AppState) -> Result<Delivery> {
     Ok(delivery)
 }
 
+/// Records how many e-mails wait and how long the oldest has (the outbox metrics).
+pub async fn record_backlog(state: &AppState) -> Result<()> {
+    let (pending, oldest_age): (i64, Option<f64>) = sqlx::query_as(
+        r#"SELECT count(*), extract(epoch FROM now() - min(created_at))::float8
+           FROM email_outbox WHERE status = 'pending'"#,
+    )
+    .fetch_one(&state.db)
+    .await?;
+    metrics().outbox(
+        u64::try_from(pending).unwrap_or_default(),
+        Duration::try_from_secs_f64(oldest_age.unwrap_or_default()).unwrap_or_default(),
+    );
+    Ok(())
+}
+
 /// 1, 2, 4, … minutes, capped at an hour.
 fn backoff(attempts: i32) -> chrono::Duration {
     chrono::Duration::minutes((1i64 << attempts.clamp(0, 6)).min(60))
@@ -129,12 +147,11 @@ async fn send(
         "categories": [email.category],
         "custom_args": {"outbox_id": email.email_outbox_id.to_string()},
     });
-    let response = client
+    let request = client
         .post(format!("{}/v3/mail/send", sendgrid.base_url))
         .bearer_auth(sendgrid.api_key.expose_secret())
-        .json(&body)
-        .send()
-        .await;
+        .json(&body);
+    let response = outbound::send(request, "SendGrid").await;
     match response {
         Ok(response) if response.status().is_success() => Outcome::Sent,
         Ok(response)

@@ -6,11 +6,13 @@ mod accounts;
 mod bookings;
 mod realtime;
 mod storage;
+mod telemetry;
 
 pub use accounts::*;
 pub use bookings::*;
 pub use realtime::*;
 pub use storage::*;
+pub use telemetry::*;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -96,9 +98,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    if std::env::var("TEST_LOG").is_ok() {
-        platform::telemetry::init("info");
-    }
+    telemetry();
     let limits = match &options.rate_limits {
         Budgets::Unlimited => Some(unlimited()),
         Budgets::Stored(limits) => Some(limits.clone()),
@@ -136,6 +136,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         },
         cors_allowed_origins: vec!["https://app.codeconnect.example".into()],
         log_filter: "info".into(),
+        // The binary exports through `telemetry()`, installed once for every app.
+        telemetry: None,
         payments: options.payments,
         mail: MailConfig {
             sendgrid: options.sendgrid,

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use domain::media::{MEDIA_COLUMNS, MediaKind, MediaRow, MediaView, media_view};
 use domain::uploads::{JPEG, MP4, PNG, UploadRules, UploadTarget, WEBM, WEBP};
 use platform::auth::MentorUser;
+use platform::telemetry::metrics::metrics;
 use platform::{AppState, Error, Json, Path, Result};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -175,6 +176,11 @@ pub async fn complete_upload(
         }
     };
     let (row, replaced) = save(&state, mentor.user_id, kind, upload_id, size).await?;
+    let kind_name = match kind {
+        MediaKind::Photo => "photo",
+        MediaKind::IntroVideo => "intro-video",
+    };
+    metrics().upload(kind_name, size);
     if let Some(replaced) = replaced {
         discard(&state, &replaced).await;
     }

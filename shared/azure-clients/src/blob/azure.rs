@@ -30,9 +30,11 @@ use bytes::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::Url;
 use secrecy::ExposeSecret;
+use tracing::{Instrument, Span};
 
 use super::account::{StorageAccount, check_endpoint, is_loopback};
 use super::{BlobProperties, BlobStore, Block, check_container, check_names};
+use crate::outbound;
 
 /// Reading one blob.
 const READ: BlobSasPermissions = BlobSasPermissions {
@@ -171,7 +173,12 @@ impl AzureBlobStore {
         {
             return Ok(client);
         }
-        match client.create().await {
+        match client
+            .create()
+            .into_future()
+            .instrument(self.traced("CreateContainer", "PUT"))
+            .await
+        {
             Ok(_) => {}
             Err(error) if status(&error) == Some(StatusCode::Conflict) => {}
             Err(error) => {
@@ -185,6 +192,19 @@ impl AzureBlobStore {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(container.to_owned());
         Ok(client)
+    }
+
+    /// A dependency span for one call to storage through the SDK.
+    fn traced(&self, operation: &'static str, method: &'static str) -> Span {
+        let host = Url::parse(&self.endpoint).ok();
+        tracing::info_span!(
+            "blob",
+            otel.kind = "client",
+            otel.name = format!("Blob Storage {operation}"),
+            peer.service = "Blob Storage",
+            http.request.method = method,
+            server.address = host.as_ref().and_then(Url::host_str).unwrap_or(""),
+        )
     }
 
     /// The blob's URL with a SAS granting `permissions` on it alone for `ttl`, signed by
@@ -244,6 +264,8 @@ impl AzureBlobStore {
             let response = self
                 .service
                 .get_user_deligation_key(start, expiry)
+                .into_future()
+                .instrument(self.traced("GetUserDelegationKey", "POST"))
                 .await
                 .context("get a user delegation key")?;
             *cache = Some(response.user_deligation_key);
@@ -268,7 +290,12 @@ impl BlobStore for AzureBlobStore {
     async fn properties(&self, container: &str, name: &str) -> Result<Option<BlobProperties>> {
         check_names(container, name)?;
         let blob = self.service.container_client(container).blob_client(name);
-        match blob.get_properties().await {
+        match blob
+            .get_properties()
+            .into_future()
+            .instrument(self.traced("GetBlobProperties", "HEAD"))
+            .await
+        {
             Ok(response) => Ok(Some(BlobProperties {
                 size: response.blob.properties.content_length,
                 content_type: response.blob.properties.content_type,
@@ -286,14 +313,11 @@ impl BlobStore for AzureBlobStore {
         let url = self
             .signed_url(container, name, READ, HEAD_READ_TTL)
             .await?;
-        let response = self
-            .http
-            .get(url)
-            .header(
-                reqwest::header::RANGE,
-                format!("bytes=0-{}", len.max(1) - 1),
-            )
-            .send()
+        let request = self.http.get(url).header(
+            reqwest::header::RANGE,
+            format!("bytes=0-{}", len.max(1) - 1),
+        );
+        let response = outbound::send(request, "Blob Storage")
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(reqwest::Error::without_url)
@@ -313,6 +337,8 @@ impl BlobStore for AzureBlobStore {
         let listed = blob
             .get_block_list()
             .block_list_type(BlockListType::All)
+            .into_future()
+            .instrument(self.traced("GetBlockList", "GET"))
             .await;
         let listed = match listed {
             Ok(listed) => listed,
@@ -357,6 +383,8 @@ impl BlobStore for AzureBlobStore {
         };
         blob.put_block_list(block_list)
             .content_type(content_type.to_owned())
+            .into_future()
+            .instrument(self.traced("PutBlockList", "PUT"))
             .await
             .with_context(|| format!("commit the blocks of {name}"))?;
         Ok(())
@@ -369,6 +397,8 @@ impl BlobStore for AzureBlobStore {
             .container_client(container)
             .blob_client(name)
             .delete()
+            .into_future()
+            .instrument(self.traced("DeleteBlob", "DELETE"))
             .await
         {
             Ok(_) => Ok(()),

@@ -6,6 +6,7 @@ mod credential;
 mod local_issuer;
 mod validator;
 
+pub use azure_core::auth::TokenCredential;
 pub use credential::credential;
 pub use local_issuer::LocalIssuer;
 pub use validator::{Claims, TokenError, TokenValidator};

@@ -14,6 +14,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
 use crate::entra::{Claims, ManagedIdentity, TokenError, TokenRules, TokenValidator};
+use crate::outbound;
 
 const API_VERSION: &str = "2024-12-01";
 const ENTRA_SCOPE: &str = "https://webpubsub.azure.com/.default";
@@ -273,7 +274,9 @@ impl PubSub {
         if let Some(body) = body {
             request = request.json(body);
         }
-        request.send().await.context("Web PubSub unreachable")
+        outbound::send(request, "Web PubSub")
+            .await
+            .context("Web PubSub unreachable")
     }
 }
 

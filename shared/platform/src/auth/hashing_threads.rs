@@ -20,6 +20,7 @@ use chrono::Utc;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::error::{Error, Result};
+use crate::telemetry::metrics;
 
 /// How long a hashing thread keeps its blocks without work: through a burst of logins, but not
 /// while the handler serves everything else.
@@ -55,7 +56,14 @@ pub async fn run<T: Send + 'static>(
     THREADS
         .get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            HashingThreads::start(cores, KEEP_BLOCKS_IDLE, cores * QUEUED_PER_THREAD)
+            let threads = HashingThreads::start(cores, KEEP_BLOCKS_IDLE, cores * QUEUED_PER_THREAD);
+            let (checks, new) = (threads.checks.clone(), threads.new.clone());
+            metrics::observe(
+                "auth.hashing.queued",
+                "Password jobs waiting for a hashing thread",
+                move || (checks.len() + new.len()) as u64,
+            );
+            threads
         })
         .run(priority, MAX_WAIT, work)
         .await
@@ -102,7 +110,9 @@ impl HashingThreads {
     ) -> Result<T> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
+        let queued_at = Instant::now();
         let job: Job = Box::new(move |memory| {
+            metrics::metrics().hashing(queued_at.elapsed(), memory.is_some());
             let _ = answer.send(memory.map(|memory| span.in_scope(|| work(memory))));
         });
         let queue = match priority {
@@ -115,7 +125,10 @@ impl HashingThreads {
         };
         match queue.try_send(queued) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(busy()),
+            Err(TrySendError::Full(_)) => {
+                metrics::metrics().hashing(Duration::ZERO, false);
+                return Err(busy());
+            }
             Err(TrySendError::Disconnected(_)) => {
                 return Err(anyhow!("the password hashing threads have stopped").into());
             }

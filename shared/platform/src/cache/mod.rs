@@ -32,6 +32,7 @@ use crate::config::CacheConfig;
 use crate::config::ExposeSecret;
 use crate::error::{Error, Result};
 use crate::rate_limit::{Budget, Verdict};
+use crate::telemetry::metrics::metrics;
 use local::LocalCache;
 use local_limits::LocalLimits;
 use redis::RedisCache;
@@ -123,7 +124,12 @@ impl Cache {
     }
 
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
-        serde_json::from_str(&self.get_raw(key).await?).ok()
+        let value = self
+            .get_raw(key)
+            .await
+            .and_then(|raw| serde_json::from_str(&raw).ok());
+        metrics().cache_lookup(key, value.is_some());
+        value
     }
 
     /// The cached JSON text under `key`, or the text `load` produces, which is then cached for
@@ -134,7 +140,9 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<String>>,
     {
-        if let Some(raw) = self.get_raw(key).await {
+        let cached = self.get_raw(key).await;
+        metrics().cache_lookup(key, cached.is_some());
+        if let Some(raw) = cached {
             return Ok(raw);
         }
         let loading = async {
@@ -177,6 +185,7 @@ impl Cache {
         if let Some((body, until)) = self.inner.snapshots.get(key).await
             && Instant::now() < until
         {
+            metrics().cache_lookup(key, true);
             return Ok(body);
         }
         let until = Instant::now() + ttl.min(SNAPSHOT_LIFE);

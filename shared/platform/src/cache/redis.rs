@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tracing::{Instrument, Span, field};
 
 use super::Counter;
 use super::spend_batch::SpendQueue;
@@ -39,7 +40,7 @@ impl RedisCache {
 
     pub(super) async fn get(&self, key: &str) -> Result<Option<String>, Unavailable> {
         let mut connection = self.connection().await?;
-        self.finish(connection.get(key)).await
+        self.finish("GET", connection.get(key)).await
     }
 
     pub(super) async fn set(
@@ -49,7 +50,7 @@ impl RedisCache {
         ttl: Duration,
     ) -> Result<(), Unavailable> {
         let mut connection = self.connection().await?;
-        self.finish(connection.pset_ex(key, value, millis(ttl)))
+        self.finish("PSETEX", connection.pset_ex(key, value, millis(ttl)))
             .await
     }
 
@@ -67,14 +68,17 @@ impl RedisCache {
             .arg("PX")
             .arg(millis(ttl))
             .to_owned();
-        self.finish(command.query_async::<Option<String>>(&mut connection))
-            .await
-            .map(drop)
+        self.finish(
+            "SET NX",
+            command.query_async::<Option<String>>(&mut connection),
+        )
+        .await
+        .map(drop)
     }
 
     pub(super) async fn delete(&self, keys: &[String]) -> Result<(), Unavailable> {
         let mut connection = self.connection().await?;
-        self.finish(connection.del(keys)).await
+        self.finish("DEL", connection.del(keys)).await
     }
 
     pub(super) async fn increment(
@@ -96,8 +100,9 @@ impl RedisCache {
             .incr(key, 1u64)
             .pttl(key)
             .to_owned();
-        let (count, ttl_ms): (u64, i64) =
-            self.finish(pipeline.query_async(&mut connection)).await?;
+        let (count, ttl_ms): (u64, i64) = self
+            .finish("INCR", pipeline.query_async(&mut connection))
+            .await?;
         Ok(Counter {
             count,
             resets_in: remaining(ttl_ms).unwrap_or(window),
@@ -107,8 +112,9 @@ impl RedisCache {
     pub(super) async fn counter(&self, key: &str) -> Result<Option<Counter>, Unavailable> {
         let mut connection = self.connection().await?;
         let pipeline = redis::pipe().get(key).pttl(key).to_owned();
-        let (count, ttl_ms): (Option<u64>, i64) =
-            self.finish(pipeline.query_async(&mut connection)).await?;
+        let (count, ttl_ms): (Option<u64>, i64) = self
+            .finish("GET PTTL", pipeline.query_async(&mut connection))
+            .await?;
         Ok(count.and_then(|count| remaining(ttl_ms).map(|resets_in| Counter { count, resets_in })))
     }
 
@@ -116,9 +122,12 @@ impl RedisCache {
         // The readiness probe asks even while the breaker is open, so it reports recovery.
         *self.down_until.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let mut connection = self.connection().await?;
-        self.finish(redis::cmd("PING").query_async::<String>(&mut connection))
-            .await
-            .map(drop)
+        self.finish(
+            "PING",
+            redis::cmd("PING").query_async::<String>(&mut connection),
+        )
+        .await
+        .map(drop)
     }
 
     async fn connection(&self) -> Result<ConnectionManager, Unavailable> {
@@ -144,15 +153,35 @@ impl RedisCache {
         }
     }
 
+    /// Awaits `command` within the timeout, as a dependency span under the caller's span (none
+    /// for calls made outside a request or timer, such as the batched budget spends).
     async fn finish<T>(
         &self,
+        operation: &'static str,
         command: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, Unavailable> {
-        match tokio::time::timeout(self.timeout, command).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(self.trip(&error.to_string())),
-            Err(_) => Err(self.trip("command timed out")),
-        }
+        let span = if Span::current().is_none() {
+            Span::none()
+        } else {
+            tracing::info_span!(
+                "redis",
+                otel.kind = "client",
+                otel.name = operation,
+                otel.status_code = field::Empty,
+                db.system.name = "redis",
+                db.operation.name = operation,
+            )
+        };
+        let result = match tokio::time::timeout(self.timeout, command)
+            .instrument(span.clone())
+            .await
+        {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(error)) => self.trip(&error.to_string()),
+            Err(_) => self.trip("command timed out"),
+        };
+        span.record("otel.status_code", "ERROR");
+        Err(result)
     }
 
     fn is_down(&self) -> bool {
@@ -199,9 +228,12 @@ impl RedisCache {
     pub(super) async fn give_back(&self, key: &str) -> Result<(), Unavailable> {
         static SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(GIVE_BACK));
         let mut connection = self.connection().await?;
-        self.finish(SCRIPT.key(key).invoke_async::<i64>(&mut connection))
-            .await
-            .map(drop)
+        self.finish(
+            "EVALSHA",
+            SCRIPT.key(key).invoke_async::<i64>(&mut connection),
+        )
+        .await
+        .map(drop)
     }
 
     /// Runs a script call (the batched request budgets).
@@ -210,6 +242,7 @@ impl RedisCache {
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T, Unavailable> {
         let mut connection = self.connection().await?;
-        self.finish(invocation.invoke_async(&mut connection)).await
+        self.finish("EVALSHA", invocation.invoke_async(&mut connection))
+            .await
     }
 }
