@@ -123,6 +123,30 @@ param turnUrls string = ''
 @description('TURN REST shared secret.')
 param turnSharedSecret string = ''
 
+@description('E-mail address the alerts go to (the action group\'s receiver).')
+param alertEmail string
+
+@description('Alert when the 95th percentile of request duration passes this many milliseconds.')
+param alertRequestDurationP95Ms int = 1000
+
+@description('Alert when this percentage of requests fail with a server error.')
+param alertFailedRequestPercent int = 1
+
+@description('Alert when the readiness probe\'s availability over an hour falls below this percentage.')
+param alertAvailabilityPercent int = 99
+
+@description('Alert when the share of cache reads that hit falls below this percentage.')
+param alertCacheHitPercent int = 80
+
+@description('Alert when Redis server load passes this percentage.')
+param alertRedisServerLoadPercent int = 90
+
+@description('Alert when Postgres connections pass this percentage of max_connections.')
+param alertPostgresConnectionsPercent int = 80
+
+@description('Alert when Postgres CPU stays above this percentage for 5 minutes.')
+param alertPostgresCpuPercent int = 90
+
 @description('Tags applied to every resource.')
 param tags object = {}
 
@@ -305,6 +329,42 @@ module webPubSubHub 'modules/webpubsub-hub.bicep' = {
     hubName: hubName
     appHostName: functionApp.outputs.defaultHostName
     eventHandlerTokenResource: realtimeEventsTokenResource
+  }
+}
+
+// The runbook's alerts and availability test, notifying alertEmail.
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    tags: allTags
+    alertEmail: alertEmail
+    appInsightsName: monitoring.outputs.appInsightsName
+    redisClusterName: redis.outputs.clusterName
+    postgresServerName: postgres.outputs.serverName
+    postgresMaxConnections: postgresMaxConnections
+    readinessUrl: 'https://${functionApp.outputs.defaultHostName}/api/health/ready'
+    requestDurationP95Ms: alertRequestDurationP95Ms
+    failedRequestPercent: alertFailedRequestPercent
+    availabilityPercent: alertAvailabilityPercent
+    cacheHitPercent: alertCacheHitPercent
+    redisServerLoadPercent: alertRedisServerLoadPercent
+    postgresConnectionsPercent: alertPostgresConnectionsPercent
+    postgresCpuPercent: alertPostgresCpuPercent
+  }
+}
+
+// The runbook's charts.
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    tags: allTags
+    appInsightsName: monitoring.outputs.appInsightsName
+    redisClusterName: redis.outputs.clusterName
+    postgresServerName: postgres.outputs.serverName
   }
 }
 

@@ -55,5 +55,6 @@ resource redisUrl 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+output clusterName string = cluster.name
 output hostName string = cluster.properties.hostName
 output urlSecretUri string = redisUrl.properties.secretUri

@@ -77,6 +77,11 @@ impl BicepFile {
         }
     }
 
+    /// The whole file.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
     pub fn text(&self, node: Node<'_>) -> &str {
         node.utf8_text(self.source.as_bytes()).unwrap_or_default()
     }

@@ -3,6 +3,7 @@
 //! Vault references), every function the handler defines is reachable, and the pieces the app
 //! relies on (Flex custom runtime, identities, roles, PgBouncer) are declared.
 
+mod alerts;
 mod bicep;
 mod functions;
 mod required;

@@ -32,8 +32,57 @@ const REQUIRED: &[(&str, &[&str])] = &[
         &["properties.startIpAddress", "properties.endIpAddress"],
     ),
     (
+        "Microsoft.Insights/actionGroups@2023-01-01",
+        &[
+            "location",
+            "properties.groupShortName",
+            "properties.enabled",
+        ],
+    ),
+    (
         "Microsoft.Insights/components@2020-02-02",
         &["location", "kind", "properties.Application_Type"],
+    ),
+    (
+        "Microsoft.Insights/metricAlerts@2018-03-01",
+        &[
+            "location",
+            "properties.description",
+            "properties.severity",
+            "properties.enabled",
+            "properties.scopes",
+            "properties.evaluationFrequency",
+            "properties.windowSize",
+            "properties.criteria",
+        ],
+    ),
+    (
+        "Microsoft.Insights/scheduledQueryRules@2023-12-01",
+        &[
+            "location",
+            "properties.enabled",
+            "properties.criteria",
+            "properties.scopes",
+        ],
+    ),
+    (
+        "Microsoft.Insights/webtests@2022-06-15",
+        &[
+            "location",
+            "properties.SyntheticMonitorId",
+            "properties.Name",
+            "properties.Locations",
+            "properties.Kind",
+        ],
+    ),
+    (
+        "Microsoft.Insights/workbooks@2023-06-01",
+        &[
+            "location",
+            "properties.displayName",
+            "properties.category",
+            "properties.serializedData",
+        ],
     ),
     (
         "Microsoft.KeyVault/vaults@2023-07-01",
