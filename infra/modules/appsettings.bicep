@@ -93,6 +93,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
     // How often the handler sends its metrics (milliseconds).
     OTEL_METRIC_EXPORT_INTERVAL: '60000'
+    // Extra CA certificates for telemetry uploads: none in Azure (for a stand-in or a proxy).
+    TELEMETRY_CA_FILE: ''
+    // Traces started here (not by the host's traceparent) recorded per second and instance.
+    TELEMETRY_TRACES_PER_SECOND: '10'
 
     // Handler process.
     HANDLER_BIND_ADDRESS: '127.0.0.1'

@@ -4,6 +4,7 @@
 //! phase against its ceiling. See loadtests/README.md.
 
 mod ceilings;
+mod ingestion;
 mod phases;
 mod realtime;
 mod report;
@@ -34,6 +35,10 @@ pub struct Options {
     /// Phase numbers to run, such as 1,4,5.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7,8,9")]
     pub phases: Vec<u8>,
+    /// Export traces and metrics to a local Application Insights stand-in (to measure what
+    /// telemetry costs).
+    #[arg(long)]
+    pub export_telemetry: bool,
 }
 
 fn seconds(value: &str) -> Result<Duration, std::num::ParseIntError> {
@@ -50,8 +55,15 @@ async fn main() -> anyhow::Result<()> {
     // Two participants per class in progress: one class per two connections.
     let students = options.connections.max(seed::MIN_STUDENTS);
     let mut data = seed::seed(students, options.connections / 2).await?;
+    let ingestion = match options.export_telemetry {
+        true => Some(ingestion::Ingestion::start().await?),
+        false => None,
+    };
     eprintln!("starting the handler");
-    let server = server::Server::start(&options.handler, &data.pooled_url).await?;
+    let settings = ingestion
+        .as_ref()
+        .map_or(&[][..], |ingestion| &ingestion.settings);
+    let server = server::Server::start(&options.handler, &data.pooled_url, settings).await?;
     eprintln!("handler ready in {} ms", server.ready_ms);
 
     let client = client(options.connections);
@@ -79,6 +91,14 @@ async fn main() -> anyhow::Result<()> {
     let hello = ceilings::hello_world(&client, &options).await?;
     let argon2 = ceilings::argon2_per_second();
     let server_summary = server.stop();
+    if let Some(ingestion) = &ingestion {
+        let received = ingestion.received();
+        eprintln!(
+            "telemetry: {} uploads, {} items, {} refused",
+            received.uploads, received.items, received.refused
+        );
+        anyhow::ensure!(received.refused == 0, "telemetry uploads were refused");
+    }
 
     let report = report::Report::new(&command, &options, server_summary, hello, argon2, results);
     let (markdown, json) = report.write(&options.out_dir)?;

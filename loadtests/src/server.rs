@@ -29,7 +29,12 @@ pub struct ServerSummary {
 }
 
 impl Server {
-    pub async fn start(binary: &str, database_url: &str) -> anyhow::Result<Self> {
+    /// Starts `binary` on `database_url`, with `settings` added to its environment.
+    pub async fn start(
+        binary: &str,
+        database_url: &str,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let pubsub_port = free_port()?;
         let started = Instant::now();
@@ -55,6 +60,7 @@ impl Server {
             )
             .env("RESET_CODE_KEY", "load-test-reset-code-key-32-chars")
             .env("LOG_LEVEL", "warn")
+            .envs(settings.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .spawn()
             .with_context(|| {

@@ -129,7 +129,7 @@ async fn count_request(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     metrics().request(
         route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        method.as_str(),
+        &method,
         response.status().as_u16(),
         started.elapsed(),
     );

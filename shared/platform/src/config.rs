@@ -1,6 +1,7 @@
 //! Typed configuration, read once from the environment (Azure app settings, or the `Values` of
 //! `local.settings.json` under `func start`). Nothing else in the code base reads the environment.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use azure_clients::blob::{BlobBackend, BlobConfig, StorageAccount};
@@ -53,6 +54,12 @@ pub struct TelemetryConfig {
     pub connection_string: String,
     /// `OTEL_METRIC_EXPORT_INTERVAL`, in milliseconds (default one minute).
     pub metric_interval: Duration,
+    /// `TELEMETRY_CA_FILE`: PEM certificates the uploads trust besides the public roots (a
+    /// TLS-inspecting proxy; the load test's local ingestion endpoint). Unset in Azure.
+    pub ca_file: Option<PathBuf>,
+    /// `TELEMETRY_TRACES_PER_SECOND` (default 10): traces started here (not by a caller's
+    /// `traceparent`) recorded per second and instance, at most.
+    pub traces_per_second: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -310,10 +317,14 @@ impl<'a> Reader<'a> {
     fn telemetry(&mut self) -> Option<TelemetryConfig> {
         let metric_interval =
             Duration::from_millis(self.parsed("OTEL_METRIC_EXPORT_INTERVAL", 60_000));
+        let ca_file = self.optional("TELEMETRY_CA_FILE").map(PathBuf::from);
+        let traces_per_second = self.parsed("TELEMETRY_TRACES_PER_SECOND", 10);
         self.optional("APPLICATIONINSIGHTS_CONNECTION_STRING")
             .map(|connection_string| TelemetryConfig {
                 connection_string,
                 metric_interval,
+                ca_file,
+                traces_per_second,
             })
     }
 

@@ -104,6 +104,7 @@ async fn install() -> (Arc<Ingestion>, Option<Telemetry>) {
         ),
         credential: entra::credential(&issuer.app_identity()).expect("app credential"),
         metric_interval: Duration::from_millis(500),
+        traces_per_second: 10,
         http: reqwest::Client::builder()
             .add_root_certificate(reqwest::Certificate::from_pem(&certificate).unwrap())
             .timeout(Duration::from_secs(10))

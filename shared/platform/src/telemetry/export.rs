@@ -2,10 +2,11 @@
 //! ingestion takes only `Authorization: Bearer` with a token for [`INGESTION_SCOPE`]: the
 //! exporter's HTTP client is ours, adding the app identity's token to every upload.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 use azure_clients::entra::TokenCredential;
 use bytes::Bytes;
 use opentelemetry_application_insights::Exporter;
@@ -16,9 +17,20 @@ pub const INGESTION_SCOPE: &str = "https://monitor.azure.com/.default";
 /// One upload's longest wait; the exporter retries with backoff after it.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The HTTP client for uploads (the exporter speaks HTTPS only).
-pub fn upload_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder().timeout(UPLOAD_TIMEOUT).build()
+/// The HTTP client for uploads (the exporter speaks HTTPS only), trusting the certificates in
+/// `ca_file` besides the public roots.
+pub fn upload_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+    let mut client = reqwest::Client::builder().timeout(UPLOAD_TIMEOUT);
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("TELEMETRY_CA_FILE: read {}", path.display()))?;
+        for certificate in reqwest::Certificate::from_pem_bundle(&pem)
+            .context("TELEMETRY_CA_FILE holds no PEM certificate")?
+        {
+            client = client.add_root_certificate(certificate);
+        }
+    }
+    Ok(client.build()?)
 }
 
 pub(super) fn exporter(export: &super::Export) -> anyhow::Result<Exporter<EntraClient>> {

@@ -1,11 +1,12 @@
 //! The app's metrics, one instrument each, made on first use from the meter provider [`super::init`]
 //! installed (none without export: then every record is a no-op).
 
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
-use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, ObservableGauge};
+use opentelemetry::{KeyValue, StringValue, Value};
 
 /// Every instrument of the app.
 pub struct Metrics {
@@ -91,12 +92,12 @@ impl Metrics {
         }
     }
 
-    pub fn request(&self, route: &str, method: &str, status: u16, took: Duration) {
+    pub fn request(&self, route: &str, method: &axum::http::Method, status: u16, took: Duration) {
         self.requests.record(
             took.as_secs_f64(),
             &[
-                KeyValue::new("http.route", route.to_owned()),
-                KeyValue::new("http.request.method", method.to_owned()),
+                KeyValue::new("http.route", interned(route)),
+                KeyValue::new("http.request.method", method_name(method)),
                 KeyValue::new("http.response.status_code", i64::from(status)),
             ],
         );
@@ -108,7 +109,7 @@ impl Metrics {
         self.cache_lookups.add(
             1,
             &[
-                KeyValue::new("cache", cache.to_owned()),
+                KeyValue::new("cache", interned(cache)),
                 KeyValue::new("result", if hit { "hit" } else { "miss" }),
             ],
         );
@@ -134,7 +135,7 @@ impl Metrics {
         self.timer_runs.record(
             took.as_secs_f64(),
             &[
-                KeyValue::new("timer", timer.to_owned()),
+                KeyValue::new("timer", interned(timer)),
                 KeyValue::new("outcome", outcome),
             ],
         );
@@ -142,6 +143,40 @@ impl Metrics {
 
     pub fn upload(&self, kind: &str, bytes: u64) {
         self.upload_bytes
-            .add(bytes, &[KeyValue::new("kind", kind.to_owned())]);
+            .add(bytes, &[KeyValue::new("kind", interned(kind))]);
+    }
+}
+
+/// `text` as an attribute value, allocated once per distinct text (routes, cache and timer
+/// names: a few dozen), so recording a measurement allocates nothing.
+fn interned(text: &str) -> Value {
+    static SEEN: LazyLock<RwLock<HashMap<Box<str>, Arc<str>>>> = LazyLock::new(RwLock::default);
+    /// More distinct texts than the app has routes and names: stop keeping them.
+    const MOST: usize = 1024;
+    let seen = SEEN.read().unwrap_or_else(PoisonError::into_inner);
+    if let Some(value) = seen.get(text) {
+        return StringValue::from(value.clone()).into();
+    }
+    drop(seen);
+    let mut seen = SEEN.write().unwrap_or_else(PoisonError::into_inner);
+    if seen.len() >= MOST {
+        return Value::from(text.to_owned());
+    }
+    let value = seen.entry(text.into()).or_insert_with(|| Arc::from(text));
+    StringValue::from(value.clone()).into()
+}
+
+/// The method's name as OpenTelemetry's conventions spell it (`_OTHER` for any other).
+fn method_name(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "_OTHER",
     }
 }

@@ -16,6 +16,7 @@
 
 mod export;
 pub mod metrics;
+mod sampler;
 mod sqlx_events;
 
 use std::sync::Arc;
@@ -24,9 +25,10 @@ use std::time::Duration;
 use azure_clients::entra::TokenCredential;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_application_insights::Exporter;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, Tracer};
 use tracing::Level;
 use tracing_subscriber::filter::{EnvFilter, FilterFn};
 use tracing_subscriber::fmt::writer::MakeWriterExt;
@@ -34,6 +36,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
+use export::EntraClient;
 pub use export::{INGESTION_SCOPE, upload_client};
 
 /// The role name Application Insights files this app's telemetry under.
@@ -47,6 +50,8 @@ pub struct Export {
     pub credential: Arc<dyn TokenCredential>,
     /// How often metrics are sent.
     pub metric_interval: Duration,
+    /// Traces that start here recorded per second, at most (see [`sampler`]).
+    pub traces_per_second: u64,
     /// The client uploads go through ([`upload_client`], or one trusting a test certificate).
     pub http: reqwest::Client,
     /// The runtime uploads run on; it must outlive the telemetry.
@@ -81,16 +86,7 @@ pub fn init(filter: &str, export: Option<Export>) -> anyhow::Result<Option<Telem
         .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
         .build();
     let exporter = export.as_ref().map(export::exporter).transpose()?;
-    let mut tracer = SdkTracerProvider::builder().with_resource(resource.clone());
-    tracer = match &exporter {
-        // The host's sampling decision stands when it sent one (`traceparent`).
-        Some(exporter) => tracer
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
-            .with_batch_exporter(exporter.clone()),
-        // Ids only: spans are created unsampled, so nothing is recorded.
-        None => tracer.with_sampler(Sampler::AlwaysOff),
-    };
-    let tracer = tracer.build();
+    let tracer = tracer_provider(&resource, exporter.clone().zip(export.as_ref()));
     let meter = exporter.zip(export.as_ref()).map(|(exporter, export)| {
         SdkMeterProvider::builder()
             .with_resource(resource)
@@ -101,18 +97,48 @@ pub fn init(filter: &str, export: Option<Export>) -> anyhow::Result<Option<Telem
             )
             .build()
     });
+    if !install_subscriber(filter, tracer.tracer("codeconnect")) {
+        return Ok(None);
+    }
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    if let Some(meter) = &meter {
+        opentelemetry::global::set_meter_provider(meter.clone());
+    }
+    Ok(Some(Telemetry { tracer, meter }))
+}
 
-    let logs = json_subscriber::JsonLayer::new(
+/// Spans exported in batches, traces sampled as [`sampler`] says; without export, created
+/// unsampled (ids only, nothing recorded).
+fn tracer_provider(
+    resource: &Resource,
+    export: Option<(Exporter<EntraClient>, &Export)>,
+) -> SdkTracerProvider {
+    let tracer = SdkTracerProvider::builder().with_resource(resource.clone());
+    match export {
+        Some((exporter, export)) => tracer
+            .with_sampler(Sampler::ParentBased(Box::new(sampler::PerSecond::new(
+                export.traces_per_second,
+            ))))
+            .with_batch_exporter(exporter),
+        None => tracer.with_sampler(Sampler::AlwaysOff),
+    }
+    .build()
+}
+
+/// The global subscriber: JSON logs at `filter`; spans at info and above as OpenTelemetry spans
+/// (events only as warnings and errors: the rest are in the logs); sqlx's events. False when
+/// one was installed already.
+fn install_subscriber(filter: &str, tracer: Tracer) -> bool {
+    let logs = json_logs(json_subscriber::JsonLayer::new(
         std::io::stderr
             .with_max_level(Level::WARN)
             .or_else(std::io::stdout),
-    );
-    let logs = json_logs(logs)
-        .with_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")));
-    let app_tracer = tracer.tracer("codeconnect");
-    // Spans at info and above; events only as warnings and errors (the rest are in the logs).
+    ))
+    .with_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")));
     let spans = tracing_opentelemetry::layer()
-        .with_tracer(app_tracer.clone())
+        .with_tracer(tracer.clone())
         .with_location(false)
         .with_threads(false)
         .with_tracked_inactivity(false)
@@ -127,26 +153,18 @@ pub fn init(filter: &str, export: Option<Export>) -> anyhow::Result<Option<Telem
             })
             .with_max_level_hint(Level::INFO),
         );
-    let sqlx = sqlx_events::SqlxEvents::new(app_tracer);
+    let sqlx = sqlx_events::SqlxEvents::new(tracer);
     let sqlx_installed = sqlx.installed_in();
-    let sqlx = sqlx.with_filter(sqlx_events::targets());
     let installed = Registry::default()
         .with(logs)
         .with(spans)
-        .with(sqlx)
+        .with(sqlx.with_filter(sqlx_events::targets()))
         .try_init()
         .is_ok();
-    if !installed {
-        return Ok(None);
+    if installed {
+        tracing::dispatcher::get_default(sqlx_installed);
     }
-    tracing::dispatcher::get_default(sqlx_installed);
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
-    if let Some(meter) = &meter {
-        opentelemetry::global::set_meter_provider(meter.clone());
-    }
-    Ok(Some(Telemetry { tracer, meter }))
+    installed
 }
 
 /// The line format: time, level, target, the event's fields, the current span's fields and the
