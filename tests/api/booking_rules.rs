@@ -122,7 +122,8 @@ fn quarter_hour(instant: chrono::DateTime<Utc>, direction: Direction) -> chrono:
     chrono::DateTime::from_timestamp(snapped, 0).unwrap()
 }
 
-/// `start`, or the nearest start in `direction` whose 55-minute class ends by midnight UTC.
+/// `start`, or the nearest start on the grid in `direction` whose 55-minute class ends by
+/// midnight UTC (23:00 on the way back: 23:05 would be off the quarter-hour grid).
 fn fit_in_the_day(start: chrono::DateTime<Utc>, direction: Direction) -> chrono::DateTime<Utc> {
     let class = Duration::minutes(55);
     if (start + class).date_naive() == start.date_naive() {
@@ -134,7 +135,7 @@ fn fit_in_the_day(start: chrono::DateTime<Utc>, direction: Direction) -> chrono:
         .unwrap()
         .and_utc();
     match direction {
-        Direction::Earlier => next_midnight - class,
+        Direction::Earlier => quarter_hour(next_midnight - class, Direction::Earlier),
         Direction::Later => next_midnight,
     }
 }
