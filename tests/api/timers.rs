@@ -165,14 +165,21 @@ async fn alone_the_handler_fires_timers_from_their_schedules_and_catches_up_afte
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let recorded: bool = sqlx::query_scalar(
-        "SELECT last_run_at > now() - interval '1 minute' FROM timer_runs WHERE name = 'booking-lifecycle'",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    assert!(
-        recorded,
-        "the catch-up run is recorded, so it does not repeat"
-    );
+    // The run is recorded once it has finished, a moment after its changes commit.
+    loop {
+        let recorded: bool = sqlx::query_scalar(
+            "SELECT last_run_at > now() - interval '1 minute' FROM timer_runs WHERE name = 'booking-lifecycle'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if recorded {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the catch-up run is recorded, so it does not repeat"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
