@@ -97,7 +97,7 @@ pub fn init(filter: &str, export: Option<Export>) -> anyhow::Result<Option<Telem
             )
             .build()
     });
-    if !install_subscriber(filter, tracer.tracer("codeconnect")) {
+    if !install_subscriber(filter, tracer.tracer("codeconnect"), export.is_some()) {
         return Ok(None);
     }
     opentelemetry::global::set_text_map_propagator(
@@ -128,9 +128,10 @@ fn tracer_provider(
 }
 
 /// The global subscriber: JSON logs at `filter`; spans at info and above as OpenTelemetry spans
-/// (events only as warnings and errors: the rest are in the logs); sqlx's events. False when
-/// one was installed already.
-fn install_subscriber(filter: &str, tracer: Tracer) -> bool {
+/// (events only as warnings and errors: the rest are in the logs); sqlx's events while
+/// `exporting` (without export they would make nothing, and listening for them makes sqlx
+/// describe every statement). False when one was installed already.
+fn install_subscriber(filter: &str, tracer: Tracer, exporting: bool) -> bool {
     let logs = json_logs(json_subscriber::JsonLayer::new(
         std::io::stderr
             .with_max_level(Level::WARN)
@@ -153,15 +154,15 @@ fn install_subscriber(filter: &str, tracer: Tracer) -> bool {
             })
             .with_max_level_hint(Level::INFO),
         );
-    let sqlx = sqlx_events::SqlxEvents::new(tracer);
-    let sqlx_installed = sqlx.installed_in();
+    let sqlx = exporting.then(|| sqlx_events::SqlxEvents::new(tracer));
+    let sqlx_installed = sqlx.as_ref().map(sqlx_events::SqlxEvents::installed_in);
     let installed = Registry::default()
         .with(logs)
         .with(spans)
-        .with(sqlx.with_filter(sqlx_events::targets()))
+        .with(sqlx.map(|sqlx| sqlx.with_filter(sqlx_events::targets())))
         .try_init()
         .is_ok();
-    if installed {
+    if let (true, Some(sqlx_installed)) = (installed, sqlx_installed) {
         tracing::dispatcher::get_default(sqlx_installed);
     }
     installed
