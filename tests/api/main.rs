@@ -30,6 +30,7 @@ mod resilience;
 mod schema;
 mod schemathesis;
 mod sessions;
+mod smoke;
 mod telemetry;
 mod timers;
 mod webrtc;

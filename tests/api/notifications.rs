@@ -107,6 +107,26 @@ async fn queued_emails_are_sent_once_through_sendgrid() {
 }
 
 #[tokio::test]
+async fn mail_to_the_reserved_invalid_domain_is_never_sent() {
+    let (app, sendgrid) = spawn_with_sendgrid().await;
+    let address = "someone@smoke.codeconnect.invalid";
+    app.student(address).await;
+    app.post(
+        "/api/auth/password/forgot",
+        &json!({"email": address}),
+        None,
+    )
+    .await;
+
+    assert_eq!(
+        run_outbox(&app).await["Logs"][0],
+        "sent 0, retrying 0, failed 1"
+    );
+    assert!(sendgrid.mails.lock().await.is_empty());
+    assert_eq!(outbox_states(&app).await, vec![("failed".to_owned(), 1)]);
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_later_and_client_errors_fail_for_good() {
     let (app, sendgrid) = spawn_with_sendgrid().await;
     app.student("retry@example.com").await;

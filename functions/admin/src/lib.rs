@@ -1,6 +1,7 @@
 //! Platform administration under `/api/admin/*` (product-spec §9), admin role only (except the
 //! public UI config): accounts (create admins, list, deactivate, reactivate), the mentor
-//! approval queue, the media review queue and platform settings; plus the public `/api/fee-config` and
+//! approval queue, the media review queue, platform settings, the e-mail outbox and the
+//! removal of the smoke check's accounts; plus the public `/api/fee-config` and
 //! `/api/payment-config` derived from those settings.
 //!
 //! The Functions host disables any function whose route *text* starts with `admin`, so this
@@ -8,7 +9,9 @@
 
 mod approvals;
 mod media;
+mod outbox;
 mod settings;
+mod smoke_accounts;
 mod users;
 
 use platform::AppState;
@@ -42,6 +45,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(media::media_queue))
         .routes(routes!(media::approve_media))
         .routes(routes!(media::reject_media))
+        .routes(routes!(outbox::list_outbox))
+        .routes(routes!(smoke_accounts::remove_smoke_accounts))
         .routes(routes!(settings::ui_config, settings::update_ui_config))
         .routes(routes!(
             settings::payment_config,

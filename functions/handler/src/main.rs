@@ -54,6 +54,15 @@ enum Command {
         #[arg(long)]
         env_file: PathBuf,
     },
+    /// Check a deployment end to end with throwaway accounts it removes afterwards; the admin
+    /// signs in with SMOKE_ADMIN_EMAIL, SMOKE_ADMIN_PASSWORD (and SMOKE_ADMIN_TOTP_SECRET with 2FA)
+    Smoke {
+        /// The app's URL, e.g. https://<app>.azurewebsites.net
+        base_url: String,
+        /// Seconds the checklist may take (the clean-up has 30 more)
+        #[arg(long, default_value_t = 120)]
+        deadline: u64,
+    },
 }
 
 #[tokio::main]
@@ -86,7 +95,24 @@ async fn main() -> anyhow::Result<()> {
             platform::telemetry::init("info", None)?;
             handler::commands::hub(port, &hub, &event_handler, &env_file).await
         }
+        Command::Smoke { base_url, deadline } => smoke(base_url, deadline).await,
     }
+}
+
+/// Runs the smoke check, one line per step on stdout; fails unless every step passed.
+async fn smoke(base_url: String, deadline: u64) -> anyhow::Result<()> {
+    let setting = |name: &str| std::env::var(name).with_context(|| format!("{name} is not set"));
+    let options = handler::commands::SmokeOptions {
+        base_url,
+        admin_email: setting("SMOKE_ADMIN_EMAIL")?,
+        admin_password: setting("SMOKE_ADMIN_PASSWORD")?.into(),
+        admin_totp_secret: setting("SMOKE_ADMIN_TOTP_SECRET").ok().map(Into::into),
+        deadline: std::time::Duration::from_secs(deadline),
+    };
+    let report = handler::commands::smoke(&options, &mut |step| println!("{step}")).await?;
+    println!("{}", report.summary());
+    anyhow::ensure!(report.passed(), "the smoke check failed");
+    Ok(())
 }
 
 /// The settings from the environment.

@@ -14,7 +14,8 @@ use platform::invocation::{TimerFunction, TimerInfo};
 use platform::{AppState, Result};
 use uuid::Uuid;
 
-use crate::parts::{block_id, recording_blob_name};
+use crate::parts::block_id;
+use domain::uploads::recording_blob_name;
 
 pub const TIMER: TimerFunction = TimerFunction {
     name: "recordings",

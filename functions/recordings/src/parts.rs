@@ -12,7 +12,7 @@ use axum::extract::State;
 use bytes::Bytes;
 use chrono::{DateTime, Duration, Utc};
 use domain::booking_status::BookingStatus;
-use domain::uploads::{UploadRules, UploadTarget, WEBM};
+use domain::uploads::{UploadRules, UploadTarget, WEBM, recording_blob_name};
 use platform::auth::CurrentUser;
 use platform::telemetry::metrics::metrics;
 use platform::{AppState, Error, Json, Path, Result};
@@ -184,11 +184,6 @@ fn check_window(class: &Class, now: DateTime<Utc>) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// The one blob a class's recording is built in.
-pub fn recording_blob_name(booking_id: Uuid) -> String {
-    format!("bookings/{booking_id}/recording.webm")
 }
 
 /// Part `n`'s block id: `part-NNN` (ids of one blob must all have one length).

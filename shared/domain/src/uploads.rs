@@ -291,3 +291,8 @@ mod tests {
         }
     }
 }
+
+/// The one blob a class's recording is built in, from the parts its mentor uploads as blocks.
+pub fn recording_blob_name(booking_id: uuid::Uuid) -> String {
+    format!("bookings/{booking_id}/recording.webm")
+}

@@ -10,6 +10,10 @@ use uuid::Uuid;
 use platform::auth::Role;
 use platform::error::{ConstraintExt, Error, Result};
 
+/// The reserved domain of the smoke check's throwaway accounts (`handler smoke`): never
+/// e-mailed (`.invalid`), removed with everything they made by `DELETE /api/admin/smoke-accounts`.
+pub const SMOKE_CHECK_DOMAIN: &str = "smoke.codeconnect.invalid";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, ToSchema)]
 #[sqlx(type_name = "text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]

@@ -2,7 +2,8 @@
 //! due emails (so overlapping runs never take the same one), sends them, and records the result
 //! under that lease: sent exactly once, retried with exponential backoff on 429/5xx/network
 //! errors, failed at once on other 4xx. Keys and email bodies are never logged (bodies carry
-//! password reset codes).
+//! password reset codes). Addresses under the reserved `.invalid` top-level domain (RFC 2606;
+//! the smoke check's throwaway accounts) are never sent: they fail at once, without SendGrid.
 
 use std::time::Duration;
 
@@ -72,7 +73,11 @@ pub async fn deliver_due(state: &AppState) -> Result<Delivery> {
         .unwrap_or_default();
     let mut delivery = Delivery::default();
     for email in leased {
-        let outcome = send(&client, sendgrid, &state.config.mail.from, &email).await;
+        let outcome = if is_reserved_invalid(&email.recipient) {
+            Outcome::Permanent("not sent: the address is under the reserved .invalid domain".into())
+        } else {
+            send(&client, sendgrid, &state.config.mail.from, &email).await
+        };
         // A retry stays pending, due again after its backoff.
         let (status, error, retry_after) = match outcome {
             Outcome::Sent => {
@@ -128,6 +133,13 @@ pub async fn record_backlog(state: &AppState) -> Result<()> {
     Ok(())
 }
 
+/// Whether `recipient` is under `.invalid`, which no mail server can ever receive for.
+fn is_reserved_invalid(recipient: &str) -> bool {
+    recipient
+        .rsplit_once('.')
+        .is_some_and(|(_, tld)| tld.eq_ignore_ascii_case("invalid"))
+}
+
 /// 1, 2, 4, … minutes, capped at an hour.
 fn backoff(attempts: i32) -> chrono::Duration {
     chrono::Duration::minutes((1i64 << attempts.clamp(0, 6)).min(60))
@@ -166,7 +178,14 @@ async fn send(
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
+    use super::{backoff, is_reserved_invalid};
+
+    #[test]
+    fn only_the_invalid_top_level_domain_is_reserved() {
+        assert!(is_reserved_invalid("s-1@smoke.codeconnect.INVALID"));
+        assert!(!is_reserved_invalid("invalid@example.com"));
+        assert!(!is_reserved_invalid("a@invalid.example.org"));
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

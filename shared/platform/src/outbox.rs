@@ -7,8 +7,19 @@ use uuid::Uuid;
 use crate::error::Result;
 
 /// Where an outbox email stands: `pending` until sent, or failed for good after its attempts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::Type)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    sqlx::Type,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[sqlx(type_name = "text", rename_all = "lowercase")]
+#[serde(rename_all = "lowercase")]
 pub enum OutboxStatus {
     Pending,
     Sent,

@@ -22,18 +22,23 @@ impl TestApp {
     /// Inserts an admin directly (as the bootstrap command does) and signs in.
     pub async fn admin(&self) -> (Uuid, String) {
         let email = format!("admin-{}@example.com", Uuid::new_v4().simple());
+        self.admin_with_email(&email).await
+    }
+
+    /// [`Self::admin`] under `email`, with the password [`PASSWORD`].
+    pub async fn admin_with_email(&self, email: &str) -> (Uuid, String) {
         let hash = platform::auth::password::hash(PASSWORD.into())
             .await
             .unwrap();
         let user_id = Uuid::new_v4();
         sqlx::query("INSERT INTO users (user_id, email, password_hash, first_name, last_name, role) VALUES ($1, $2, $3, 'Ad', 'Min', 'admin')")
             .bind(user_id)
-            .bind(&email)
+            .bind(email)
             .bind(hash)
             .execute(&self.db)
             .await
             .unwrap();
-        (user_id, self.login(&email).await)
+        (user_id, self.login(email).await)
     }
 
     pub async fn login(&self, email: &str) -> String {

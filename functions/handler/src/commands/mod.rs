@@ -4,8 +4,10 @@ mod admin;
 mod hub;
 mod package;
 mod seed;
+mod smoke;
 
 pub use admin::create_admin;
 pub use hub::hub;
 pub use package::package;
 pub use seed::seed_demo;
+pub use smoke::{Report, SmokeOptions, Step, smoke};
