@@ -7,6 +7,7 @@ mod ceilings;
 mod ingestion;
 mod phases;
 mod realtime;
+mod remote;
 mod report;
 mod seed;
 mod server;
@@ -39,6 +40,10 @@ pub struct Options {
     /// telemetry costs).
     #[arg(long)]
     pub export_telemetry: bool,
+    /// Run only the read-only discovery phase against this deployment (at most 200
+    /// connections for 120 s) instead of a local handler.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
 }
 
 fn seconds(value: &str) -> Result<Duration, std::num::ParseIntError> {
@@ -50,6 +55,9 @@ async fn main() -> anyhow::Result<()> {
     let options = Options::parse();
     loadtests::raise_file_limit();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
+    if let Some(base_url) = &options.base_url {
+        return remote::run(&options, base_url, client(options.connections)).await;
+    }
 
     eprintln!("seeding the load database");
     // Two participants per class in progress: one class per two connections.

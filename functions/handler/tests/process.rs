@@ -602,3 +602,58 @@ async fn handlers_started_with_a_lone_hubs_settings_run_real_time_through_it() {
         receiver.lines()
     );
 }
+
+/// `handler smoke` as an operator runs it after a deployment: against a handler process with
+/// its local hub and Azurite, with the admin `handler create-admin` made, one line per step and
+/// a summary on stdout, exit 0; with a wrong password it stops early and exits non-zero.
+#[tokio::test]
+async fn the_smoke_command_checks_a_running_handler_and_says_so_in_its_exit_status() {
+    let database = Database::migrated().await;
+    let direct = format!("{}/{}", direct_base(), database.name);
+    let mut handler = Handler::start(&[("DATABASE_URL", &database.url)]);
+    handler.wait_until_ready().await;
+    let admin = "smoke-admin@example.com";
+    let created = Command::new(env!("CARGO_BIN_EXE_handler"))
+        .args(["create-admin", admin])
+        .env_clear()
+        .env("DATABASE_URL", &database.url)
+        .env("DATABASE_DIRECT_URL", &direct)
+        .env("ADMIN_PASSWORD", "Smoke-admin1")
+        .stdout(Stdio::null())
+        .status()
+        .expect("run handler create-admin");
+    assert!(created.success());
+    let smoke = |password: &str| {
+        Command::new(env!("CARGO_BIN_EXE_handler"))
+            .args(["smoke", &handler.url(""), "--deadline", "60"])
+            .env_clear()
+            .env("SMOKE_ADMIN_EMAIL", admin)
+            .env("SMOKE_ADMIN_PASSWORD", password)
+            .output()
+            .expect("run handler smoke")
+    };
+
+    let passed = smoke("Smoke-admin1");
+    let stdout = String::from_utf8_lossy(&passed.stdout);
+    assert!(passed.status.success(), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 17, "{stdout}");
+    assert!(
+        lines[..16].iter().all(|line| line.starts_with("ok   ")),
+        "{stdout}"
+    );
+    assert!(
+        lines[16].starts_with("smoke passed: 16 of 16 steps ok"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("Smoke-admin1"),
+        "the password is never printed"
+    );
+
+    let refused = smoke("Wrong-password1");
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert_eq!(refused.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL admin sign-in"), "{stdout}");
+    assert!(stdout.contains("smoke FAILED (admin sign-in)"), "{stdout}");
+}

@@ -232,7 +232,7 @@ impl VirtualUser for Honest {
             }
             Role::Discovery => {
                 let request = client
-                    .get(http::discovery_url(base, data))
+                    .get(http::discovery_url(base, &data.mentor_ids))
                     .header("x-forwarded-for", &self.address);
                 expect_ok(request.send().await)
             }

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use rand::Rng;
 use serde_json::json;
+use uuid::Uuid;
 
 use super::{Kind, StepResult, Target, VirtualUser, expect_ok, expect_status};
-use crate::seed::{LoadData, PASSWORD};
+use crate::seed::PASSWORD;
 
 pub struct User {
     target: Arc<Target>,
@@ -68,7 +69,12 @@ impl VirtualUser for User {
                 )?;
                 Ok(retried.then(|| RETRIED.to_owned()))
             }
-            Kind::MentorDiscovery => expect_ok(client.get(discovery_url(base, data)).send().await),
+            Kind::MentorDiscovery => expect_ok(
+                client
+                    .get(discovery_url(base, &data.mentor_ids))
+                    .send()
+                    .await,
+            ),
             other => unreachable!("{other:?} is not a plain HTTP phase"),
         }
     }
@@ -76,8 +82,8 @@ impl VirtualUser for User {
 
 /// One of discovery's calls, at random: the list with and without filters, a mentor's detail
 /// and availability.
-pub fn discovery_url(base: &str, data: &LoadData) -> String {
-    let mentor = data.mentor_ids[rand::rng().random_range(0..data.mentor_ids.len())];
+pub fn discovery_url(base: &str, mentors: &[Uuid]) -> String {
+    let mentor = mentors[rand::rng().random_range(0..mentors.len())];
     let date = (chrono::Utc::now() + chrono::Duration::days(3)).date_naive();
     match rand::rng().random_range(0..4) {
         0 => format!("{base}/api/mentors"),

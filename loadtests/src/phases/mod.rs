@@ -5,7 +5,7 @@
 mod booking;
 mod chat;
 mod flood;
-mod http;
+pub mod http;
 mod storage;
 mod video;
 

@@ -230,6 +230,11 @@ fn mismatch(expected: &FileType) -> Error {
     )
 }
 
+/// The one blob a class's recording is built in, from the parts its mentor uploads as blocks.
+pub fn recording_blob_name(booking_id: uuid::Uuid) -> String {
+    format!("bookings/{booking_id}/recording.webm")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,9 +295,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The one blob a class's recording is built in, from the parts its mentor uploads as blocks.
-pub fn recording_blob_name(booking_id: uuid::Uuid) -> String {
-    format!("bookings/{booking_id}/recording.webm")
 }
