@@ -59,6 +59,45 @@ async fn the_openapi_document_describes_every_route() {
         unresolved.is_empty(),
         "references to nothing: {unresolved:?}"
     );
+    let undocumented = undocumented_operations(paths);
+    assert!(
+        undocumented.is_empty(),
+        "operations a frontend developer can't read: {undocumented:#?}"
+    );
+}
+
+/// Operations without a short summary (a title: one line, at most 60 characters, no final
+/// period) and a description, or with a 4xx response that names no error code.
+fn undocumented_operations(paths: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().unwrap() {
+            let name = format!("{} {path}", method.to_uppercase());
+            let summary = operation["summary"].as_str().unwrap_or_default();
+            if summary.is_empty()
+                || summary.len() > 60
+                || summary.contains('\n')
+                || summary.ends_with('.')
+            {
+                found.push(format!("{name}: summary {summary:?}"));
+            }
+            if operation["description"].as_str().is_none_or(str::is_empty) {
+                found.push(format!("{name}: no description"));
+            }
+            let responses = operation["responses"].as_object().unwrap();
+            for (status, response) in responses {
+                let described = response["description"].as_str().unwrap_or_default();
+                // A code is a word of capitals and underscores, such as `SLOT_TAKEN`.
+                let names_a_code = described
+                    .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+                    .any(|word| word.len() >= 4);
+                if status.starts_with('4') && !names_a_code {
+                    found.push(format!("{name}: {status} names no error code"));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Every `$ref` under `node` that names nothing in `document`: a client generator or a schema

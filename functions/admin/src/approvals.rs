@@ -19,6 +19,10 @@ pub struct Rejection {
     reason: String,
 }
 
+/// Mentors awaiting approval
+///
+/// Admin only. Mentor accounts that signed up and wait for review, oldest first, a page at a
+/// time. A pending mentor can't sign in until approved.
 #[utoipa::path(
     get, path = "/admin/mentors/pending", tag = "admin",
     security(("session" = [])),
@@ -50,6 +54,10 @@ pub async fn pending_mentors(
     })))
 }
 
+/// Approve a mentor
+///
+/// Admin only. The mentor is e-mailed and may sign in (enrolling 2FA first); they appear in
+/// Find Mentors once their profile is complete.
 #[utoipa::path(
     post, path = "/admin/mentors/{user_id}/approve", tag = "admin",
     security(("session" = [])),
@@ -71,6 +79,10 @@ pub async fn approve_mentor(
     .await
 }
 
+/// Reject a mentor
+///
+/// Admin only. Records the reason, e-mails the mentor and ends their sessions; they see the
+/// reason when they try to sign in.
 #[utoipa::path(
     post, path = "/admin/mentors/{user_id}/reject", tag = "admin",
     security(("session" = [])),

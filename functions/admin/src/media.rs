@@ -27,6 +27,10 @@ pub struct MediaRejection {
     reason: String,
 }
 
+/// The media review queue
+///
+/// Admin only. Mentor photos and intro videos by review status (`pending` by default), each
+/// with a read URL to look at it.
 #[utoipa::path(
     get, path = "/admin/media", tag = "admin",
     security(("session" = [])),
@@ -68,6 +72,9 @@ pub async fn media_queue(
     }))
 }
 
+/// Approve a photo or video
+///
+/// Admin only. An approved photo or intro video is shown on the mentor's public profile.
 #[utoipa::path(
     post, path = "/admin/media/{media_id}/approve", tag = "admin",
     security(("session" = [])),
@@ -82,6 +89,10 @@ pub async fn approve_media(
     decide(&state, media_id, MediaStatus::Approved, None).await
 }
 
+/// Reject a photo or video
+///
+/// Admin only. The file stays hidden from students; the mentor sees the reason in their media
+/// list and can upload another.
 #[utoipa::path(
     post, path = "/admin/media/{media_id}/reject", tag = "admin",
     security(("session" = [])),

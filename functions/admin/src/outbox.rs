@@ -35,6 +35,11 @@ pub struct OutboxEmail {
     sent_at: Option<DateTime<Utc>>,
 }
 
+/// The e-mail outbox
+///
+/// Admin only. Every e-mail the platform queued, newest first, optionally for one recipient or
+/// in one status (`pending`, `sent`, `failed`), with attempts and the last delivery error.
+/// Bodies are never shown (they carry reset codes).
 #[utoipa::path(
     get, path = "/admin/outbox", tag = "admin",
     security(("session" = [])),

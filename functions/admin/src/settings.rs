@@ -15,9 +15,10 @@ use utoipa::ToSchema;
 
 /// Admin-only GET and PUT for one setting.
 macro_rules! admin_setting {
-    (get: $get:ident, put: $put:ident, $setting:ty, $path:literal) => {
+    (get: $get:ident, put: $put:ident, $setting:ty, $path:literal, $name:literal, $about:literal) => {
         #[utoipa::path(
             get, path = $path, tag = "admin",
+            summary = concat!("Read ", $name), description = concat!("Admin only. ", $about),
             security(("session" = [])),
             responses((status = 200, body = $setting), (status = 401, description = "UNAUTHENTICATED"), (status = 403, description = "FORBIDDEN_ROLE"))
         )]
@@ -28,15 +29,17 @@ macro_rules! admin_setting {
             Ok(Json(platform_settings::load::<$setting>(&state).await?))
         }
 
-        put_setting!($put, $setting, $path);
+        put_setting!($put, $setting, $path, $name, $about);
     };
 }
 
 /// Admin-only PUT (full replacement) for one setting.
 macro_rules! put_setting {
-    ($put:ident, $setting:ty, $path:literal) => {
+    ($put:ident, $setting:ty, $path:literal, $name:literal, $about:literal) => {
         #[utoipa::path(
             put, path = $path, tag = "admin",
+            summary = concat!("Replace ", $name),
+            description = concat!("Admin only. The whole setting, validated; it applies at once. ", $about),
             security(("session" = [])),
             request_body = $setting,
             responses(
@@ -59,14 +62,43 @@ macro_rules! put_setting {
     };
 }
 
-admin_setting!(get: payment_config, put: update_payment_config, PaymentConfig, "/admin/payment-config");
-admin_setting!(get: payment_methods, put: update_payment_methods, PaymentMethods, "/admin/payment-methods");
-admin_setting!(get: booking_limits, put: update_booking_limits, BookingLimits, "/admin/booking-limits");
-admin_setting!(get: marketplace_settings, put: update_marketplace_settings, MarketplaceSettings, "/admin/settings");
-admin_setting!(get: rate_limits, put: update_rate_limits, RateLimits, "/admin/rate-limits");
-put_setting!(update_ui_config, UiConfig, "/admin/ui-config");
+admin_setting!(
+    get: payment_config, put: update_payment_config, PaymentConfig, "/admin/payment-config",
+    "the payment configuration",
+    "Platform fee and GST percentages, which gateways are enabled (Razorpay in test or live mode), and the admin UPI id."
+);
+admin_setting!(
+    get: payment_methods, put: update_payment_methods, PaymentMethods, "/admin/payment-methods",
+    "the payment methods",
+    "The payment methods checkout offers: UPI, cards, net banking, Stripe."
+);
+admin_setting!(
+    get: booking_limits, put: update_booking_limits, BookingLimits, "/admin/booking-limits",
+    "the booking limits",
+    "How many classes a student may book per day, week (when enabled) and month, the active packages allowed, and the buffer between a mentor's classes."
+);
+admin_setting!(
+    get: marketplace_settings, put: update_marketplace_settings, MarketplaceSettings, "/admin/settings",
+    "the marketplace settings",
+    "Whether mentors need an approved photo or intro video to be listed."
+);
+admin_setting!(
+    get: rate_limits, put: update_rate_limits, RateLimits, "/admin/rate-limits",
+    "the request budgets",
+    "Requests allowed per client address, per session and per sensitive route, each as a limit per window."
+);
+put_setting!(
+    update_ui_config,
+    UiConfig,
+    "/admin/ui-config",
+    "the public UI configuration",
+    "Footer link toggles, help centre and dashboard links shown to every visitor."
+);
 
-/// Public: footer link toggles, help centre and dashboard links for every visitor.
+/// Public UI configuration
+///
+/// No sign-in needed: footer link toggles, help centre and dashboard links for every visitor,
+/// as the admin set them.
 #[utoipa::path(get, path = "/admin/ui-config", tag = "admin", responses((status = 200, body = UiConfig)))]
 pub async fn ui_config(State(state): State<AppState>) -> Result<Json<UiConfig>> {
     Ok(Json(platform_settings::load::<UiConfig>(&state).await?))
@@ -83,8 +115,11 @@ pub struct FeeConfig {
     gst_rate: Decimal,
 }
 
-/// Public: the platform fee and GST as fractions (decimal strings, `"0.15"` is 15 %), derived
-/// from the admin payment config. GST applies to the platform fee, not the class fee.
+/// Platform fee and GST
+///
+/// No sign-in needed: the platform fee and GST as fractions (decimal strings, `"0.15"` is 15
+/// %), derived from the admin payment config. GST applies to the platform fee, not the class
+/// fee.
 #[utoipa::path(get, path = "/fee-config", tag = "payments", responses((status = 200, body = FeeConfig)))]
 pub async fn fee_config(State(state): State<AppState>) -> Result<Json<FeeConfig>> {
     let config = platform_settings::load::<PaymentConfig>(&state).await?;
@@ -119,7 +154,9 @@ pub struct StripeCheckout {
     publishable_key: Option<String>,
 }
 
-/// What checkout needs: gateways that are both configured and enabled, their public keys, and
+/// What checkout can offer
+///
+/// No sign-in needed: the gateways that are both configured and enabled, their public keys, and
 /// the payment methods on offer. Never secrets.
 #[utoipa::path(get, path = "/payment-config", tag = "payments", responses((status = 200, body = CheckoutConfig)))]
 pub async fn checkout_config(State(state): State<AppState>) -> Result<Json<CheckoutConfig>> {

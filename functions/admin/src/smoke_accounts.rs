@@ -44,6 +44,11 @@ const DEPENDENT_ROWS: &[&str] = &[
     "DELETE FROM packages WHERE package_id = ANY($2)",
 ];
 
+/// Remove the smoke check's accounts
+///
+/// Admin only. Deletes every account under `smoke.codeconnect.invalid` (the throwaway accounts
+/// of `handler smoke`) and everything they made: bookings, chat, notices, payments, e-mails,
+/// media rows and their blobs. Nothing outside that domain is touched.
 #[utoipa::path(
     delete, path = "/admin/smoke-accounts", tag = "admin",
     security(("session" = [])),

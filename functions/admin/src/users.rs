@@ -27,6 +27,9 @@ pub struct CreateAdmin {
     last_name: String,
 }
 
+/// List accounts
+///
+/// Admin only. Every account, newest first, optionally of one role, a page at a time.
 #[utoipa::path(
     get, path = "/admin/users", tag = "admin",
     security(("session" = [])),
@@ -60,6 +63,10 @@ pub async fn list_users(
     })))
 }
 
+/// Create an admin
+///
+/// Admin only. A new admin account with the password given (the password rules of sign-up
+/// apply).
 #[utoipa::path(
     post, path = "/admin/users", tag = "admin",
     security(("session" = [])),
@@ -102,6 +109,10 @@ pub async fn create_admin(
     ))
 }
 
+/// Deactivate an account
+///
+/// Admin only. The account can't sign in and every session it has ends at once; a mentor leaves
+/// Find Mentors. An admin can't deactivate themselves.
 #[utoipa::path(
     post, path = "/admin/users/{user_id}/deactivate", tag = "admin",
     security(("session" = [])),
@@ -122,6 +133,9 @@ pub async fn deactivate_user(
     set_active(&state, user_id, false).await
 }
 
+/// Reactivate an account
+///
+/// Admin only. The account may sign in again.
 #[utoipa::path(
     post, path = "/admin/users/{user_id}/reactivate", tag = "admin",
     security(("session" = [])),

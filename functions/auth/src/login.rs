@@ -62,6 +62,13 @@ struct LoginAccount {
     two_factor_enabled: bool,
 }
 
+/// Sign in
+///
+/// Email and password, plus `totpCode` when the account has 2FA on. Answers with a session
+/// (token in the body and the session cookie), or `require2FA` when a code is needed, or, for a
+/// mentor without 2FA, `require2FASetup` with an enrolment token for `/api/auth/2fa/setup`.
+/// After 5 failures for one e-mail or 30 from one address within 15 minutes, sign-in is locked
+/// for a while (`429 LOGIN_LOCKED` with `lockoutEndsAt`).
 #[utoipa::path(
     post, path = "/auth/login", tag = "auth",
     request_body = Login,

@@ -8,6 +8,9 @@ use platform::{AppState, Result};
 
 use crate::cookie;
 
+/// Sign out
+///
+/// Ends the current session (its token stops working at once) and clears the session cookie.
 #[utoipa::path(
     post, path = "/auth/logout", tag = "auth",
     security(("session" = [])),

@@ -5,6 +5,9 @@ use domain::users::{self, UserView};
 use platform::auth::CurrentUser;
 use platform::{AppState, Json, Result};
 
+/// The signed-in account
+///
+/// The account behind the session token or cookie.
 #[utoipa::path(
     get, path = "/auth/me", tag = "auth",
     security(("session" = [])),

@@ -15,6 +15,9 @@ pub struct ChangePassword {
     new_password: String,
 }
 
+/// Change the password
+///
+/// Needs the current password. Every other session of the account ends; this one stays.
 #[utoipa::path(
     post, path = "/auth/password", tag = "auth",
     security(("session" = [])),

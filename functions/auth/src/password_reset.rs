@@ -42,6 +42,10 @@ pub struct ResetPassword {
     new_password: String,
 }
 
+/// Ask for a password reset code
+///
+/// E-mails a reset code when the account exists. The answer is the same either way, so it
+/// reveals no account.
 #[utoipa::path(
     post, path = "/auth/password/forgot", tag = "auth",
     request_body = ForgotPassword,
@@ -67,6 +71,10 @@ pub async fn forgot_password(
     ))
 }
 
+/// Reset the password with a code
+///
+/// The e-mailed code and a new password. A code allows a few attempts and expires; every
+/// session of the account ends.
 #[utoipa::path(
     post, path = "/auth/password/reset", tag = "auth",
     request_body = ResetPassword,

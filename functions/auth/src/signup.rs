@@ -36,6 +36,10 @@ pub struct MentorSignedUp {
     user: UserView,
 }
 
+/// Sign up
+///
+/// A student is signed in at once (a session, as login). A mentor gives qualifications and
+/// specialties and waits for an admin's approval; until then they can't sign in.
 #[utoipa::path(
     post, path = "/auth/signup", tag = "auth",
     request_body = Signup,

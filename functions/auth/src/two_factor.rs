@@ -49,6 +49,10 @@ pub struct TwoFactorEnabled {
     two_factor_enabled: bool,
 }
 
+/// Start 2FA enrolment
+///
+/// A new TOTP secret and its `otpauth://` URL for an authenticator app. With a mentor's
+/// enrolment token (from login) or a session.
 #[utoipa::path(
     post, path = "/auth/2fa/setup", tag = "auth",
     security(("session" = [])),
@@ -84,6 +88,10 @@ pub async fn setup(
     }))
 }
 
+/// Confirm 2FA enrolment
+///
+/// A code from the authenticator app turns 2FA on. With an enrolment token the answer is a
+/// session, as login's.
 #[utoipa::path(
     post, path = "/auth/2fa/verify", tag = "auth",
     security(("session" = [])),

@@ -33,6 +33,11 @@ struct Cancellable {
     class_fee: Decimal,
 }
 
+/// Cancel a class
+///
+/// Either participant, before the class starts. A paid class is refunded by the cancellation
+/// policy (the answer carries `refundPercent` and `refundAmount`; the gateway refund follows);
+/// a package class gets its credit back.
 #[utoipa::path(
     post, path = "/bookings/{booking_id}/cancel", tag = "bookings",
     security(("session" = [])),

@@ -48,6 +48,12 @@ pub struct NewBooking {
     pub idempotency_key: String,
 }
 
+/// Book a class
+///
+/// The student books a start the mentor's availability offers. A free demo is confirmed at
+/// once; a paid class holds the slot until it is paid. Send an `idempotencyKey`: a retry with
+/// the same key returns the same booking. Two students racing for one slot: one wins, the other
+/// gets `409 SLOT_TAKEN`.
 #[utoipa::path(
     post, path = "/bookings", tag = "bookings",
     security(("session" = [])),

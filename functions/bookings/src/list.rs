@@ -37,6 +37,10 @@ pub enum When {
     Past,
 }
 
+/// My classes
+///
+/// The signed-in student's or mentor's bookings: `upcoming` (soonest first, the default) or
+/// `past` (latest first), optionally of one status, a page at a time.
 #[utoipa::path(
     get, path = "/bookings", tag = "bookings",
     security(("session" = [])),
@@ -68,6 +72,9 @@ pub async fn list_bookings(
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }
 
+/// One class
+///
+/// A booking of the caller's (admins: any).
 #[utoipa::path(
     get, path = "/bookings/{booking_id}", tag = "bookings",
     security(("session" = [])),

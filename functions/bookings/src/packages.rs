@@ -73,6 +73,10 @@ pub struct PackageView {
 const PACKAGE_COLUMNS: &str = "package_id, mentor_id, subject, class_fee, discount_percent, price, \
      credits_total, credits_remaining, status, created_at";
 
+/// Buy a package of classes
+///
+/// Six regular classes with one mentor and subject at six times the class fee less the mentor's
+/// package discount. Needs a completed class with that mentor; usable once paid.
 #[utoipa::path(
     post, path = "/packages", tag = "packages",
     security(("session" = [])),
@@ -139,6 +143,9 @@ pub async fn buy_package(
     Ok((StatusCode::CREATED, Json(package)))
 }
 
+/// My packages
+///
+/// The student's packages with their credits left.
 #[utoipa::path(
     get, path = "/packages", tag = "packages",
     security(("session" = [])),
@@ -157,6 +164,10 @@ pub async fn list_packages(
     Ok(Json(packages))
 }
 
+/// Book a class from a package
+///
+/// Uses one credit; the class is confirmed at once. The booking rules of `POST /api/bookings`
+/// apply.
 #[utoipa::path(
     post, path = "/packages/{package_id}/classes", tag = "packages",
     security(("session" = [])),

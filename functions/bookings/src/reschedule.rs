@@ -33,9 +33,12 @@ struct Movable {
     reschedule_count: i32,
 }
 
+/// Move a class
+///
+/// Moves the class to another start the mentor's availability offers (on its 15-minute grid),
+/// at least 6 hours before the current start; either participant, at most 3 times per booking.
 #[utoipa::path(
     post, path = "/bookings/{booking_id}/reschedule", tag = "bookings",
-    description = "Moves the class to another start the mentor's availability offers (on its 15-minute grid), at least 6 hours before the current start; either participant, at most 3 times per booking.",
     security(("session" = [])),
     params(("booking_id" = Uuid, Path)),
     request_body = RescheduleBooking,

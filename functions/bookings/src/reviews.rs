@@ -42,6 +42,10 @@ pub struct ReviewView {
     created_at: DateTime<Utc>,
 }
 
+/// Review a class
+///
+/// The student rates a completed class (1 to 5) with an optional comment, once. It counts in
+/// the mentor's rating at the next recalculation.
 #[utoipa::path(
     post, path = "/bookings/{booking_id}/review", tag = "bookings",
     security(("session" = [])),

@@ -46,11 +46,18 @@ pub struct Readiness {
     realtime: &'static str,
 }
 
+/// Liveness
+///
+/// 200 as soon as the handler runs; checks nothing else.
 #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = Live)))]
 pub async fn live() -> Json<Live> {
     Json(Live { status: "ok" })
 }
 
+/// Readiness
+///
+/// Whether the app can serve: Postgres through the pool (503 when down), the cache (Redis, or
+/// the in-process fallback when Redis is down) and Web PubSub.
 #[utoipa::path(
     get, path = "/health/ready", tag = "health",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness))

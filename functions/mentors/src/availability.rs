@@ -57,6 +57,11 @@ pub struct BookableStart {
     end_local: String,
 }
 
+/// A mentor's bookable starts on a day
+///
+/// The starts a student could book on `date` in the mentor's calendar (weekly slots in the
+/// mentor's time zone, minus booked classes), for a regular class or a demo, each with its UTC
+/// start and end. No sign-in needed.
 #[utoipa::path(
     get, path = "/mentors/{mentor_id}/availability", tag = "mentors",
     params(("mentor_id" = Uuid, Path), AvailabilityQuery),

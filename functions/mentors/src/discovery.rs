@@ -125,6 +125,10 @@ const CARD_COLUMNS: &str = r#"u.user_id AS mentor_id, u.first_name, u.last_name,
             ORDER BY lower(s.subject)), '[]')
      FROM teacher_subjects s WHERE s.mentor_id = u.user_id) AS subjects"#;
 
+/// Find Mentors
+///
+/// Approved, complete mentor profiles, filtered by subject, fee range, rating, experience and
+/// free text (`q`: name, title, description, subject), a page at a time. No sign-in needed.
 #[utoipa::path(
     get, path = "/mentors", tag = "mentors",
     params(MentorFilter, PageQuery),
@@ -154,6 +158,10 @@ pub async fn list_mentors(
     Ok(([(header::CONTENT_TYPE, "application/json")], body))
 }
 
+/// A mentor's public profile
+///
+/// The card plus description, qualifications, specialties, package discount and the approved
+/// intro video. No sign-in needed.
 #[utoipa::path(
     get, path = "/mentors/{mentor_id}", tag = "mentors",
     params(("mentor_id" = Uuid, Path)),
@@ -208,6 +216,9 @@ async fn signed(state: &AppState, blob: Option<&str>, ttl: Duration) -> Result<O
     }
 }
 
+/// A mentor's reviews
+///
+/// Published reviews, newest first, a page at a time. No sign-in needed.
 #[utoipa::path(
     get, path = "/mentors/{mentor_id}/reviews", tag = "mentors",
     params(("mentor_id" = Uuid, Path), PageQuery),

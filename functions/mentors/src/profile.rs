@@ -92,6 +92,10 @@ const PROFILE_COLUMNS: &str = "u.user_id AS mentor_id, u.first_name, u.last_name
      p.demo_enabled, p.package_discount_percent, p.rating, p.review_count, p.student_count, \
      u.approval_status, u.is_active";
 
+/// My mentor profile
+///
+/// Everything the mentor has set: names, time zone, title, description, qualifications,
+/// specialties, UPI id, demo and package settings.
 #[utoipa::path(
     get, path = "/mentors/me/profile", tag = "mentors",
     security(("session" = [])),
@@ -104,6 +108,9 @@ pub async fn my_profile(
     Ok(Json(load(&state, mentor.user_id).await?))
 }
 
+/// Update my profile
+///
+/// Replaces the profile fields given; the public profile follows at once.
 #[utoipa::path(
     put, path = "/mentors/me/profile", tag = "mentors",
     security(("session" = [])),
@@ -172,6 +179,9 @@ pub async fn update_profile(
     Ok(Json(load(&state, mentor.user_id).await?))
 }
 
+/// Set my UPI id
+///
+/// Where payouts go. Needed before students can book paid classes.
 #[utoipa::path(
     put, path = "/mentors/me/upi", tag = "mentors",
     security(("session" = [])),
@@ -194,6 +204,9 @@ pub async fn update_upi(
     set_column(&state, mentor.user_id, "upi_id = $2", upi_id).await
 }
 
+/// Turn free demos on or off
+///
+/// With demos on, each student can book one free 40-minute demo with this mentor.
 #[utoipa::path(
     put, path = "/mentors/me/demo", tag = "mentors",
     security(("session" = [])),
@@ -208,6 +221,9 @@ pub async fn update_demo(
     set_column(&state, mentor.user_id, "demo_enabled = $2", request.enabled).await
 }
 
+/// Set my package discount
+///
+/// The percentage off the class fee for classes bought as a package.
 #[utoipa::path(
     put, path = "/mentors/me/package-discount", tag = "mentors",
     security(("session" = [])),
@@ -235,6 +251,10 @@ pub async fn update_package_discount(
     .await
 }
 
+/// What my profile still needs
+///
+/// Whether the mentor has subjects, weekly slots, a UPI id and approved media, and whether the
+/// profile is listed in Find Mentors.
 #[utoipa::path(
     get, path = "/mentors/me/profile-completion", tag = "mentors",
     security(("session" = [])),

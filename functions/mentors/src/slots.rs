@@ -54,6 +54,9 @@ struct SlotRow {
 
 const SLOT_COLUMNS: &str = "time_slot_id, day_of_week, start_minute, end_minute, is_blocked";
 
+/// My weekly slots
+///
+/// The mentor's recurring weekly availability, in their time zone.
 #[utoipa::path(
     get, path = "/mentors/me/slots", tag = "mentors",
     security(("session" = [])),
@@ -72,6 +75,10 @@ pub async fn list_slots(
     Ok(Json(rows.into_iter().map(SlotView::from).collect()))
 }
 
+/// Add a weekly slot
+///
+/// A day of the week (1 = Monday) and a start and end time in the mentor's time zone; slots of
+/// one day may not overlap.
 #[utoipa::path(
     post, path = "/mentors/me/slots", tag = "mentors",
     security(("session" = [])),
@@ -101,6 +108,9 @@ pub async fn add_slot(
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
+/// Change a weekly slot
+///
+/// Refused while a booked class depends on the part of the slot that would go.
 #[utoipa::path(
     put, path = "/mentors/me/slots/{slot_id}", tag = "mentors",
     security(("session" = [])),
@@ -152,6 +162,9 @@ pub async fn update_slot(
     Ok(Json(row.into()))
 }
 
+/// Delete a weekly slot
+///
+/// Refused while a booked class depends on it.
 #[utoipa::path(
     delete, path = "/mentors/me/slots/{slot_id}", tag = "mentors",
     security(("session" = [])),

@@ -36,6 +36,9 @@ pub struct SubjectInput {
 
 const MAX_FEE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 
+/// My subjects
+///
+/// The subjects the mentor teaches with experience and class fee.
 #[utoipa::path(
     get, path = "/mentors/me/subjects", tag = "mentors",
     security(("session" = [])),
@@ -55,6 +58,9 @@ pub async fn list_subjects(
     Ok(Json(subjects))
 }
 
+/// Add a subject
+///
+/// A subject with years of experience and the class fee; each subject once.
 #[utoipa::path(
     post, path = "/mentors/me/subjects", tag = "mentors",
     security(("session" = [])),
@@ -84,6 +90,9 @@ pub async fn add_subject(
     Ok((StatusCode::CREATED, Json(subject)))
 }
 
+/// Change a subject
+///
+/// New experience or fee; classes already booked keep their price.
 #[utoipa::path(
     put, path = "/mentors/me/subjects/{subject_id}", tag = "mentors",
     security(("session" = [])),
@@ -116,6 +125,9 @@ pub async fn update_subject(
     Ok(Json(subject))
 }
 
+/// Delete a subject
+///
+/// Students can no longer book it; booked classes stay.
 #[utoipa::path(
     delete, path = "/mentors/me/subjects/{subject_id}", tag = "mentors",
     security(("session" = [])),

@@ -64,6 +64,10 @@ pub struct UnreadCount {
     unread: i64,
 }
 
+/// My notifications
+///
+/// In-app notices (confirmations, reminders, cancellations, payouts), newest first, optionally
+/// unread only, a page at a time.
 #[utoipa::path(
     get, path = "/notifications", tag = "notifications",
     security(("session" = [])),
@@ -99,6 +103,9 @@ pub async fn list_notifications(
     })))
 }
 
+/// How many notifications are unread
+///
+/// For the badge on the bell.
 #[utoipa::path(
     get, path = "/notifications/unread-count", tag = "notifications",
     security(("session" = [])),
@@ -117,6 +124,9 @@ pub async fn unread_count(
     Ok(Json(UnreadCount { unread }))
 }
 
+/// Mark a notification read
+///
+/// Only the caller's own notifications.
 #[utoipa::path(
     post, path = "/notifications/{notification_id}/read", tag = "notifications",
     security(("session" = [])),
@@ -144,6 +154,9 @@ pub async fn mark_read(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Mark every notification read
+///
+/// All of the caller's notifications.
 #[utoipa::path(
     post, path = "/notifications/read-all", tag = "notifications",
     security(("session" = [])),

@@ -65,6 +65,10 @@ struct Payable {
     reference: String,
 }
 
+/// Start a Razorpay payment
+///
+/// Creates a Razorpay order for the student's booking or package; the answer has
+/// what Razorpay Checkout needs. Nothing changes when Razorpay can't be reached.
 #[utoipa::path(
     post, path = "/payments/razorpay/orders", tag = "payments",
     security(("session" = [])),
@@ -103,6 +107,10 @@ pub async fn razorpay_order(
     }))
 }
 
+/// Confirm a Razorpay payment
+///
+/// The signature Checkout returned, checked with the key secret; a valid one settles the
+/// payment exactly once (the webhook may have done it first) and confirms the class.
 #[utoipa::path(
     post, path = "/payments/razorpay/verify", tag = "payments",
     security(("session" = [])),
@@ -161,6 +169,10 @@ pub async fn razorpay_verify(
     }))
 }
 
+/// Start a Stripe payment
+///
+/// Creates a Stripe PaymentIntent for the student's booking or package; the answer has
+/// the client secret Stripe.js needs. The payment settles through the webhook.
 #[utoipa::path(
     post, path = "/payments/stripe/intents", tag = "payments",
     security(("session" = [])),

@@ -35,6 +35,10 @@ pub struct MarkPaid {
 /// A class whose payout has come due (paid or not).
 const DUE: &str = "b.status = 'completed' AND b.completed_at <= now() - interval '24 hours' AND b.mentor_payout > 0";
 
+/// Payouts due to mentors
+///
+/// Admin only. Paid classes completed at least 24 hours ago whose payout is not yet recorded,
+/// with the mentor's net amount.
 #[utoipa::path(
     get, path = "/admin/payouts", tag = "admin",
     security(("session" = [])),
@@ -58,6 +62,10 @@ pub async fn due_payouts(
     Ok(Json(payouts))
 }
 
+/// Record a payout
+///
+/// Admin only. Records that the mentor was paid for the class, with the UPI transaction
+/// reference.
 #[utoipa::path(
     post, path = "/admin/payouts/{booking_id}/paid", tag = "admin",
     security(("session" = [])),

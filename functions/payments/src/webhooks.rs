@@ -37,6 +37,11 @@ struct StripeEvent {
     data: Value,
 }
 
+/// Razorpay webhook
+///
+/// For Razorpay only: events signed with the webhook secret (`X-Razorpay-Signature` over the
+/// raw body). Payments settle exactly once, whichever of this and the client's verify arrives
+/// first.
 #[utoipa::path(
     post, path = "/payments/razorpay/webhook", tag = "payments",
     request_body(content = Object, description = "Razorpay event; `X-Razorpay-Signature` over the raw body"),
@@ -117,6 +122,10 @@ async fn apply_razorpay(state: &AppState, event: &RazorpayEvent) -> Result<&'sta
     Ok("processed")
 }
 
+/// Stripe webhook
+///
+/// For Stripe only: events signed with the endpoint secret (`Stripe-Signature`, timestamp
+/// checked). Payments and refunds settle exactly once.
 #[utoipa::path(
     post, path = "/payments/stripe/webhook", tag = "payments",
     request_body(content = Object, description = "Stripe event; `Stripe-Signature` over `t.raw_body`"),

@@ -75,6 +75,11 @@ pub struct Unread {
 const MESSAGE_COLUMNS: &str =
     "message_id, booking_id, sender_id, body, client_message_id, created_at";
 
+/// Send a chat message
+///
+/// A participant of the class sends a message: stored first, then pushed to the class chat
+/// group. Send a `clientMessageId`; a retry with the same id returns the stored message (200).
+/// Open until 7 days after the class, 20 messages a minute per person.
 #[utoipa::path(
     post, path = "/bookings/{booking_id}/messages", tag = "chat",
     security(("session" = [])),
@@ -160,6 +165,10 @@ pub async fn post_message(
     Ok((StatusCode::CREATED, Json(message)))
 }
 
+/// Receive a class's chat
+///
+/// Adds the caller's Web PubSub connection (from `connected`) to the class chat group, so new
+/// messages arrive as `chat.message`.
 #[utoipa::path(
     post, path = "/bookings/{booking_id}/messages/subscribe", tag = "chat",
     security(("session" = [])),
@@ -189,6 +198,9 @@ pub async fn subscribe(
     Ok(Json(Subscribed { group }))
 }
 
+/// A class's chat history
+///
+/// Oldest first, a page at a time, for the participants.
 #[utoipa::path(
     get, path = "/bookings/{booking_id}/messages", tag = "chat",
     security(("session" = [])),
@@ -228,6 +240,9 @@ pub async fn list_messages(
     })))
 }
 
+/// Unread chat messages
+///
+/// How many of the other participant's messages the caller has not read.
 #[utoipa::path(
     get, path = "/bookings/{booking_id}/messages/unread", tag = "chat",
     security(("session" = [])),
@@ -243,6 +258,9 @@ pub async fn unread(
     Ok(Json(count_unread(&state, booking_id, user.user_id).await?))
 }
 
+/// Mark chat messages read
+///
+/// Everything up to and including the given message.
 #[utoipa::path(
     post, path = "/bookings/{booking_id}/messages/read", tag = "chat",
     security(("session" = [])),

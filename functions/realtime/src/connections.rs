@@ -31,6 +31,11 @@ pub struct Negotiated {
     expires_at: DateTime<Utc>,
 }
 
+/// Connect to real time
+///
+/// A Web PubSub client URL with its access token, for the signed-in user (subprotocol
+/// `json.webpubsub.azure.v1`). The connection then joins a class's chat or video group through
+/// the routes that check participation.
 #[utoipa::path(
     post, path = "/realtime/negotiate", tag = "realtime",
     security(("session" = [])),
@@ -62,8 +67,10 @@ pub async fn negotiate(
     }))
 }
 
-/// The abuse-protection handshake: Web PubSub asks before sending events. Only our own
-/// service's host is allowed, so nobody can point another service's events at this app.
+/// Web PubSub abuse protection
+///
+/// For Web PubSub only: the handshake before it sends events. Only our own service's host is
+/// allowed, so nobody can point another service's events at this app.
 #[utoipa::path(
     options, path = "/realtime/events", tag = "realtime",
     params(("WebHook-Request-Origin" = String, Header, description = "The Web PubSub host asking to send events")),
@@ -92,6 +99,10 @@ pub async fn allow_events(State(state): State<AppState>, headers: HeaderMap) -> 
     Ok((StatusCode::OK, [("webhook-allowed-origin", origin)]).into_response())
 }
 
+/// Web PubSub events
+///
+/// For Web PubSub only, with its managed identity's Entra token: connected and disconnected
+/// events, which record who owns a connection and announce presence in class groups.
 #[utoipa::path(
     post, path = "/realtime/events", tag = "realtime",
     responses(

@@ -60,6 +60,11 @@ pub struct FallbackLink {
     url: Option<String>,
 }
 
+/// Join a class's video
+///
+/// Adds the caller's connection to the class video group (offer, answer and ICE go through it)
+/// from 15 minutes before the start to 5 minutes after the end of a confirmed class, with STUN
+/// and TURN servers (time-limited TURN credentials).
 #[utoipa::path(
     post, path = "/bookings/{booking_id}/video/join", tag = "video",
     security(("session" = [])),
@@ -159,6 +164,10 @@ pub async fn join(
     }))
 }
 
+/// Set a fallback meeting link
+///
+/// The class's mentor gives an external meeting link for when video fails; both participants
+/// see it.
 #[utoipa::path(
     put, path = "/bookings/{booking_id}/video/fallback-link", tag = "video",
     security(("session" = [])),

@@ -113,6 +113,10 @@ pub struct EventCount {
     count: i64,
 }
 
+/// Report WebRTC statistics
+///
+/// A participant's client posts quality samples in batches (every 3 s in the product's client);
+/// they feed the admin quality summary.
 #[utoipa::path(
     post, path = "/webrtc/stats", tag = "video",
     security(("session" = [])),
@@ -204,6 +208,10 @@ pub async fn post_stats(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Report WebRTC events
+///
+/// A participant's client posts notable events in batches: ICE restarts, degraded quality, the
+/// fallback link used.
 #[utoipa::path(
     post, path = "/webrtc/events", tag = "video",
     security(("session" = [])),
@@ -282,6 +290,10 @@ pub async fn post_events(
     Ok(StatusCode::ACCEPTED)
 }
 
+/// Call quality summary
+///
+/// Admin only. WebRTC quality over the last days (7 by default, up to 90): samples per
+/// connection type and event counts.
 #[utoipa::path(
     get, path = "/admin/webrtc/summary", tag = "admin",
     security(("session" = [])),

@@ -55,6 +55,9 @@ const RECORDINGS: &str = r#"
     WHERE r.status = 'ready'
       AND ($2::text = 'admin' OR b.student_id = $1 OR b.mentor_id = $1)"#;
 
+/// My class recordings
+///
+/// The caller's class recordings, newest class first (admins: all), a page at a time.
 #[utoipa::path(
     get, path = "/recordings", tag = "recordings",
     security(("session" = [])),
@@ -87,6 +90,11 @@ pub async fn list_recordings(
     })))
 }
 
+/// Watch a recording
+///
+/// A read URL valid for 60 minutes, for the class's participants and admins. A demo's recording
+/// stays locked for the student until they complete a regular class with that mentor (`403
+/// RECORDING_LOCKED`).
 #[utoipa::path(
     get, path = "/recordings/{recording_id}/url", tag = "recordings",
     security(("session" = [])),

@@ -47,6 +47,10 @@ struct Class {
     merged: bool,
 }
 
+/// Begin a recording part
+///
+/// The class's mentor gets a URL to send part `n` of the recording straight to storage (a Put
+/// Block); parts may arrive in any order and be sent again.
 #[utoipa::path(
     post, path = "/bookings/{booking_id}/recording/parts/{part_number}/upload", tag = "recordings",
     security(("session" = [])),
@@ -77,6 +81,10 @@ pub async fn start_part(
     Ok(Json(target))
 }
 
+/// Complete a recording part
+///
+/// Checks that storage has the block and records the part. After the class the recordings timer
+/// assembles the parts in order into one WebM file.
 #[utoipa::path(
     post, path = "/bookings/{booking_id}/recording/parts/{part_number}/complete", tag = "recordings",
     security(("session" = [])),

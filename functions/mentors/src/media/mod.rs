@@ -17,6 +17,9 @@ use crate::profile;
 pub use cleanup::TIMER;
 pub use upload::{__path_complete_upload, __path_start_upload, complete_upload, start_upload};
 
+/// My photo and intro video
+///
+/// The mentor's files with their review status, rejection reason and read URLs.
 #[utoipa::path(
     get, path = "/mentors/me/media", tag = "mentors",
     security(("session" = [])),
@@ -39,6 +42,9 @@ pub async fn my_media(
     Ok(Json(views))
 }
 
+/// Remove my photo or intro video
+///
+/// Deletes the file and its row; the public profile no longer shows it.
 #[utoipa::path(
     delete, path = "/mentors/me/media/{kind}", tag = "mentors",
     security(("session" = [])),

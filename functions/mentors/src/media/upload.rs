@@ -63,6 +63,11 @@ struct Pending {
     content_type: String,
 }
 
+/// Begin a photo or video upload
+///
+/// Declare the content type and size; the answer is a write URL for exactly one new blob (valid
+/// for an hour) with the method and headers to send. PUT the file there, straight to storage,
+/// then complete the upload.
 #[utoipa::path(
     post, path = "/mentors/me/media/{kind}/uploads", tag = "mentors",
     security(("session" = [])),
@@ -117,6 +122,11 @@ pub async fn start_upload(
     ))
 }
 
+/// Complete a photo or video upload
+///
+/// Checks what storage received (size, content type, first bytes) and records it for admin
+/// review, replacing the previous file of this kind. A refused file is deleted and nothing is
+/// recorded.
 #[utoipa::path(
     post, path = "/mentors/me/media/{kind}/uploads/{upload_id}/complete", tag = "mentors",
     security(("session" = [])),
