@@ -51,12 +51,15 @@ param postgresMaxConnections int = 400
 @description('PgBouncer server connections per user/database pair; below postgresMaxConnections with room for direct sessions.')
 param pgbouncerPoolSize int = 300
 
-@description('Postgres administrator login (also the app\'s login).')
-param postgresAdminLogin string = 'codeconnect'
+@description('Display name of the Entra group administering Postgres (operators run migrations as it; infra/README.md).')
+param postgresEntraAdminName string
 
-@secure()
-@description('Postgres administrator password.')
-param postgresAdminPassword string
+@description('Object id of that Entra group.')
+param postgresEntraAdminObjectId string
+
+@description('Kind of that Entra principal: a Group (recommended: every operator signs in as the group\'s role), a User or a ServicePrincipal.')
+@allowed(['Group', 'User', 'ServicePrincipal'])
+param postgresEntraAdminType string = 'Group'
 
 @description('Client connections each Function App instance opens to PgBouncer (DATABASE_MAX_CONNECTIONS).')
 param databaseMaxConnections int = 20
@@ -207,7 +210,7 @@ module keyVault 'modules/keyvault.bicep' = {
   }
 }
 
-// Postgres with PgBouncer; writes the database URLs to Key Vault.
+// Postgres with PgBouncer and Entra authentication only.
 module postgres 'modules/postgres.bicep' = {
   name: 'postgres'
   params: {
@@ -220,10 +223,12 @@ module postgres 'modules/postgres.bicep' = {
     storageSizeGB: postgresStorageSizeGB
     maxConnections: postgresMaxConnections
     pgbouncerPoolSize: pgbouncerPoolSize
-    administratorLogin: postgresAdminLogin
-    administratorPassword: postgresAdminPassword
+    entraAdminName: postgresEntraAdminName
+    entraAdminObjectId: postgresEntraAdminObjectId
+    entraAdminType: postgresEntraAdminType
+    // A system-assigned identity is named after its app.
+    appIdentityName: appName
     databaseName: 'codeconnect'
-    keyVaultName: keyVault.outputs.vaultName
   }
 }
 
@@ -290,11 +295,10 @@ module appSettings 'modules/appsettings.bicep' = {
     mediaContainerName: containers.media
     recordingsContainerName: containers.recordings
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    databaseUrl: postgres.outputs.pooledUrl
+    // No read replica yet: reads go to the primary through PgBouncer.
+    databaseReadUrl: postgres.outputs.pooledUrl
     secretUris: {
-      databaseUrl: postgres.outputs.pooledUrlSecretUri
-      databaseDirectUrl: postgres.outputs.directUrlSecretUri
-      // No read replica yet: reads go to the primary through PgBouncer.
-      databaseReadUrl: postgres.outputs.pooledUrlSecretUri
       redisUrl: redis.outputs.urlSecretUri
       sendgridApiKey: integrationSecretUri(keyVault.outputs.vaultUri, 'sendgrid-api-key', sendgridApiKey)
       razorpayKeySecret: integrationSecretUri(keyVault.outputs.vaultUri, 'razorpay-key-secret', razorpayKeySecret)

@@ -22,9 +22,6 @@ param appInsightsConnectionString string
 
 @description('Versionless Key Vault secret URIs; an empty URI leaves that setting empty (integration off).')
 param secretUris {
-  databaseUrl: string
-  databaseDirectUrl: string
-  databaseReadUrl: string
   redisUrl: string
   sendgridApiKey: string
   razorpayKeySecret: string
@@ -34,6 +31,12 @@ param secretUris {
   turnSharedSecret: string
   resetCodeKey: string
 }
+
+@description('The pooled Postgres URL: PgBouncer, the app identity\'s role, no password.')
+param databaseUrl string
+
+@description('The Postgres URL for reads that may lag (the primary until a replica exists).')
+param databaseReadUrl string
 
 @description('Client connections each instance opens to PgBouncer.')
 param databaseMaxConnections int
@@ -107,10 +110,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     API_ALLOWED_ORIGINS: join(allowedOrigins, ',')
     PUBLIC_BASE_URL: publicBaseUrl
 
-    // Postgres: the app through PgBouncer (6432), migrations direct (5432).
-    DATABASE_URL: keyVaultReference(secretUris.databaseUrl)
-    DATABASE_DIRECT_URL: keyVaultReference(secretUris.databaseDirectUrl)
-    DATABASE_READ_URL: keyVaultReference(secretUris.databaseReadUrl)
+    // Postgres through PgBouncer (6432) as the app identity's role, its Entra token the password. Migrations
+    // run from an operator's machine over the direct port (5432), never from the app.
+    DATABASE_URL: databaseUrl
+    DATABASE_AUTH: 'entra'
+    DATABASE_READ_URL: databaseReadUrl
     DATABASE_MAX_CONNECTIONS: string(databaseMaxConnections)
     DATABASE_ACQUIRE_TIMEOUT_SECS: '30'
 

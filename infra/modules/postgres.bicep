@@ -1,4 +1,5 @@
-// PostgreSQL Flexible Server with the built-in PgBouncer, and the app's connection URLs as Key Vault secrets.
+// PostgreSQL Flexible Server with the built-in PgBouncer, Microsoft Entra authentication only: the app signs
+// in with its managed identity's token, operators with theirs as members of the Entra admin group.
 
 @description('Azure region for the resources.')
 param location string
@@ -28,21 +29,23 @@ param maxConnections int
 @description('Server connections PgBouncer keeps per user/database pair; keep below maxConnections.')
 param pgbouncerPoolSize int
 
-@description('Administrator login, also used by the app.')
-param administratorLogin string
+@description('Display name of the Entra group (or user) administering the server; operators sign in as it.')
+param entraAdminName string
 
-@secure()
-@description('Administrator password.')
-param administratorPassword string
+@description('Object id of that Entra principal.')
+param entraAdminObjectId string
+
+@description('Kind of that Entra principal.')
+@allowed(['Group', 'User', 'ServicePrincipal'])
+param entraAdminType string
+
+@description('Name of the app\'s managed identity: its database role and the user in DATABASE_URL.')
+param appIdentityName string
 
 @description('Database the app uses.')
 param databaseName string
 
-@description('Key Vault that receives the connection URLs.')
-param keyVaultName string
-
 var host = server.properties.fullyQualifiedDomainName
-var credentials = '${uriComponent(administratorLogin)}:${uriComponent(administratorPassword)}'
 
 // Server parameters, applied in this order one at a time (the server rejects concurrent changes).
 var serverParameters = [
@@ -60,7 +63,7 @@ var serverParameters = [
   { name: 'azure.extensions', value: 'BTREE_GIST' }
 ]
 
-// General Purpose server; password auth for the app's URLs, Entra enabled for operators.
+// General Purpose server; no password sign-in at all.
 resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   name: serverName
   location: location
@@ -68,11 +71,9 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   sku: { name: skuName, tier: skuTier }
   properties: {
     version: version
-    administratorLogin: administratorLogin
-    administratorLoginPassword: administratorPassword
     authConfig: {
       activeDirectoryAuth: 'Enabled'
-      passwordAuth: 'Enabled'
+      passwordAuth: 'Disabled'
       tenantId: subscription().tenantId
     }
     storage: { storageSizeGB: storageSizeGB, autoGrow: 'Enabled' }
@@ -82,7 +83,7 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
   }
 }
 
-// Flex Consumption has no fixed outbound addresses, so allow Azure services (TLS and the password still apply).
+// Flex Consumption has no fixed outbound addresses, so allow Azure services (TLS and an Entra token still apply).
 resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
   parent: server
   name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
@@ -107,26 +108,21 @@ resource database 'Microsoft.DBforPostgreSQL/flexibleServers/databases@2024-08-0
   dependsOn: [configurations]
 }
 
-// Existing vault the URLs are written to; they carry the password.
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
-  name: keyVaultName
-}
-
-// DATABASE_URL: the app's pooled endpoint, PgBouncer on 6432.
-resource pooledUrl 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'database-url'
-  properties: { value: 'postgres://${credentials}@${host}:6432/${database.name}?sslmode=require' }
-}
-
-// DATABASE_DIRECT_URL: the server itself on 5432, for migrations (session advisory lock) and admin commands.
-resource directUrl 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'database-direct-url'
-  properties: { value: 'postgres://${credentials}@${host}:5432/${database.name}?sslmode=require' }
+// The Entra administrator: creates the app identity's role (pgaadauth_create_principal_with_oid), runs the
+// migrations and grants (infra/README.md). After the database, so it never races a configuration change.
+resource entraAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {
+  parent: server
+  name: entraAdminObjectId
+  properties: {
+    principalName: entraAdminName
+    principalType: entraAdminType
+    tenantId: subscription().tenantId
+  }
+  dependsOn: [database]
 }
 
 output serverName string = server.name
 output host string = host
-output pooledUrlSecretUri string = pooledUrl.properties.secretUri
-output directUrlSecretUri string = directUrl.properties.secretUri
+output databaseName string = database.name
+// DATABASE_URL: the app's pooled endpoint, PgBouncer on 6432, as its identity's role; no password (the token is).
+output pooledUrl string = 'postgres://${uriComponent(appIdentityName)}@${host}:6432/${database.name}?sslmode=require'

@@ -12,6 +12,7 @@ mod booking_races;
 mod booking_rules;
 mod booking_timers;
 mod chat;
+mod database_credentials;
 mod discovery;
 mod lockout;
 mod media;

@@ -20,6 +20,10 @@ const REQUIRED: &[(&str, &[&str])] = &[
         &["location"],
     ),
     (
+        "Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01",
+        &[],
+    ),
+    (
         "Microsoft.DBforPostgreSQL/flexibleServers/configurations@2024-08-01",
         &[],
     ),

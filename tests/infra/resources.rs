@@ -385,44 +385,51 @@ fn postgres_parameters_are_applied_one_at_a_time() {
 }
 
 #[test]
-fn connection_urls_in_key_vault_use_the_right_ports_and_tls() {
+fn the_redis_url_in_key_vault_uses_tls() {
     let files = infra_files();
     let secrets = declared(&files, "Microsoft.KeyVault/vaults/secrets");
-    let cases = [
-        (
-            "database-url",
-            "postgres://",
-            &[":6432/", "sslmode=require"][..],
-        ),
-        (
-            "database-direct-url",
-            "postgres://",
-            &[":5432/", "sslmode=require"][..],
-        ),
-        ("redis-url", "rediss://", &[":10000"][..]),
-    ];
+    let secret = secrets
+        .iter()
+        .find(|secret| secret.literal("name").as_deref() == Some("redis-url"))
+        .expect("no Key Vault secret redis-url");
+    let value = secret
+        .property("properties.value")
+        .and_then(|node| secret.file.template(node))
+        .unwrap_or_default();
+    assert!(value.starts_with("rediss://"), "redis-url: `{value}`");
+    assert!(value.contains(":10000"), "redis-url: `{value}`");
+}
 
-    for (secret_name, scheme, fragments) in cases {
-        let secret = secrets
-            .iter()
-            .find(|secret| secret.literal("name").as_deref() == Some(secret_name))
-            .unwrap_or_else(|| panic!("no Key Vault secret {secret_name}"));
-        let value = secret
-            .property("properties.value")
-            .and_then(|node| secret.file.template(node))
-            .unwrap_or_default();
-
-        assert!(
-            value.starts_with(scheme),
-            "{secret_name}: `{value}` is not {scheme}"
-        );
-        for fragment in fragments {
-            assert!(
-                value.contains(fragment),
-                "{secret_name}: `{value}` lacks {fragment}"
-            );
-        }
-    }
+#[test]
+fn postgres_takes_entra_tokens_only_and_names_its_entra_administrator() {
+    let files = infra_files();
+    let server = declared(&files, "Microsoft.DBforPostgreSQL/flexibleServers");
+    let server = server.first().expect("a Postgres server");
+    let literal = |path: &str| {
+        server
+            .property(path)
+            .and_then(|node| server.file.literal(node))
+    };
+    assert_eq!(
+        literal("properties.authConfig.activeDirectoryAuth").as_deref(),
+        Some("Enabled")
+    );
+    assert_eq!(
+        literal("properties.authConfig.passwordAuth").as_deref(),
+        Some("Disabled")
+    );
+    assert!(
+        server
+            .property("properties.administratorLoginPassword")
+            .is_none()
+    );
+    let admins = declared(
+        &files,
+        "Microsoft.DBforPostgreSQL/flexibleServers/administrators",
+    );
+    let admin = admins.first().expect("an Entra administrator");
+    assert!(admin.property("properties.principalName").is_some());
+    assert!(admin.property("properties.principalType").is_some());
 }
 
 #[test]

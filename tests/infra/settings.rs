@@ -27,6 +27,10 @@ const NOT_SET_IN_AZURE: &[(&str, &str)] = &[
         "LOCAL_PUBSUB_PORT",
         "local only: the handler's own hub when no Web PubSub is configured",
     ),
+    (
+        "DATABASE_DIRECT_URL",
+        "operators only: migrations and grants over the direct port, with their own Entra token",
+    ),
 ];
 
 /// Settings planned in issue 8 that Azure provides even before the Rust code reads them.
@@ -72,12 +76,10 @@ const HOST_SETTINGS: &[&str] = &[
     "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 ];
 
-/// Settings whose value holds a secret and so must be a Key Vault reference.
+/// Settings whose value holds a secret and so must be a Key Vault reference: the third parties'
+/// keys (no Entra there) and the app's own reset-code key. Azure's services are reached with
+/// the app identity's tokens instead.
 const SECRET_SETTINGS: &[&str] = &[
-    "DATABASE_URL",
-    "DATABASE_DIRECT_URL",
-    "DATABASE_READ_URL",
-    "REDIS_URL",
     "SENDGRID_API_KEY",
     "RAZORPAY_KEY_SECRET",
     "RAZORPAY_WEBHOOK_SECRET",
@@ -86,6 +88,10 @@ const SECRET_SETTINGS: &[&str] = &[
     "TURN_SHARED_SECRET",
     "RESET_CODE_KEY",
 ];
+
+/// Key Vault references still standing for an Azure service, until it takes the app's Entra
+/// token (issue 21: Redis next).
+const PENDING_ENTRA: &[&str] = &["REDIS_URL"];
 
 /// Settings that must not be set, and why.
 const FORBIDDEN_SETTINGS: &[(&str, &str)] = &[
@@ -223,6 +229,65 @@ fn secret_settings_are_key_vault_references() {
             setting.file.location(setting.value),
             setting.file.text(setting.value)
         );
+    }
+}
+
+#[test]
+fn no_app_setting_holds_a_password_and_only_third_party_secrets_come_from_key_vault() {
+    let files = infra_files();
+    for setting in app_settings(&files) {
+        let text = setting.file.text(setting.value);
+        // `scheme://user:password@host`: a credential inside a URL.
+        let userinfo = text
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', '?']).next())
+            .and_then(|authority| authority.rsplit_once('@'))
+            .map(|(userinfo, _)| userinfo);
+        assert!(
+            !userinfo.is_some_and(|userinfo| userinfo.contains(':')),
+            "{} carries a password: {text}",
+            setting.name
+        );
+        if is_key_vault_reference(&setting) {
+            assert!(
+                SECRET_SETTINGS.contains(&setting.name.as_str())
+                    || PENDING_ENTRA.contains(&setting.name.as_str()),
+                "{} comes from Key Vault, but an Azure service takes the app's Entra token",
+                setting.name
+            );
+        }
+    }
+}
+
+#[test]
+fn postgres_is_reached_as_the_app_identity_with_its_token() {
+    let files = infra_files();
+    let settings = app_settings(&files);
+    let value = |name: &str| {
+        let setting = settings
+            .iter()
+            .find(|setting| setting.name == name)
+            .unwrap_or_else(|| panic!("{name} is not an app setting"));
+        setting.file.text(setting.value).to_owned()
+    };
+    assert_eq!(value("DATABASE_AUTH"), "'entra'");
+    assert_eq!(value("DATABASE_URL"), "databaseUrl");
+    let postgres = files
+        .iter()
+        .find(|file| file.path == "infra/modules/postgres.bicep")
+        .expect("the Postgres module");
+    let url = postgres
+        .source()
+        .lines()
+        .find_map(|line| line.strip_prefix("output pooledUrl string = "))
+        .expect("the module's pooledUrl output");
+    for fragment in [
+        "'postgres://${uriComponent(appIdentityName)}@",
+        ":6432/",
+        "sslmode=require",
+    ] {
+        assert!(url.contains(fragment), "pooledUrl {url} lacks {fragment}");
     }
 }
 

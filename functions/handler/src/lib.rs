@@ -85,7 +85,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
         local_issuer = Some(local.issuer);
     }
     let state = AppState {
-        db: platform::db::pool(&config.database)?,
+        db: platform::db::pool(&config.database).await?,
         cache: Cache::new(&config.cache)?,
         blobs: azure_clients::blob::from_config(&config.blob).context("blob storage")?,
         pubsub: azure_clients::pubsub::PubSub::new(&config.realtime).context("Web PubSub")?,

@@ -35,6 +35,9 @@ enum Command {
     Migrate,
     /// Create an admin; the password comes from ADMIN_PASSWORD or standard input
     CreateAdmin { email: String },
+    /// Grant the request pool's role (the managed identity's in Azure) what the app needs, over
+    /// DATABASE_DIRECT_URL as the database's owner
+    GrantAppRole { role: String },
     /// Insert demo accounts for a local run
     SeedDemo,
     /// Assemble the deployable function app folder
@@ -83,6 +86,13 @@ async fn main() -> anyhow::Result<()> {
                 Err(_) => read_line("admin password: ")?,
             };
             handler::commands::create_admin(&database, &email, password).await
+        }
+        Command::GrantAppRole { role } => {
+            let database = database_settings()?;
+            let url = database.direct_url.as_ref().context(
+                "DATABASE_DIRECT_URL is required (the direct Postgres port, as the database's owner)",
+            )?;
+            handler::commands::grant_app_role(url.expose_secret(), &role).await
         }
         Command::SeedDemo => handler::commands::seed_demo(&database_settings()?).await,
         Command::Package { out_dir } => handler::commands::package(&out_dir),

@@ -126,6 +126,19 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a pooled connection.
     pub acquire_timeout: Duration,
+    /// `DATABASE_AUTH`: how the request pool signs in.
+    pub auth: DatabaseAuth,
+}
+
+/// How the request pool signs in to Postgres.
+#[derive(Debug, Clone)]
+pub enum DatabaseAuth {
+    /// `password` (the default): with what `DATABASE_URL` carries.
+    Url,
+    /// `entra`: `DATABASE_URL` names the app identity's role and carries no password; the
+    /// identity's Entra token for Azure Database for PostgreSQL is the password, renewed before
+    /// it expires (`platform::db`).
+    Entra(ManagedIdentity),
 }
 
 #[derive(Debug, Clone)]
@@ -334,6 +347,28 @@ impl<'a> Reader<'a> {
             direct_url: self.optional("DATABASE_DIRECT_URL").map(Secret::from),
             max_connections: self.parsed("DATABASE_MAX_CONNECTIONS", 20),
             acquire_timeout: Duration::from_secs(self.parsed("DATABASE_ACQUIRE_TIMEOUT_SECS", 30)),
+            auth: self.database_auth(),
+        }
+    }
+
+    fn database_auth(&mut self) -> DatabaseAuth {
+        match self.optional("DATABASE_AUTH").as_deref().map(str::trim) {
+            None | Some("password") => DatabaseAuth::Url,
+            Some("entra") => {
+                let url = (self.lookup)("DATABASE_URL").unwrap_or_default();
+                if reqwest::Url::parse(&url).is_ok_and(|url| url.password().is_some()) {
+                    self.problems.push(
+                        "DATABASE_URL carries a password, but DATABASE_AUTH=entra signs in with the managed identity's token".into(),
+                    );
+                }
+                DatabaseAuth::Entra(ManagedIdentity::Azure)
+            }
+            Some(other) => {
+                self.problems.push(format!(
+                    "DATABASE_AUTH must be password or entra, not {other:?}"
+                ));
+                DatabaseAuth::Url
+            }
         }
     }
 
@@ -544,6 +579,41 @@ mod tests {
     }
 
     const TEST_KEY: &str = "reset-code-key-of-32-characters!";
+
+    #[test]
+    fn entra_database_auth_signs_in_as_the_managed_identity_and_wants_no_password() {
+        let config = config_from(&[
+            (
+                "DATABASE_URL",
+                "postgres://codeconnect-app@db:6432/codeconnect?sslmode=require",
+            ),
+            ("DATABASE_AUTH", "entra"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            config.database.auth,
+            DatabaseAuth::Entra(ManagedIdentity::Azure)
+        ));
+        let default = config_from(&[("DATABASE_URL", "postgres://app:pw@db/codeconnect")]).unwrap();
+        assert!(matches!(default.database.auth, DatabaseAuth::Url));
+        let problems = |pairs: &[(&str, &str)]| config_from(pairs).unwrap_err().problems;
+        assert_eq!(
+            problems(&[
+                ("DATABASE_URL", "postgres://app:pw@db/codeconnect"),
+                ("DATABASE_AUTH", "entra")
+            ]),
+            [
+                "DATABASE_URL carries a password, but DATABASE_AUTH=entra signs in with the managed identity's token"
+            ]
+        );
+        assert_eq!(
+            problems(&[
+                ("DATABASE_URL", "postgres://app@db/codeconnect"),
+                ("DATABASE_AUTH", "aad")
+            ]),
+            ["DATABASE_AUTH must be password or entra, not \"aad\""]
+        );
+    }
 
     #[test]
     fn missing_required_settings_are_named() {

@@ -26,8 +26,8 @@ use azure_clients::pubsub::{PubSubEndpoint, PubSubService, RealtimeConfig};
 use domain::platform_settings::{RateLimits, Setting};
 use platform::AppState;
 use platform::config::{
-    CacheConfig, Config, DatabaseConfig, MailConfig, PaymentsConfig, Secret, SendGridConfig,
-    TurnConfig,
+    CacheConfig, Config, DatabaseAuth, DatabaseConfig, MailConfig, PaymentsConfig, Secret,
+    SendGridConfig, TurnConfig,
 };
 use platform::rate_limit::Quota;
 use reqwest::{Response, StatusCode};
@@ -128,6 +128,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             direct_url: Some(Secret::from(direct_url.clone())),
             max_connections: 20,
             acquire_timeout: Duration::from_secs(30),
+            auth: DatabaseAuth::Url,
         },
         cache: CacheConfig {
             redis_url: redis_url.map(Secret::from),

@@ -1,6 +1,9 @@
 //! Postgres access. The app pool talks to PgBouncer in transaction mode; migrations and admin
 //! commands use the direct port, because sqlx's migrator holds a session advisory lock that a
-//! transaction-mode pooler would not keep.
+//! transaction-mode pooler would not keep. With `DATABASE_AUTH=entra` the pool signs in with
+//! the managed identity's token (`entra`).
+
+pub mod entra;
 
 use std::str::FromStr;
 
@@ -8,24 +11,36 @@ use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::config::DatabaseConfig;
 use crate::config::ExposeSecret;
+use crate::config::{DatabaseAuth, DatabaseConfig};
 use crate::telemetry;
 
 /// The schema, embedded at compile time from `shared/migrations`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// Builds the request pool. It connects lazily, so the handler answers the host's readiness
-/// probe at once even while Postgres is still warming up.
-pub fn pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
+/// probe at once even while Postgres is still warming up; with Entra auth it first fetches the
+/// identity's token (from the host's local identity endpoint).
+pub async fn pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
     let options = connect_options(config.url.expose_secret())?;
-    Ok(PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .min_connections(0)
         .acquire_timeout(config.acquire_timeout)
         // Every acquire reports its wait, for the pool metric (`telemetry`).
         .acquire_time_level(log::LevelFilter::Debug)
-        .connect_lazy_with(options))
+        .connect_lazy_with(options.clone());
+    if let DatabaseAuth::Entra(identity) = &config.auth {
+        let credential = azure_clients::entra::credential(identity)?;
+        entra::TokenPassword {
+            pool: pool.clone(),
+            options,
+            credential,
+        }
+        .start()
+        .await;
+    }
+    Ok(pool)
 }
 
 /// Reports the pool's connections in use and idle at every metric export, for the process's
