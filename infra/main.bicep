@@ -232,7 +232,7 @@ module postgres 'modules/postgres.bicep' = {
   }
 }
 
-// Azure Managed Redis; writes REDIS_URL to Key Vault.
+// Azure Managed Redis with Entra authentication only; the app identity gets its access policy.
 module redis 'modules/redis.bicep' = {
   name: 'redis'
   params: {
@@ -240,7 +240,7 @@ module redis 'modules/redis.bicep' = {
     clusterName: '${namePrefix}-redis-${take(token, 6)}'
     tags: allTags
     skuName: redisSkuName
-    keyVaultName: keyVault.outputs.vaultName
+    appPrincipalId: functionApp.outputs.principalId
   }
 }
 
@@ -298,8 +298,8 @@ module appSettings 'modules/appsettings.bicep' = {
     databaseUrl: postgres.outputs.pooledUrl
     // No read replica yet: reads go to the primary through PgBouncer.
     databaseReadUrl: postgres.outputs.pooledUrl
+    redisUrl: redis.outputs.url
     secretUris: {
-      redisUrl: redis.outputs.urlSecretUri
       sendgridApiKey: integrationSecretUri(keyVault.outputs.vaultUri, 'sendgrid-api-key', sendgridApiKey)
       razorpayKeySecret: integrationSecretUri(keyVault.outputs.vaultUri, 'razorpay-key-secret', razorpayKeySecret)
       razorpayWebhookSecret: integrationSecretUri(keyVault.outputs.vaultUri, 'razorpay-webhook-secret', razorpayWebhookSecret)

@@ -22,7 +22,6 @@ param appInsightsConnectionString string
 
 @description('Versionless Key Vault secret URIs; an empty URI leaves that setting empty (integration off).')
 param secretUris {
-  redisUrl: string
   sendgridApiKey: string
   razorpayKeySecret: string
   razorpayWebhookSecret: string
@@ -37,6 +36,9 @@ param databaseUrl string
 
 @description('The Postgres URL for reads that may lag (the primary until a replica exists).')
 param databaseReadUrl string
+
+@description('The Redis URL: TLS, no credentials (the app signs in with its identity).')
+param redisUrl string
 
 @description('Client connections each instance opens to PgBouncer.')
 param databaseMaxConnections int
@@ -118,8 +120,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     DATABASE_MAX_CONNECTIONS: string(databaseMaxConnections)
     DATABASE_ACQUIRE_TIMEOUT_SECS: '30'
 
-    // Redis.
-    REDIS_URL: keyVaultReference(secretUris.redisUrl)
+    // Redis as the app identity (username its object id, password its token).
+    REDIS_URL: redisUrl
+    REDIS_AUTH: 'entra'
     REDIS_KEY_PREFIX: redisKeyPrefix
     REDIS_TIMEOUT_MS: '1000'
 

@@ -1,4 +1,5 @@
-// Azure Managed Redis (the successor of Azure Cache for Redis) for hot reads, with REDIS_URL in Key Vault.
+// Azure Managed Redis (the successor of Azure Cache for Redis) for hot reads, with Entra authentication only:
+// the app signs in with its managed identity (username its object id, password its token).
 
 @description('Azure region for the resources.')
 param location string
@@ -12,8 +13,8 @@ param tags object
 @description('Managed Redis SKU, e.g. Balanced_B1.')
 param skuName string
 
-@description('Key Vault that receives REDIS_URL.')
-param keyVaultName string
+@description('Object id of the app\'s managed identity, given the database\'s default access policy.')
+param appPrincipalId string
 
 // The cluster: TLS 1.2 only. API 2025-07-01 requires publicNetworkAccess.
 resource cluster 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
@@ -28,7 +29,7 @@ resource cluster 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
   }
 }
 
-// The one database: TLS on port 10000, non-clustered protocol for the redis crate's ConnectionManager, access keys on for the URL.
+// The one database: TLS on port 10000, non-clustered protocol for the redis crate's ConnectionManager, no access keys.
 resource database 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' = {
   parent: cluster
   name: 'default'
@@ -37,24 +38,21 @@ resource database 'Microsoft.Cache/redisEnterprise/databases@2025-07-01' = {
     clientProtocol: 'Encrypted'
     clusteringPolicy: 'EnterpriseCluster'
     evictionPolicy: 'VolatileLRU'
-    accessKeysAuthentication: 'Enabled'
+    accessKeysAuthentication: 'Disabled'
   }
 }
 
-// Existing vault REDIS_URL is written to; it carries the access key.
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
-  name: keyVaultName
-}
-
-// REDIS_URL: rediss:// with the URL-encoded access key (keys contain / + =).
-resource redisUrl 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
-  parent: vault
-  name: 'redis-url'
+// The app identity may use the database (the only policy Managed Redis offers: read and write every key).
+resource appAccess 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments@2025-07-01' = {
+  parent: database
+  name: 'codeconnectapp'
   properties: {
-    value: 'rediss://:${uriComponent(database.listKeys().primaryKey)}@${cluster.properties.hostName}:10000'
+    accessPolicyName: 'default'
+    user: { objectId: appPrincipalId }
   }
 }
 
 output clusterName string = cluster.name
 output hostName string = cluster.properties.hostName
-output urlSecretUri string = redisUrl.properties.secretUri
+// REDIS_URL: TLS, no credentials (REDIS_AUTH=entra).
+output url string = 'rediss://${cluster.properties.hostName}:10000'

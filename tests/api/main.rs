@@ -11,6 +11,7 @@ mod booking_changes;
 mod booking_races;
 mod booking_rules;
 mod booking_timers;
+mod cache_credentials;
 mod chat;
 mod database_credentials;
 mod discovery;

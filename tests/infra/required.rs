@@ -16,6 +16,10 @@ const REQUIRED: &[(&str, &[&str])] = &[
     ),
     ("Microsoft.Cache/redisEnterprise/databases@2025-07-01", &[]),
     (
+        "Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments@2025-07-01",
+        &["properties.user", "properties.accessPolicyName"],
+    ),
+    (
         "Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01",
         &["location"],
     ),

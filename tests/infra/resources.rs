@@ -385,19 +385,43 @@ fn postgres_parameters_are_applied_one_at_a_time() {
 }
 
 #[test]
-fn the_redis_url_in_key_vault_uses_tls() {
+fn redis_takes_entra_tokens_only_and_admits_the_app_identity() {
     let files = infra_files();
-    let secrets = declared(&files, "Microsoft.KeyVault/vaults/secrets");
-    let secret = secrets
+    let databases = declared(&files, "Microsoft.Cache/redisEnterprise/databases");
+    let database = databases.first().expect("a Redis database");
+    let keys = database
+        .property("properties.accessKeysAuthentication")
+        .and_then(|node| database.file.literal(node));
+    assert_eq!(keys.as_deref(), Some("Disabled"));
+    let assignments = declared(
+        &files,
+        "Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments",
+    );
+    let [assignment] = assignments.as_slice() else {
+        panic!("one access policy assignment, for the app identity");
+    };
+    let text = |path: &str| {
+        assignment
+            .property(path)
+            .map(|node| assignment.file.text(node).to_owned())
+    };
+    assert_eq!(
+        text("properties.accessPolicyName").as_deref(),
+        Some("'default'")
+    );
+    assert_eq!(
+        text("properties.user.objectId").as_deref(),
+        Some("appPrincipalId")
+    );
+    let main = files
         .iter()
-        .find(|secret| secret.literal("name").as_deref() == Some("redis-url"))
-        .expect("no Key Vault secret redis-url");
-    let value = secret
-        .property("properties.value")
-        .and_then(|node| secret.file.template(node))
-        .unwrap_or_default();
-    assert!(value.starts_with("rediss://"), "redis-url: `{value}`");
-    assert!(value.contains(":10000"), "redis-url: `{value}`");
+        .find(|file| file.path == "infra/main.bicep")
+        .expect("infra/main.bicep");
+    assert!(
+        main.source()
+            .contains("appPrincipalId: functionApp.outputs.principalId"),
+        "the assignment names the Function App's identity"
+    );
 }
 
 #[test]

@@ -89,10 +89,6 @@ const SECRET_SETTINGS: &[&str] = &[
     "RESET_CODE_KEY",
 ];
 
-/// Key Vault references still standing for an Azure service, until it takes the app's Entra
-/// token (issue 21: Redis next).
-const PENDING_ENTRA: &[&str] = &["REDIS_URL"];
-
 /// Settings that must not be set, and why.
 const FORBIDDEN_SETTINGS: &[(&str, &str)] = &[
     (
@@ -251,8 +247,7 @@ fn no_app_setting_holds_a_password_and_only_third_party_secrets_come_from_key_va
         );
         if is_key_vault_reference(&setting) {
             assert!(
-                SECRET_SETTINGS.contains(&setting.name.as_str())
-                    || PENDING_ENTRA.contains(&setting.name.as_str()),
+                SECRET_SETTINGS.contains(&setting.name.as_str()),
                 "{} comes from Key Vault, but an Azure service takes the app's Entra token",
                 setting.name
             );
@@ -261,7 +256,7 @@ fn no_app_setting_holds_a_password_and_only_third_party_secrets_come_from_key_va
 }
 
 #[test]
-fn postgres_is_reached_as_the_app_identity_with_its_token() {
+fn postgres_and_redis_are_reached_as_the_app_identity_with_its_tokens() {
     let files = infra_files();
     let settings = app_settings(&files);
     let value = |name: &str| {
@@ -273,6 +268,8 @@ fn postgres_is_reached_as_the_app_identity_with_its_token() {
     };
     assert_eq!(value("DATABASE_AUTH"), "'entra'");
     assert_eq!(value("DATABASE_URL"), "databaseUrl");
+    assert_eq!(value("REDIS_AUTH"), "'entra'");
+    assert_eq!(value("REDIS_URL"), "redisUrl");
     let postgres = files
         .iter()
         .find(|file| file.path == "infra/modules/postgres.bicep")

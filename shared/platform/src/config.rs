@@ -127,17 +127,17 @@ pub struct DatabaseConfig {
     /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a pooled connection.
     pub acquire_timeout: Duration,
     /// `DATABASE_AUTH`: how the request pool signs in.
-    pub auth: DatabaseAuth,
+    pub auth: SignIn,
 }
 
-/// How the request pool signs in to Postgres.
+/// How the app signs in to Postgres (`DATABASE_AUTH`) or Redis (`REDIS_AUTH`).
 #[derive(Debug, Clone)]
-pub enum DatabaseAuth {
-    /// `password` (the default): with what `DATABASE_URL` carries.
+pub enum SignIn {
+    /// `password` (the default): with what the URL carries, if anything.
     Url,
-    /// `entra`: `DATABASE_URL` names the app identity's role and carries no password; the
-    /// identity's Entra token for Azure Database for PostgreSQL is the password, renewed before
-    /// it expires (`platform::db`).
+    /// `entra`: the URL carries no password; the app identity's Entra token for the service
+    /// is the credential, renewed 5 minutes before it expires (`platform::db::entra`,
+    /// `platform::cache::entra`).
     Entra(ManagedIdentity),
 }
 
@@ -149,6 +149,8 @@ pub struct CacheConfig {
     pub key_prefix: String,
     /// `REDIS_TIMEOUT_MS`: per-command timeout before the fallback takes over.
     pub redis_timeout: Duration,
+    /// `REDIS_AUTH`: how the cache signs in to Redis.
+    pub auth: SignIn,
 }
 
 /// Every required setting that is missing or malformed, named, so a misconfigured deployment
@@ -191,6 +193,7 @@ impl Config {
                     .optional("REDIS_KEY_PREFIX")
                     .unwrap_or_else(|| "cc:".into()),
                 redis_timeout: Duration::from_millis(reader.parsed("REDIS_TIMEOUT_MS", 1000)),
+                auth: reader.sign_in("REDIS_AUTH", "REDIS_URL"),
             },
             cors_allowed_origins: reader
                 .optional("API_ALLOWED_ORIGINS")
@@ -347,27 +350,28 @@ impl<'a> Reader<'a> {
             direct_url: self.optional("DATABASE_DIRECT_URL").map(Secret::from),
             max_connections: self.parsed("DATABASE_MAX_CONNECTIONS", 20),
             acquire_timeout: Duration::from_secs(self.parsed("DATABASE_ACQUIRE_TIMEOUT_SECS", 30)),
-            auth: self.database_auth(),
+            auth: self.sign_in("DATABASE_AUTH", "DATABASE_URL"),
         }
     }
 
-    fn database_auth(&mut self) -> DatabaseAuth {
-        match self.optional("DATABASE_AUTH").as_deref().map(str::trim) {
-            None | Some("password") => DatabaseAuth::Url,
+    /// `setting` (`password` or `entra`); with `entra`, `url_setting` must carry no password.
+    fn sign_in(&mut self, setting: &str, url_setting: &str) -> SignIn {
+        match self.optional(setting).as_deref().map(str::trim) {
+            None | Some("password") => SignIn::Url,
             Some("entra") => {
-                let url = (self.lookup)("DATABASE_URL").unwrap_or_default();
+                let url = (self.lookup)(url_setting).unwrap_or_default();
                 if reqwest::Url::parse(&url).is_ok_and(|url| url.password().is_some()) {
-                    self.problems.push(
-                        "DATABASE_URL carries a password, but DATABASE_AUTH=entra signs in with the managed identity's token".into(),
-                    );
+                    self.problems.push(format!(
+                        "{url_setting} carries a password, but {setting}=entra signs in with the managed identity's token"
+                    ));
                 }
-                DatabaseAuth::Entra(ManagedIdentity::Azure)
+                SignIn::Entra(ManagedIdentity::Azure)
             }
             Some(other) => {
                 self.problems.push(format!(
-                    "DATABASE_AUTH must be password or entra, not {other:?}"
+                    "{setting} must be password or entra, not {other:?}"
                 ));
-                DatabaseAuth::Url
+                SignIn::Url
             }
         }
     }
@@ -581,29 +585,39 @@ mod tests {
     const TEST_KEY: &str = "reset-code-key-of-32-characters!";
 
     #[test]
-    fn entra_database_auth_signs_in_as_the_managed_identity_and_wants_no_password() {
+    fn entra_sign_in_takes_the_managed_identitys_token_and_no_password() {
         let config = config_from(&[
             (
                 "DATABASE_URL",
                 "postgres://codeconnect-app@db:6432/codeconnect?sslmode=require",
             ),
             ("DATABASE_AUTH", "entra"),
+            ("REDIS_URL", "rediss://cache.redis.azure.net:10000"),
+            ("REDIS_AUTH", "entra"),
         ])
         .unwrap();
         assert!(matches!(
             config.database.auth,
-            DatabaseAuth::Entra(ManagedIdentity::Azure)
+            SignIn::Entra(ManagedIdentity::Azure)
+        ));
+        assert!(matches!(
+            config.cache.auth,
+            SignIn::Entra(ManagedIdentity::Azure)
         ));
         let default = config_from(&[("DATABASE_URL", "postgres://app:pw@db/codeconnect")]).unwrap();
-        assert!(matches!(default.database.auth, DatabaseAuth::Url));
+        assert!(matches!(default.database.auth, SignIn::Url));
+        assert!(matches!(default.cache.auth, SignIn::Url));
         let problems = |pairs: &[(&str, &str)]| config_from(pairs).unwrap_err().problems;
         assert_eq!(
             problems(&[
                 ("DATABASE_URL", "postgres://app:pw@db/codeconnect"),
-                ("DATABASE_AUTH", "entra")
+                ("DATABASE_AUTH", "entra"),
+                ("REDIS_URL", "rediss://:key@cache:10000"),
+                ("REDIS_AUTH", "entra"),
             ]),
             [
-                "DATABASE_URL carries a password, but DATABASE_AUTH=entra signs in with the managed identity's token"
+                "DATABASE_URL carries a password, but DATABASE_AUTH=entra signs in with the managed identity's token",
+                "REDIS_URL carries a password, but REDIS_AUTH=entra signs in with the managed identity's token",
             ]
         );
         assert_eq!(

@@ -4,12 +4,14 @@
 
 mod accounts;
 mod bookings;
+mod identity;
 mod realtime;
 mod storage;
 mod telemetry;
 
 pub use accounts::*;
 pub use bookings::*;
+pub use identity::*;
 pub use realtime::*;
 pub use storage::*;
 pub use telemetry::*;
@@ -26,8 +28,8 @@ use azure_clients::pubsub::{PubSubEndpoint, PubSubService, RealtimeConfig};
 use domain::platform_settings::{RateLimits, Setting};
 use platform::AppState;
 use platform::config::{
-    CacheConfig, Config, DatabaseAuth, DatabaseConfig, MailConfig, PaymentsConfig, Secret,
-    SendGridConfig, TurnConfig,
+    CacheConfig, Config, DatabaseConfig, MailConfig, PaymentsConfig, Secret, SendGridConfig,
+    SignIn, TurnConfig,
 };
 use platform::rate_limit::Quota;
 use reqwest::{Response, StatusCode};
@@ -128,12 +130,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             direct_url: Some(Secret::from(direct_url.clone())),
             max_connections: 20,
             acquire_timeout: Duration::from_secs(30),
-            auth: DatabaseAuth::Url,
+            auth: SignIn::Url,
         },
         cache: CacheConfig {
             redis_url: redis_url.map(Secret::from),
             key_prefix: format!("test:{database_name}:"),
             redis_timeout: Duration::from_millis(500),
+            auth: SignIn::Url,
         },
         cors_allowed_origins: vec!["https://app.codeconnect.example".into()],
         log_filter: "info".into(),

@@ -4,6 +4,7 @@
 
 mod credential;
 mod local_issuer;
+pub mod renewal;
 mod validator;
 
 pub use azure_core::auth::TokenCredential;

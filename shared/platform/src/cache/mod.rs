@@ -15,6 +15,7 @@
 //! reads keep a local copy ([`Cache::get_or_fill_snapshot`]): a hit costs one round trip (the
 //! generation, always read from Redis, so a change shows at once on every instance) and no copy.
 
+pub mod entra;
 mod local;
 mod local_limits;
 mod redis;
@@ -28,8 +29,8 @@ use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::config::CacheConfig;
 use crate::config::ExposeSecret;
+use crate::config::{CacheConfig, SignIn};
 use crate::error::{Error, Result};
 use crate::rate_limit::{Budget, Verdict};
 use crate::telemetry::metrics::metrics;
@@ -97,11 +98,19 @@ pub enum CacheHealth {
 }
 
 impl Cache {
+    /// Needs a Tokio runtime: with `REDIS_AUTH=entra` the identity's token renewal starts here.
     pub fn new(config: &CacheConfig) -> anyhow::Result<Self> {
+        let credentials = match &config.auth {
+            SignIn::Entra(identity) => Some(entra::TokenCredentials::new(
+                azure_clients::entra::credential(identity)?,
+            )),
+            SignIn::Url => None,
+        };
         let redis = match &config.redis_url {
             Some(url) => Some(Arc::new(RedisCache::new(
                 url.expose_secret(),
                 config.redis_timeout,
+                credentials,
             )?)),
             None => None,
         };
@@ -371,6 +380,7 @@ mod tests {
             redis_url: None,
             key_prefix: "t:".into(),
             redis_timeout: Duration::from_millis(100),
+            auth: SignIn::Url,
         })
         .unwrap()
     }
@@ -382,6 +392,7 @@ mod tests {
             redis_url: Some(crate::config::Secret::from(url)),
             key_prefix: format!("t-{}:", uuid::Uuid::new_v4().simple()),
             redis_timeout: Duration::from_secs(2),
+            auth: SignIn::Url,
         })
         .unwrap()
     }
@@ -544,6 +555,7 @@ mod tests {
             redis_url: Some(crate::config::Secret::from("redis://127.0.0.1:1")),
             key_prefix: "t:".into(),
             redis_timeout: Duration::from_millis(200),
+            auth: SignIn::Url,
         })
         .unwrap();
         cache.set("k", &"v", Duration::from_secs(60)).await;

@@ -9,12 +9,15 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tracing::{Instrument, Span, field};
 
 use super::Counter;
+use super::entra::TokenCredentials;
 use super::spend_batch::SpendQueue;
 
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 pub(super) struct RedisCache {
     client: redis::Client,
+    /// With Entra auth: the identity's token, for every connection and each renewal.
+    credentials: Option<TokenCredentials>,
     connection: tokio::sync::Mutex<Option<ConnectionManager>>,
     down_until: Mutex<Option<Instant>>,
     timeout: Duration,
@@ -27,10 +30,15 @@ pub(super) struct RedisCache {
 pub(super) struct Unavailable;
 
 impl RedisCache {
-    pub(super) fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+    pub(super) fn new(
+        url: &str,
+        timeout: Duration,
+        credentials: Option<TokenCredentials>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             client: redis::Client::open(url)
                 .map_err(|_| anyhow::anyhow!("REDIS_URL is not a valid Redis URL"))?,
+            credentials,
             connection: tokio::sync::Mutex::new(None),
             down_until: Mutex::new(None),
             timeout,
@@ -138,10 +146,13 @@ impl RedisCache {
         if let Some(connection) = slot.as_ref() {
             return Ok(connection.clone());
         }
-        let config = ConnectionManagerConfig::new()
+        let mut config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(2);
+        if let Some(credentials) = &self.credentials {
+            config = config.set_credentials_provider(credentials.clone());
+        }
         let connecting = ConnectionManager::new_with_config(self.client.clone(), config);
         match tokio::time::timeout(self.timeout, connecting).await {
             Ok(Ok(connection)) => {

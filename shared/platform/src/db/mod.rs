@@ -12,7 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::config::ExposeSecret;
-use crate::config::{DatabaseAuth, DatabaseConfig};
+use crate::config::{DatabaseConfig, SignIn};
 use crate::telemetry;
 
 /// The schema, embedded at compile time from `shared/migrations`.
@@ -30,15 +30,9 @@ pub async fn pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
         // Every acquire reports its wait, for the pool metric (`telemetry`).
         .acquire_time_level(log::LevelFilter::Debug)
         .connect_lazy_with(options.clone());
-    if let DatabaseAuth::Entra(identity) = &config.auth {
+    if let SignIn::Entra(identity) = &config.auth {
         let credential = azure_clients::entra::credential(identity)?;
-        entra::TokenPassword {
-            pool: pool.clone(),
-            options,
-            credential,
-        }
-        .start()
-        .await;
+        entra::sign_in_with_tokens(&pool, options, credential).await;
     }
     Ok(pool)
 }
