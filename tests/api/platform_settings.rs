@@ -12,13 +12,14 @@ fn limits(daily: i64, weekly: i64, weekly_enabled: bool, buffer: i64) -> Value {
            "monthlyLimit": 15, "maxActivePackages": 2, "bufferMinutes": buffer})
 }
 
-const ADMIN_SETTINGS: [&str; 6] = [
+const ADMIN_SETTINGS: [&str; 7] = [
     "/api/admin/ui-config",
     "/api/admin/payment-config",
     "/api/admin/payment-methods",
     "/api/admin/booking-limits",
     "/api/admin/settings",
     "/api/admin/rate-limits",
+    "/api/admin/lookups",
 ];
 
 fn default_payment_config() -> Value {
@@ -34,7 +35,7 @@ fn rate_limits(per_ip: Value, quota: Value) -> Value {
            "negotiatePerSession": quota, "uploadsPerSession": quota})
 }
 
-fn edited_settings() -> [(&'static str, Value); 6] {
+fn edited_settings() -> [(&'static str, Value); 7] {
     [
         (
             "/api/admin/ui-config",
@@ -62,6 +63,11 @@ fn edited_settings() -> [(&'static str, Value); 6] {
                 json!({"limit": 5000, "windowSeconds": 60}),
                 json!({"limit": 1000, "windowSeconds": 60}),
             ),
+        ),
+        (
+            "/api/admin/lookups",
+            json!({"subjects": ["Physics", "Robotics"], "qualifications": ["BSc", "MSc"],
+                   "specializations": ["Optics"]}),
         ),
     ]
 }
@@ -103,6 +109,19 @@ async fn every_setting_starts_at_the_spec_defaults_and_reading_writes_nothing() 
         (
             "/api/fee-config",
             json!({"platformFeeRate": "0.15", "gstRate": "0.18"}),
+        ),
+        (
+            "/api/lookups",
+            json!({
+                "subjects": ["Mathematics", "Physics", "Chemistry", "Biology", "Computer Science",
+                    "Programming", "Data Science", "English", "Hindi", "Economics", "Accountancy",
+                    "Business Studies", "History", "Geography", "Political Science"],
+                "qualifications": ["Higher Secondary", "Diploma", "BA", "BSc", "BCom", "BTech",
+                    "BE", "BCA", "MA", "MSc", "MCom", "MTech", "ME", "MCA", "MBA", "PhD"],
+                "specializations": ["Mathematics", "Physics", "Chemistry", "Biology",
+                    "Computer Science", "Electronics", "Mechanical Engineering", "Civil Engineering",
+                    "English Literature", "Economics", "Commerce", "Finance", "History", "Statistics"],
+            }),
         ),
         (
             "/api/payment-config",
@@ -165,7 +184,7 @@ async fn each_setting_round_trips_and_every_instance_reads_the_new_value() {
         .fetch_all(&app.db)
         .await
         .unwrap();
-    assert_eq!(writers, vec![Some(admin_id); 6]);
+    assert_eq!(writers, vec![Some(admin_id); 7]);
 }
 
 #[tokio::test]
@@ -316,6 +335,7 @@ async fn every_settings_route_answers_by_role() {
         "/api/admin/ui-config",
         "/api/fee-config",
         "/api/payment-config",
+        "/api/lookups",
     ] {
         for (who, token) in [
             ("anonymous", None),
@@ -386,8 +406,15 @@ fn with(base: &Value, field: &str, value: Value) -> String {
 /// Every PUT with malformed JSON, wrong types, missing or unknown fields, out-of-range values
 /// and unknown enum values.
 fn bad_puts() -> Vec<BadPut> {
-    let [ui, payment, methods, booking_limits, marketplace, _] =
-        edited_settings().map(|(_, body)| body);
+    let [
+        ui,
+        payment,
+        methods,
+        booking_limits,
+        marketplace,
+        _,
+        lookups,
+    ] = edited_settings().map(|(_, body)| body);
     let mut cases = Vec::new();
     for path in ADMIN_SETTINGS {
         cases.push(BadPut {
@@ -535,6 +562,32 @@ fn bad_puts() -> Vec<BadPut> {
             rate_limits(json!({"limit": 10, "windowSeconds": 60, "burst": 5}), quota).to_string(),
         ),
     ]);
+    let path = "/api/admin/lookups";
+    cases.extend([
+        invalid(path, with(&lookups, "subjects", json!([])), "subjects"),
+        invalid(
+            path,
+            with(&lookups, "subjects", json!(["Physics", "physics"])),
+            "subjects[1]",
+        ),
+        invalid(
+            path,
+            with(&lookups, "qualifications", json!([" BSc"])),
+            "qualifications[0]",
+        ),
+        invalid(
+            path,
+            with(&lookups, "specializations", json!([""])),
+            "specializations[0]",
+        ),
+        invalid(
+            path,
+            with(&lookups, "specializations", json!(["x".repeat(101)])),
+            "specializations[0]",
+        ),
+        misshapen(path, with(&lookups, "subjects", json!("Physics"))),
+        misshapen(path, with(&lookups, "colours", json!(["red"]))),
+    ]);
     cases
 }
 
@@ -568,7 +621,7 @@ async fn bad_settings_are_refused_and_nothing_is_written() {
         let response = put_raw(&app, case.path, &case.body, &admin).await;
         response.expect_problem(case.status, case.code).await;
     }
-    assert_eq!(app.count("platform_settings").await, 6);
+    assert_eq!(app.count("platform_settings").await, 7);
     for (path, edited) in edited_settings() {
         let read = app
             .get(path, Some(&admin))
@@ -671,4 +724,31 @@ async fn requiring_approved_media_hides_mentors_without_it_at_once() {
     .expect_status(StatusCode::OK)
     .await;
     assert_eq!(listed(&app).await, 1);
+}
+
+#[tokio::test]
+async fn lookups_are_public_cacheable_and_follow_the_admins_edit_at_once() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let first = app.get("/api/lookups", None).await;
+    assert_eq!(first.headers()["cache-control"], "public, max-age=300");
+    assert!(
+        first.expect_status(StatusCode::OK).await["subjects"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Physics"))
+    );
+    let [.., (_, edited)] = edited_settings();
+    app.put("/api/admin/lookups", &edited, Some(&admin))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    let read = app
+        .get("/api/lookups", None)
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    assert_eq!(read, edited, "the server's cached copy was replaced");
+    let admin_read = app.get("/api/admin/lookups", Some(&admin)).await;
+    assert_eq!(admin_read.headers()["cache-control"], "no-store");
 }

@@ -1,8 +1,8 @@
 //! Platform administration under `/api/admin/*` (product-spec §9), admin role only (except the
 //! public UI config): accounts (create admins, list, deactivate, reactivate), the mentor
 //! approval queue, the media review queue, platform settings, the e-mail outbox and the
-//! removal of the smoke check's accounts; plus the public `/api/fee-config` and
-//! `/api/payment-config` derived from those settings.
+//! removal of the smoke check's accounts; plus the public `/api/fee-config`,
+//! `/api/payment-config` and `/api/lookups` derived from those settings.
 //!
 //! The Functions host disables any function whose route *text* starts with `admin`, so this
 //! group's `function.json` matches `{area:regex(^admin$)}/{*rest}`: same URLs, no reserved prefix.
@@ -31,6 +31,10 @@ pub const FUNCTIONS: &[FunctionDefinition] = &[
     FunctionDefinition {
         name: "payment-config",
         function_json: include_str!("../azure/payment-config/function.json"),
+    },
+    FunctionDefinition {
+        name: "lookups",
+        function_json: include_str!("../azure/lookups/function.json"),
     },
 ];
 
@@ -65,6 +69,8 @@ pub fn router() -> OpenApiRouter<AppState> {
             settings::update_marketplace_settings
         ))
         .routes(routes!(settings::rate_limits, settings::update_rate_limits))
+        .routes(routes!(settings::admin_lookups, settings::update_lookups))
+        .routes(routes!(settings::lookups))
         .routes(routes!(settings::fee_config))
         .routes(routes!(settings::checkout_config))
 }

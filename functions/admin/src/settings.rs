@@ -2,8 +2,10 @@
 //! config, and the public fee and checkout configuration.
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
 use domain::platform_settings::{
-    self, BookingLimits, MarketplaceSettings, PaymentConfig, PaymentMethods, RateLimits,
+    self, BookingLimits, Lookups, MarketplaceSettings, PaymentConfig, PaymentMethods, RateLimits,
     RazorpayMode, Setting, UiConfig,
 };
 use platform::auth::AdminUser;
@@ -87,6 +89,11 @@ admin_setting!(
     "the request budgets",
     "Requests allowed per client address, per session and per sensitive route, each as a limit per window."
 );
+admin_setting!(
+    get: admin_lookups, put: update_lookups, Lookups, "/admin/lookups",
+    "the signup and filter lists",
+    "Subjects, qualifications and specializations that signup's pickers and the mentor filters offer, in display order (`GET /api/lookups` serves them to everyone)."
+);
 put_setting!(
     update_ui_config,
     UiConfig,
@@ -128,6 +135,22 @@ pub async fn fee_config(State(state): State<AppState>) -> Result<Json<FeeConfig>
         platform_fee_rate: rate(config.platform_fee_percent),
         gst_rate: rate(config.gst_percent),
     }))
+}
+
+/// Signup and filter lists
+///
+/// No sign-in needed: the subjects, qualifications and specializations signup's pickers and the
+/// mentor filters offer, in display order. Browsers and CDNs may keep it for 5 minutes.
+#[utoipa::path(
+    get, path = "/lookups", tag = "mentors",
+    responses((status = 200, body = Lookups, headers(("Cache-Control" = String, description = "public, max-age=300"))))
+)]
+pub async fn lookups(State(state): State<AppState>) -> Result<impl IntoResponse> {
+    let lookups = platform_settings::load::<Lookups>(&state).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(lookups),
+    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -285,6 +285,105 @@ impl Setting for MarketplaceSettings {
     fn validate(&self, _validator: &mut Validator) {}
 }
 
+/// The lists signup's pickers and the mentor filters offer, in display order. Free text is
+/// still accepted where they are used; these are what the pickers suggest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lookups {
+    pub subjects: Vec<String>,
+    pub qualifications: Vec<String>,
+    pub specializations: Vec<String>,
+}
+
+impl Default for Lookups {
+    fn default() -> Self {
+        let list = |items: &[&str]| items.iter().map(|item| (*item).to_owned()).collect();
+        Self {
+            subjects: list(&[
+                "Mathematics",
+                "Physics",
+                "Chemistry",
+                "Biology",
+                "Computer Science",
+                "Programming",
+                "Data Science",
+                "English",
+                "Hindi",
+                "Economics",
+                "Accountancy",
+                "Business Studies",
+                "History",
+                "Geography",
+                "Political Science",
+            ]),
+            qualifications: list(&[
+                "Higher Secondary",
+                "Diploma",
+                "BA",
+                "BSc",
+                "BCom",
+                "BTech",
+                "BE",
+                "BCA",
+                "MA",
+                "MSc",
+                "MCom",
+                "MTech",
+                "ME",
+                "MCA",
+                "MBA",
+                "PhD",
+            ]),
+            specializations: list(&[
+                "Mathematics",
+                "Physics",
+                "Chemistry",
+                "Biology",
+                "Computer Science",
+                "Electronics",
+                "Mechanical Engineering",
+                "Civil Engineering",
+                "English Literature",
+                "Economics",
+                "Commerce",
+                "Finance",
+                "History",
+                "Statistics",
+            ]),
+        }
+    }
+}
+
+impl Setting for Lookups {
+    const KEY: &'static str = "lookups";
+
+    fn validate(&self, validator: &mut Validator) {
+        for (field, items) in [
+            ("subjects", &self.subjects),
+            ("qualifications", &self.qualifications),
+            ("specializations", &self.specializations),
+        ] {
+            validator.check(
+                (1..=200).contains(&items.len()),
+                field,
+                "must have 1 to 200 items",
+            );
+            let mut seen = std::collections::HashSet::new();
+            for (index, item) in items.iter().enumerate() {
+                let name = format!("{field}[{index}]");
+                validator
+                    .length(item, &name, 1, 100)
+                    .check(
+                        item.trim() == item,
+                        &name,
+                        "must not start or end with spaces",
+                    )
+                    .check(seen.insert(item.to_lowercase()), &name, "is listed twice");
+            }
+        }
+    }
+}
+
 /// An absolute http(s) URL with a host, so a link can't smuggle `javascript:` or a bare path.
 fn is_web_url(url: &str) -> bool {
     let Some(rest) = url
