@@ -69,6 +69,16 @@ async fn run_outbox(app: &TestApp) -> Value {
     response.expect_status(StatusCode::OK).await
 }
 
+/// A student with a password-reset e-mail queued for them; their session token.
+async fn student_with_queued_email(app: &TestApp, email: &str) -> String {
+    let (_, token) = app.student(email).await;
+    app.post("/api/auth/password/forgot", &json!({"email": email}), None)
+        .await
+        .expect_status(StatusCode::ACCEPTED)
+        .await;
+    token
+}
+
 async fn outbox_states(app: &TestApp) -> Vec<(String, i32)> {
     sqlx::query_as("SELECT status, attempts FROM email_outbox ORDER BY created_at")
         .fetch_all(&app.db)
@@ -79,13 +89,7 @@ async fn outbox_states(app: &TestApp) -> Vec<(String, i32)> {
 #[tokio::test]
 async fn queued_emails_are_sent_once_through_sendgrid() {
     let (app, sendgrid) = spawn_with_sendgrid().await;
-    app.student("mail@example.com").await;
-    app.post(
-        "/api/auth/password/forgot",
-        &json!({"email": "mail@example.com"}),
-        None,
-    )
-    .await;
+    student_with_queued_email(&app, "mail@example.com").await;
 
     let logs = run_outbox(&app).await;
     run_outbox(&app).await;
@@ -107,16 +111,66 @@ async fn queued_emails_are_sent_once_through_sendgrid() {
 }
 
 #[tokio::test]
+async fn an_admin_retries_a_failed_email_and_the_next_run_sends_it() {
+    let (app, sendgrid) = spawn_with_sendgrid().await;
+    let (_, admin) = app.admin().await;
+    let student = student_with_queued_email(&app, "failed-mail@example.com").await;
+    sendgrid.status.store(400, Ordering::SeqCst);
+    assert_eq!(
+        run_outbox(&app).await["Logs"][0],
+        "sent 0, retrying 0, failed 1"
+    );
+    let failed = app
+        .get("/api/admin/outbox?status=failed", Some(&admin))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    let id = failed["items"][0]["emailOutboxId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        failed["items"][0]["lastError"],
+        "SendGrid answered 400 Bad Request"
+    );
+    let retry = format!("/api/admin/outbox/{id}/retry");
+    for (token, status) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some(student.as_str()), StatusCode::FORBIDDEN),
+    ] {
+        assert_eq!(app.post(&retry, &json!({}), token).await.status(), status);
+    }
+
+    let queued = app
+        .post(&retry, &json!({}), Some(&admin))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    assert_eq!(
+        (&queued["status"], &queued["attempts"]),
+        (&json!("pending"), &json!(0))
+    );
+    app.post(&retry, &json!({}), Some(&admin))
+        .await
+        .expect_problem(StatusCode::CONFLICT, "EMAIL_NOT_FAILED")
+        .await;
+    let unknown = format!("/api/admin/outbox/{}/retry", Uuid::new_v4());
+    app.post(&unknown, &json!({}), Some(&admin))
+        .await
+        .expect_problem(StatusCode::NOT_FOUND, "EMAIL_NOT_FOUND")
+        .await;
+    sendgrid.status.store(202, Ordering::SeqCst);
+    assert_eq!(
+        run_outbox(&app).await["Logs"][0],
+        "sent 1, retrying 0, failed 0"
+    );
+    assert_eq!(sendgrid.mails.lock().await.len(), 1);
+}
+
+#[tokio::test]
 async fn mail_to_the_reserved_invalid_domain_is_never_sent() {
     let (app, sendgrid) = spawn_with_sendgrid().await;
-    let address = "someone@smoke.codeconnect.invalid";
-    app.student(address).await;
-    app.post(
-        "/api/auth/password/forgot",
-        &json!({"email": address}),
-        None,
-    )
-    .await;
+    student_with_queued_email(&app, "someone@smoke.codeconnect.invalid").await;
 
     assert_eq!(
         run_outbox(&app).await["Logs"][0],
@@ -129,13 +183,7 @@ async fn mail_to_the_reserved_invalid_domain_is_never_sent() {
 #[tokio::test]
 async fn server_errors_are_retried_later_and_client_errors_fail_for_good() {
     let (app, sendgrid) = spawn_with_sendgrid().await;
-    app.student("retry@example.com").await;
-    app.post(
-        "/api/auth/password/forgot",
-        &json!({"email": "retry@example.com"}),
-        None,
-    )
-    .await;
+    student_with_queued_email(&app, "retry@example.com").await;
     sendgrid.status.store(503, Ordering::SeqCst);
 
     assert_eq!(
@@ -158,13 +206,7 @@ async fn server_errors_are_retried_later_and_client_errors_fail_for_good() {
     );
     assert_eq!(outbox_states(&app).await, vec![("sent".to_owned(), 2)]);
 
-    app.student("bounce@example.com").await;
-    app.post(
-        "/api/auth/password/forgot",
-        &json!({"email": "bounce@example.com"}),
-        None,
-    )
-    .await;
+    student_with_queued_email(&app, "bounce@example.com").await;
     sendgrid.status.store(400, Ordering::SeqCst);
     assert_eq!(
         run_outbox(&app).await["Logs"][0],
@@ -203,13 +245,7 @@ async fn overlapping_runs_send_each_email_exactly_once() {
 #[tokio::test]
 async fn without_a_sendgrid_key_emails_stay_queued() {
     let app = spawn_app().await;
-    app.student("local@example.com").await;
-    app.post(
-        "/api/auth/password/forgot",
-        &json!({"email": "local@example.com"}),
-        None,
-    )
-    .await;
+    student_with_queued_email(&app, "local@example.com").await;
 
     let logs = run_outbox(&app).await;
 

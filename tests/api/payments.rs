@@ -68,6 +68,7 @@ struct PaymentsApp {
     gateways: Arc<Gateways>,
     admin: String,
     mentor_id: Uuid,
+    mentor: String,
     student_id: Uuid,
     student: String,
 }
@@ -102,13 +103,14 @@ async fn spawn_with_gateways() -> PaymentsApp {
     })
     .await;
     let (_, admin) = app.admin().await;
-    let (mentor_id, _) = app.open_mentor("paid-mentor@example.com", &admin).await;
+    let (mentor_id, mentor) = app.open_mentor("paid-mentor@example.com", &admin).await;
     let (student_id, student) = app.student("payer@example.com").await;
     PaymentsApp {
         app,
         gateways,
         admin,
         mentor_id,
+        mentor,
         student_id,
         student,
     }
@@ -650,6 +652,44 @@ async fn payouts_are_due_a_day_after_completion_and_recorded_once() {
             .unwrap()
             .is_empty()
     );
+
+    // The mentor sees the payout with its reference, and the class still to be paid.
+    let mine = |status: &'static str| {
+        let pay = &pay;
+        async move {
+            pay.app
+                .get(
+                    &format!("/api/mentors/me/payouts?status={status}"),
+                    Some(&pay.mentor),
+                )
+                .await
+                .expect_status(StatusCode::OK)
+                .await
+        }
+    };
+    let paid = mine("paid").await;
+    assert_eq!(paid.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            &paid[0]["bookingId"],
+            &paid[0]["amount"],
+            &paid[0]["reference"]
+        ),
+        (&json!(done), &json!("493.80"), &json!("UPI123"))
+    );
+    assert!(paid[0]["paidAt"].is_string());
+    let pending = mine("pending").await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    assert_eq!(pending[0]["bookingId"], json!(recent));
+    assert_eq!(pending[0]["paidAt"], Value::Null);
+    for (token, status) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some(pay.student.as_str()), StatusCode::FORBIDDEN),
+        (Some(pay.admin.as_str()), StatusCode::FORBIDDEN),
+    ] {
+        let response = pay.app.get("/api/mentors/me/payouts", token).await;
+        assert_eq!(response.status(), status);
+    }
 }
 
 #[tokio::test]

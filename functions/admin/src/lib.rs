@@ -50,6 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(media::approve_media))
         .routes(routes!(media::reject_media))
         .routes(routes!(outbox::list_outbox))
+        .routes(routes!(outbox::retry_email))
         .routes(routes!(smoke_accounts::remove_smoke_accounts))
         .routes(routes!(settings::ui_config, settings::update_ui_config))
         .routes(routes!(

@@ -38,4 +38,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::stripe_webhook))
         .routes(routes!(payouts::due_payouts))
         .routes(routes!(payouts::mark_paid))
+        .routes(routes!(payouts::my_payouts))
 }

@@ -1,16 +1,17 @@
 //! Mentor payouts: a class's payout becomes eligible 24 hours after it completes; admins list
-//! what is due and record each payout once (to the mentor's UPI id, outside the platform).
+//! what is due and record each payout once (to the mentor's UPI id, outside the platform);
+//! mentors see theirs, paid and pending.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use platform::auth::AdminUser;
+use platform::auth::{AdminUser, MentorUser};
 use platform::error::ConstraintExt;
 use platform::validation::Validator;
-use platform::{AppState, Error, Json, Path, Result};
+use platform::{AppState, Error, Json, Path, Query, Result};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
@@ -102,4 +103,83 @@ pub async fn mark_paid(
         ));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PayoutStatus {
+    /// Recorded payouts, newest first.
+    #[default]
+    Paid,
+    /// Completed paid classes whose payout is not recorded yet, soonest due first.
+    Pending,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PayoutFilter {
+    /// `paid` (the default) or `pending`.
+    #[param(inline)]
+    status: Option<PayoutStatus>,
+}
+
+/// One class's payout, paid or pending.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MentorPayout {
+    booking_id: Uuid,
+    subject: String,
+    scheduled_at: DateTime<Utc>,
+    /// The mentor's net for the class.
+    #[serde(serialize_with = "domain::money::two_places")]
+    #[schema(value_type = String)]
+    amount: Decimal,
+    /// 24 hours after the class completed.
+    due_at: DateTime<Utc>,
+    paid_at: Option<DateTime<Utc>>,
+    /// The UPI transaction reference the admin recorded.
+    reference: Option<String>,
+}
+
+/// My payouts
+///
+/// The signed-in mentor's payouts: recorded ones (`status=paid`, the default, newest first,
+/// with the UPI reference) or those still to come (`status=pending`: completed paid classes,
+/// each due 24 hours after it completed). At most the latest 200.
+#[utoipa::path(
+    get, path = "/mentors/me/payouts", tag = "mentors",
+    security(("session" = [])),
+    params(PayoutFilter),
+    responses((status = 200, body = Vec<MentorPayout>), (status = 403, description = "FORBIDDEN_ROLE"))
+)]
+pub async fn my_payouts(
+    State(state): State<AppState>,
+    MentorUser(mentor): MentorUser,
+    Query(filter): Query<PayoutFilter>,
+) -> Result<Json<Vec<MentorPayout>>> {
+    let query = match filter.status.unwrap_or_default() {
+        PayoutStatus::Paid => {
+            r#"SELECT b.booking_id, b.subject, b.scheduled_at, t.amount,
+                      b.completed_at + interval '24 hours' AS due_at, t.created_at AS paid_at,
+                      t.gateway_reference AS reference
+               FROM payment_transactions t JOIN bookings b ON b.booking_id = t.booking_id
+               WHERE t.kind = 'payout' AND t.mentor_id = $1
+               ORDER BY t.created_at DESC LIMIT 200"#
+        }
+        PayoutStatus::Pending => {
+            r#"SELECT b.booking_id, b.subject, b.scheduled_at, b.mentor_payout AS amount,
+                      b.completed_at + interval '24 hours' AS due_at, NULL::timestamptz AS paid_at,
+                      NULL::text AS reference
+               FROM bookings b
+               WHERE b.mentor_id = $1 AND b.status = 'completed' AND b.mentor_payout > 0
+                 AND NOT EXISTS (SELECT 1 FROM payment_transactions t
+                                 WHERE t.kind = 'payout' AND t.booking_id = b.booking_id)
+               ORDER BY b.completed_at LIMIT 200"#
+        }
+    };
+    let payouts = sqlx::query_as(query)
+        .bind(mentor.user_id)
+        .fetch_all(&state.db)
+        .await?;
+    Ok(Json(payouts))
 }
