@@ -4,6 +4,7 @@ mod helpers;
 mod tls_front;
 
 mod accounts;
+mod admin_oversight;
 mod admin_users;
 mod availability;
 mod bad_input;

@@ -1,6 +1,7 @@
 //! Bookings (product-spec §3): creating classes under every rule, holds and the status machine,
 //! idempotency, the fee split, lists and detail, reschedule, cancel with the one refund policy,
-//! packages of six classes, and reviews. Owns `/api/bookings/*` and `/api/packages/*`, and the
+//! packages of six classes, reviews, and the admin's booking search. Owns `/api/bookings/*`,
+//! `/api/packages/*` and `/api/admin/bookings`, and the
 //! `booking-lifecycle`, `reminders` and `rating-recalc` timers.
 //!
 //! Overlaps are impossible by construction: exclusion constraints on the buffered time range per
@@ -11,6 +12,7 @@ mod cancel;
 mod create;
 mod lifecycle;
 mod list;
+mod oversight;
 mod packages;
 mod policy;
 mod reminders;
@@ -52,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create::create_booking, list::list_bookings))
         .routes(routes!(list::booking_detail))
+        .routes(routes!(oversight::search_bookings))
         .routes(routes!(cancel::cancel_booking))
         .routes(routes!(reschedule::reschedule_booking))
         .routes(routes!(reviews::review_booking))
