@@ -466,6 +466,62 @@ async fn cancellations_refund_the_policys_share_through_the_gateway_once() {
         .filter(|(path, _, _)| path.ends_with("/refund"))
         .count();
     assert_eq!(calls, 2, "each refund sent once");
+
+    // The admin's ledger: the two payments and their refunds, newest first, paged.
+    let ledger = |query: &'static str| {
+        let pay = &pay;
+        async move {
+            pay.app
+                .get(&format!("/api/admin/ledger?{query}"), Some(&pay.admin))
+                .await
+                .expect_status(StatusCode::OK)
+                .await
+        }
+    };
+    let amounts = |page: &Value| -> Vec<(String, String)> {
+        let entries = page["items"].as_array().unwrap().iter();
+        let mut amounts: Vec<_> = entries
+            .map(|entry| {
+                (
+                    entry["kind"].as_str().unwrap().to_owned(),
+                    entry["amount"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        amounts.sort();
+        amounts
+    };
+    assert_eq!(
+        amounts(&ledger("kind=payment&status=succeeded").await),
+        [
+            ("payment".to_owned(), "600.00".to_owned()),
+            ("payment".to_owned(), "600.00".to_owned())
+        ]
+    );
+    let first = ledger("limit=3").await;
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    let rest = pay
+        .app
+        .get(
+            &format!("/api/admin/ledger?limit=3&cursor={cursor}"),
+            Some(&pay.admin),
+        )
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    let mut all = amounts(&first);
+    all.extend(amounts(&rest));
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            ("payment", "600.00"),
+            ("payment", "600.00"),
+            ("refund", "300.00"),
+            ("refund", "600.00")
+        ]
+        .map(|(kind, amount)| (kind.to_owned(), amount.to_owned()))
+    );
 }
 
 #[tokio::test]
@@ -688,6 +744,41 @@ async fn payouts_are_due_a_day_after_completion_and_recorded_once() {
         (Some(pay.admin.as_str()), StatusCode::FORBIDDEN),
     ] {
         let response = pay.app.get("/api/mentors/me/payouts", token).await;
+        assert_eq!(response.status(), status);
+    }
+
+    // The admin's ledger holds the payout, found by kind and by booking.
+    for query in ["kind=payout", &format!("bookingId={done}")] {
+        let ledger = pay
+            .app
+            .get(&format!("/api/admin/ledger?{query}"), Some(&pay.admin))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
+        let entries = ledger["items"].as_array().unwrap();
+        assert_eq!(entries.len(), 1, "{query}");
+        assert_eq!(
+            (
+                &entries[0]["kind"],
+                &entries[0]["amount"],
+                &entries[0]["gatewayReference"]
+            ),
+            (&json!("payout"), &json!("493.80"), &json!("UPI123"))
+        );
+    }
+    let refunds = pay
+        .app
+        .get("/api/admin/ledger?kind=refund", Some(&pay.admin))
+        .await
+        .expect_status(StatusCode::OK)
+        .await;
+    assert_eq!(refunds["items"], json!([]));
+    for (token, status) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some(pay.student.as_str()), StatusCode::FORBIDDEN),
+        (Some(pay.mentor.as_str()), StatusCode::FORBIDDEN),
+    ] {
+        let response = pay.app.get("/api/admin/ledger", token).await;
         assert_eq!(response.status(), status);
     }
 }

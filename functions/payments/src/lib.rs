@@ -1,10 +1,12 @@
 //! Payments (product-spec §4): Razorpay orders and checkout verification, Stripe
 //! PaymentIntents, both gateways' webhooks, settling each payment exactly once, refunds through
-//! the gateway that took the money, the ledger, and mentor payouts. Owns `/api/payments/*`,
-//! `/api/admin/payouts*` and the `payments-reconcile` timer. Amounts always come from the server.
+//! the gateway that took the money, the ledger (and the admin's view of it), and mentor payouts.
+//! Owns `/api/payments/*`, `/api/admin/payouts*`, `/api/admin/ledger`, `/api/mentors/me/payouts`
+//! and the `payments-reconcile` timer. Amounts always come from the server.
 
 mod checkout;
 mod gateways;
+mod ledger;
 mod payouts;
 mod refunds;
 mod settle;
@@ -38,5 +40,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::stripe_webhook))
         .routes(routes!(payouts::due_payouts))
         .routes(routes!(payouts::mark_paid))
+        .routes(routes!(ledger::ledger))
         .routes(routes!(payouts::my_payouts))
 }
