@@ -98,20 +98,23 @@ pub enum CacheHealth {
 }
 
 impl Cache {
-    /// Needs a Tokio runtime: with `REDIS_AUTH=entra` the identity's token renewal starts here.
+    /// Needs a Tokio runtime: with Redis and `REDIS_AUTH=entra` the identity's token renewal
+    /// starts here.
     pub fn new(config: &CacheConfig) -> anyhow::Result<Self> {
-        let credentials = match &config.auth {
-            SignIn::Entra(identity) => Some(entra::TokenCredentials::new(
-                azure_clients::entra::credential(identity)?,
-            )),
-            SignIn::Url => None,
-        };
         let redis = match &config.redis_url {
-            Some(url) => Some(Arc::new(RedisCache::new(
-                url.expose_secret(),
-                config.redis_timeout,
-                credentials,
-            )?)),
+            Some(url) => {
+                let credentials = match &config.auth {
+                    SignIn::Entra(identity) => Some(entra::TokenCredentials::new(
+                        azure_clients::entra::credential(identity)?,
+                    )),
+                    SignIn::Url => None,
+                };
+                Some(Arc::new(RedisCache::new(
+                    url.expose_secret(),
+                    config.redis_timeout,
+                    credentials,
+                )?))
+            }
             None => None,
         };
         Ok(Self {
