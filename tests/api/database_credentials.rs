@@ -143,7 +143,7 @@ async fn the_pool_renews_its_token_without_dropping_a_connection_or_a_request() 
     let renewals = stand_in.tokens().len() - renewals_before;
     assert!(renewals >= 3, "{renewals} renewals");
     assert!(answered.iter().sum::<i32>() > 100, "{answered:?}");
-    assert!(opened > 20, "{opened} new connections");
+    assert!(opened >= 10, "{opened} new connections");
 
     // The role may read and write rows, and nothing more.
     let created = sqlx::query("CREATE TABLE intruder (id int)")
