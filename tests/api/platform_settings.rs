@@ -726,29 +726,60 @@ async fn requiring_approved_media_hides_mentors_without_it_at_once() {
     assert_eq!(listed(&app).await, 1);
 }
 
+/// A GET of `path` with `If-None-Match: etag`.
+async fn get_if_none_match(app: &TestApp, path: &str, etag: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
-async fn lookups_are_public_cacheable_and_follow_the_admins_edit_at_once() {
+async fn public_settings_are_cacheable_with_etags_and_follow_the_admins_edit_at_once() {
     let app = spawn_app().await;
     let (_, admin) = app.admin().await;
     let first = app.get("/api/lookups", None).await;
     assert_eq!(first.headers()["cache-control"], "public, max-age=300");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "a strong ETag: {etag}"
+    );
     assert!(
         first.expect_status(StatusCode::OK).await["subjects"]
             .as_array()
             .unwrap()
             .contains(&json!("Physics"))
     );
+    // Unchanged: 304, no body, the same validators.
+    let unchanged = get_if_none_match(&app, "/api/lookups", &format!("\"other\", W/{etag}")).await;
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(unchanged.headers()["etag"], etag.as_str());
+    assert_eq!(unchanged.headers()["cache-control"], "public, max-age=300");
+    assert!(unchanged.bytes().await.unwrap().is_empty());
+
     let [.., (_, edited)] = edited_settings();
     app.put("/api/admin/lookups", &edited, Some(&admin))
         .await
         .expect_status(StatusCode::OK)
         .await;
-    let read = app
-        .get("/api/lookups", None)
-        .await
-        .expect_status(StatusCode::OK)
-        .await;
+    let changed = get_if_none_match(&app, "/api/lookups", &etag).await;
+    assert_ne!(changed.headers()["etag"], etag.as_str());
+    let read = changed.expect_status(StatusCode::OK).await;
     assert_eq!(read, edited, "the server's cached copy was replaced");
-    let admin_read = app.get("/api/admin/lookups", Some(&admin)).await;
-    assert_eq!(admin_read.headers()["cache-control"], "no-store");
+
+    // Prices are revalidated before each use.
+    let fees = app.get("/api/fee-config", None).await;
+    assert_eq!(fees.headers()["cache-control"], "public, no-cache");
+    let fees_etag = fees.headers()["etag"].to_str().unwrap().to_owned();
+    let again = get_if_none_match(&app, "/api/fee-config", &fees_etag).await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    // Whatever is not public stays out of caches, without an ETag.
+    for path in ["/api/admin/lookups", "/api/auth/me"] {
+        let private = app.get(path, Some(&admin)).await;
+        assert_eq!(private.headers()["cache-control"], "no-store", "{path}");
+        assert!(private.headers().get("etag").is_none(), "{path}");
+    }
 }

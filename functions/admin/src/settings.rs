@@ -102,13 +102,21 @@ put_setting!(
     "Footer link toggles, help centre and dashboard links shown to every visitor."
 );
 
+/// Public reads that may be kept for 5 minutes: a change shows within that.
+const KEEP_FIVE_MINUTES: (header::HeaderName, &str) =
+    (header::CACHE_CONTROL, "public, max-age=300");
+/// Public reads a browser or CDN may keep but must revalidate (`ETag`, 304) before each use:
+/// what prices are shown from.
+const REVALIDATE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "public, no-cache");
+
 /// Public UI configuration
 ///
 /// No sign-in needed: footer link toggles, help centre and dashboard links for every visitor,
-/// as the admin set them.
+/// as the admin set them. Browsers and CDNs may keep it for 5 minutes (`ETag` for revalidation).
 #[utoipa::path(get, path = "/admin/ui-config", tag = "admin", responses((status = 200, body = UiConfig)))]
-pub async fn ui_config(State(state): State<AppState>) -> Result<Json<UiConfig>> {
-    Ok(Json(platform_settings::load::<UiConfig>(&state).await?))
+pub async fn ui_config(State(state): State<AppState>) -> Result<impl IntoResponse> {
+    let config = platform_settings::load::<UiConfig>(&state).await?;
+    Ok(([KEEP_FIVE_MINUTES], Json(config)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -126,31 +134,27 @@ pub struct FeeConfig {
 ///
 /// No sign-in needed: the platform fee and GST as fractions (decimal strings, `"0.15"` is 15
 /// %), derived from the admin payment config. GST applies to the platform fee, not the class
-/// fee.
+/// fee. Cacheable, revalidated before each use (`ETag`, 304).
 #[utoipa::path(get, path = "/fee-config", tag = "payments", responses((status = 200, body = FeeConfig)))]
-pub async fn fee_config(State(state): State<AppState>) -> Result<Json<FeeConfig>> {
+pub async fn fee_config(State(state): State<AppState>) -> Result<impl IntoResponse> {
     let config = platform_settings::load::<PaymentConfig>(&state).await?;
     let rate = |percent: Decimal| (percent / Decimal::ONE_HUNDRED).normalize();
-    Ok(Json(FeeConfig {
+    let fees = FeeConfig {
         platform_fee_rate: rate(config.platform_fee_percent),
         gst_rate: rate(config.gst_percent),
-    }))
+    };
+    Ok(([REVALIDATE], Json(fees)))
 }
 
 /// Signup and filter lists
 ///
 /// No sign-in needed: the subjects, qualifications and specializations signup's pickers and the
-/// mentor filters offer, in display order. Browsers and CDNs may keep it for 5 minutes.
-#[utoipa::path(
-    get, path = "/lookups", tag = "mentors",
-    responses((status = 200, body = Lookups, headers(("Cache-Control" = String, description = "public, max-age=300"))))
-)]
+/// mentor filters offer, in display order. Browsers and CDNs may keep it for 5 minutes (`ETag`
+/// for revalidation).
+#[utoipa::path(get, path = "/lookups", tag = "mentors", responses((status = 200, body = Lookups)))]
 pub async fn lookups(State(state): State<AppState>) -> Result<impl IntoResponse> {
     let lookups = platform_settings::load::<Lookups>(&state).await?;
-    Ok((
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(lookups),
-    ))
+    Ok(([KEEP_FIVE_MINUTES], Json(lookups)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -180,9 +184,10 @@ pub struct StripeCheckout {
 /// What checkout can offer
 ///
 /// No sign-in needed: the gateways that are both configured and enabled, their public keys, and
-/// the payment methods on offer. Never secrets.
+/// the payment methods on offer. Never secrets. Cacheable, revalidated before each use (`ETag`,
+/// 304).
 #[utoipa::path(get, path = "/payment-config", tag = "payments", responses((status = 200, body = CheckoutConfig)))]
-pub async fn checkout_config(State(state): State<AppState>) -> Result<Json<CheckoutConfig>> {
+pub async fn checkout_config(State(state): State<AppState>) -> Result<impl IntoResponse> {
     let config = platform_settings::load::<PaymentConfig>(&state).await?;
     let methods = platform_settings::load::<PaymentMethods>(&state).await?;
     let keys = &state.config.payments;
@@ -196,7 +201,7 @@ pub async fn checkout_config(State(state): State<AppState>) -> Result<Json<Check
         .as_ref()
         .filter(|_| config.stripe_enabled)
         .map(|s| s.publishable_key.clone());
-    Ok(Json(CheckoutConfig {
+    let checkout = CheckoutConfig {
         razorpay: RazorpayCheckout {
             enabled: razorpay_key.is_some(),
             mode: config.razorpay_mode,
@@ -207,7 +212,8 @@ pub async fn checkout_config(State(state): State<AppState>) -> Result<Json<Check
             publishable_key: stripe_key,
         },
         methods,
-    }))
+    };
+    Ok(([REVALIDATE], Json(checkout)))
 }
 
 /// Settings that change who is listed retire the cached mentor list.

@@ -1,5 +1,6 @@
 //! Cross-cutting layers: one tracing span per request, request ids, security headers, CORS,
-//! body limits and a panic guard that still answers problem+json.
+//! body limits, conditional GETs for public responses and a panic guard that still answers
+//! problem+json.
 
 use std::any::Any;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use platform::Error;
 use platform::config::Config;
 use platform::telemetry::metrics::metrics;
+use sha2::Digest;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -29,6 +31,7 @@ const INVOCATION_ID: &str = "x-azure-functions-invocationid";
 pub fn apply(router: Router, config: &Config) -> Router {
     let router = router
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(axum_middleware::from_fn(conditional_get))
         .layer(axum_middleware::from_fn(security_headers))
         .layer(axum_middleware::from_fn(count_request))
         .layer(
@@ -158,6 +161,51 @@ fn is_token_like(id: &[u8]) -> bool {
         && id
             .iter()
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'))
+}
+
+/// A public response (`Cache-Control: public…`, set by its handler) gets a strong `ETag`, a
+/// hash of its body; a GET whose `If-None-Match` names it gets 304 and no body. Everything else
+/// passes untouched (and is `no-store`: `security_headers`).
+async fn conditional_get(request: Request, next: Next) -> Response {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return next.run(request).await;
+    }
+    let if_none_match = request.headers().get(header::IF_NONE_MATCH).cloned();
+    let response = next.run(request).await;
+    let public = response
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .is_some_and(|value| value.as_bytes().starts_with(b"public"));
+    if response.status() != StatusCode::OK || !public {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Error::from(anyhow::anyhow!("reading a public response body")).into_response();
+    };
+    let digest = sha2::Sha256::digest(&bytes);
+    let etag = format!(
+        "\"{}\"",
+        data_encoding::BASE64URL_NOPAD.encode(&digest[..16])
+    );
+    let matches = if_none_match.is_some_and(|tags| {
+        tags.to_str().is_ok_and(|tags| {
+            tags.split(',')
+                .map(|tag| tag.trim().trim_start_matches("W/"))
+                .any(|tag| tag == etag || tag == "*")
+        })
+    });
+    parts.headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("base64url is a valid header value"),
+    );
+    if matches {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_TYPE);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {
