@@ -377,3 +377,39 @@ async fn every_mutation_path_shows_in_the_cached_list_at_once() {
     .await;
     assert!(card(&list().await).is_some(), "approval");
 }
+
+#[tokio::test]
+async fn the_public_mentor_reads_carry_one_etag_everywhere_and_answer_304_until_a_change() {
+    let app = spawn_app().await;
+    let other = app.second_instance().await;
+    let (_, admin) = app.admin().await;
+    let (mentor_id, mentor) = app.visible_mentor("etag-mentor@example.com", &admin).await;
+    for path in [
+        "/api/mentors".to_owned(),
+        format!("/api/mentors/{mentor_id}"),
+    ] {
+        let first = app.get(&path, None).await;
+        assert_eq!(
+            first.headers()["cache-control"],
+            "public, max-age=60, stale-while-revalidate=240"
+        );
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        first.expect_status(StatusCode::OK).await;
+        // The same bytes on every instance: the same tag.
+        let elsewhere = other.get(&path, None).await;
+        assert_eq!(elsewhere.headers()["etag"], etag.as_str(), "{path}");
+        let unchanged = app.get_if_none_match(&path, &etag).await;
+        assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert!(unchanged.bytes().await.unwrap().is_empty());
+
+        let renamed =
+            json!({"firstName": "Renamed", "lastName": format!("After {path}"), "timeZone": "UTC"});
+        app.put("/api/mentors/me/profile", &renamed, Some(&mentor))
+            .await
+            .expect_status(StatusCode::OK)
+            .await;
+        let changed = app.get_if_none_match(&path, &etag).await;
+        assert_eq!(changed.status(), StatusCode::OK, "{path} after a change");
+        assert_ne!(changed.headers()["etag"], etag.as_str());
+    }
+}

@@ -726,16 +726,6 @@ async fn requiring_approved_media_hides_mentors_without_it_at_once() {
     assert_eq!(listed(&app).await, 1);
 }
 
-/// A GET of `path` with `If-None-Match: etag`.
-async fn get_if_none_match(app: &TestApp, path: &str, etag: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(path))
-        .header("if-none-match", etag)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn public_settings_are_cacheable_with_etags_and_follow_the_admins_edit_at_once() {
     let app = spawn_app().await;
@@ -754,7 +744,9 @@ async fn public_settings_are_cacheable_with_etags_and_follow_the_admins_edit_at_
             .contains(&json!("Physics"))
     );
     // Unchanged: 304, no body, the same validators.
-    let unchanged = get_if_none_match(&app, "/api/lookups", &format!("\"other\", W/{etag}")).await;
+    let unchanged = app
+        .get_if_none_match("/api/lookups", &format!("\"other\", W/{etag}"))
+        .await;
     assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
     assert_eq!(unchanged.headers()["etag"], etag.as_str());
     assert_eq!(unchanged.headers()["cache-control"], "public, max-age=300");
@@ -765,7 +757,7 @@ async fn public_settings_are_cacheable_with_etags_and_follow_the_admins_edit_at_
         .await
         .expect_status(StatusCode::OK)
         .await;
-    let changed = get_if_none_match(&app, "/api/lookups", &etag).await;
+    let changed = app.get_if_none_match("/api/lookups", &etag).await;
     assert_ne!(changed.headers()["etag"], etag.as_str());
     let read = changed.expect_status(StatusCode::OK).await;
     assert_eq!(read, edited, "the server's cached copy was replaced");
@@ -774,7 +766,7 @@ async fn public_settings_are_cacheable_with_etags_and_follow_the_admins_edit_at_
     let fees = app.get("/api/fee-config", None).await;
     assert_eq!(fees.headers()["cache-control"], "public, no-cache");
     let fees_etag = fees.headers()["etag"].to_str().unwrap().to_owned();
-    let again = get_if_none_match(&app, "/api/fee-config", &fees_etag).await;
+    let again = app.get_if_none_match("/api/fee-config", &fees_etag).await;
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
     // Whatever is not public stays out of caches, without an ETag.
     for path in ["/api/admin/lookups", "/api/auth/me"] {

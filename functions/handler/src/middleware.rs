@@ -13,8 +13,8 @@ use axum::middleware::{self as axum_middleware, Next};
 use axum::response::{IntoResponse, Response};
 use platform::Error;
 use platform::config::Config;
+use platform::http_cache;
 use platform::telemetry::metrics::metrics;
-use sha2::Digest;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -163,9 +163,10 @@ fn is_token_like(id: &[u8]) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':'))
 }
 
-/// A public response (`Cache-Control: public…`, set by its handler) gets a strong `ETag`, a
-/// hash of its body; a GET whose `If-None-Match` names it gets 304 and no body. Everything else
-/// passes untouched (and is `no-store`: `security_headers`).
+/// A public response (`Cache-Control: public…`, set by its handler) carries a strong `ETag`:
+/// its handler's (computed once per cached body) or else a hash of its body; a GET whose
+/// `If-None-Match` names it gets 304 and no body. Everything else passes untouched (and is
+/// `no-store`: `security_headers`).
 async fn conditional_get(request: Request, next: Next) -> Response {
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         return next.run(request).await;
@@ -180,32 +181,32 @@ async fn conditional_get(request: Request, next: Next) -> Response {
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return Error::from(anyhow::anyhow!("reading a public response body")).into_response();
+    let body = match parts.headers.get(header::ETAG) {
+        Some(_) => body,
+        None => {
+            let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+                return Error::from(anyhow::anyhow!("reading a public response body"))
+                    .into_response();
+            };
+            parts
+                .headers
+                .insert(header::ETAG, http_cache::strong_etag(&bytes));
+            axum::body::Body::from(bytes)
+        }
     };
-    let digest = sha2::Sha256::digest(&bytes);
-    let etag = format!(
-        "\"{}\"",
-        data_encoding::BASE64URL_NOPAD.encode(&digest[..16])
-    );
-    let matches = if_none_match.is_some_and(|tags| {
-        tags.to_str().is_ok_and(|tags| {
-            tags.split(',')
-                .map(|tag| tag.trim().trim_start_matches("W/"))
-                .any(|tag| tag == etag || tag == "*")
-        })
+    let unchanged = if_none_match.is_some_and(|tags| {
+        parts
+            .headers
+            .get(header::ETAG)
+            .is_some_and(|etag| http_cache::none_match_names(&tags, etag))
     });
-    parts.headers.insert(
-        header::ETAG,
-        HeaderValue::from_str(&etag).expect("base64url is a valid header value"),
-    );
-    if matches {
+    if unchanged {
         parts.status = StatusCode::NOT_MODIFIED;
         parts.headers.remove(header::CONTENT_TYPE);
         parts.headers.remove(header::CONTENT_LENGTH);
         return Response::from_parts(parts, axum::body::Body::empty());
     }
-    Response::from_parts(parts, axum::body::Body::from(bytes))
+    Response::from_parts(parts, body)
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {

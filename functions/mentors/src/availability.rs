@@ -96,9 +96,9 @@ pub async fn availability(
     let earliest = Utc::now() + MIN_LEAD;
     if day_starts_after(query.date, earliest) {
         // Nothing on this day can have come within the lead: the cached answer stands as is.
-        return Ok(([(header::CONTENT_TYPE, "application/json")], cached).into_response());
+        return Ok(([(header::CONTENT_TYPE, "application/json")], cached.body).into_response());
     }
-    let mut availability: Availability = serde_json::from_slice(&cached)?;
+    let mut availability: Availability = serde_json::from_slice(&cached.body)?;
     availability
         .starts
         .retain(|start| start.start_utc >= earliest);

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use domain::credentials::{Qualification, Specialty};
 use domain::media::{self, MEDIA_URL_TTL};
-use platform::cache::MENTOR_LIST;
+use platform::cache::{MENTOR_LIST, Snapshot};
 use platform::pagination::{Page, PageQuery, TimeCursor};
 use platform::{AppState, Error, Json, Path, Query, Result};
 use rust_decimal::Decimal;
@@ -148,14 +148,33 @@ pub async fn list_mentors(
         serde_json::to_string(&filter)?,
         page.cursor.as_deref().unwrap_or("")
     );
-    let body = state
+    let snapshot = state
         .cache
         .get_or_fill_snapshot(&key, LIST_TTL, || async {
             let page = query_page(&state, &filter, limit, cursor).await?;
             Ok(serde_json::to_string(&page)?)
         })
         .await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body))
+    Ok(public(snapshot))
+}
+
+/// A public read browsers and CDNs may keep a minute and serve stale while revalidating for 4
+/// more (the server's copy lives 5; a change retires it at once here, there within 5 minutes).
+fn public(snapshot: Snapshot) -> impl IntoResponse {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=60, stale-while-revalidate=240"),
+            ),
+            (header::ETAG, snapshot.etag),
+        ],
+        snapshot.body,
+    )
 }
 
 /// A mentor's public profile
@@ -172,7 +191,7 @@ pub async fn mentor_detail(
     Path(mentor_id): Path<Uuid>,
 ) -> Result<impl IntoResponse> {
     let generation = state.cache.generation(MENTOR_LIST).await;
-    let body = state
+    let snapshot = state
         .cache
         .get_or_fill_snapshot(
             &format!("mentor:{generation}:{mentor_id}"),
@@ -184,7 +203,7 @@ pub async fn mentor_detail(
             },
         )
         .await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body))
+    Ok(public(snapshot))
 }
 
 async fn query_detail(state: &AppState, mentor_id: Uuid) -> Result<MentorDetail> {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod http_cache;
 pub mod invocation;
 pub mod mailer;
 pub mod outbox;

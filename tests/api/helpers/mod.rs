@@ -286,6 +286,16 @@ impl TestApp {
         request.send().await.expect("send request")
     }
 
+    /// An anonymous GET of `path` with `If-None-Match: etag`.
+    pub async fn get_if_none_match(&self, path: &str, etag: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .expect("GET with If-None-Match")
+    }
+
     pub async fn put(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
         self.send(reqwest::Method::PUT, path, body, token).await
     }

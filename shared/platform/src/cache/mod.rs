@@ -24,6 +24,7 @@ mod spend_batch;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 
 use serde::Serialize;
@@ -32,6 +33,7 @@ use serde::de::DeserializeOwned;
 use crate::config::ExposeSecret;
 use crate::config::{CacheConfig, SignIn};
 use crate::error::{Error, Result};
+use crate::http_cache;
 use crate::rate_limit::{Budget, Verdict};
 use crate::telemetry::metrics::metrics;
 use local::LocalCache;
@@ -75,7 +77,7 @@ struct Inner {
     /// Loads in progress, keyed like the cache, so concurrent misses share one.
     in_flight: moka::future::Cache<String, Arc<str>>,
     /// Local copies of generation-keyed entries, with the instant each stops being served.
-    snapshots: moka::future::Cache<String, (Bytes, Instant)>,
+    snapshots: moka::future::Cache<String, (Snapshot, Instant)>,
 }
 
 /// A fixed-window counter's state after an increment or a peek.
@@ -95,6 +97,14 @@ pub enum CacheHealth {
     Redis,
     /// Redis is configured but not answering; requests use the fallback.
     RedisDown,
+}
+
+/// A cached body kept on this instance, with its entity tag (computed once, when it arrived):
+/// the same key holds the same bytes on every instance, so the tag is the same everywhere.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub body: Bytes,
+    pub etag: HeaderValue,
 }
 
 impl Cache {
@@ -126,8 +136,8 @@ impl Cache {
                 in_flight: moka::future::Cache::new(10_000),
                 snapshots: moka::future::Cache::builder()
                     .max_capacity(SNAPSHOT_MEMORY)
-                    .weigher(|key: &String, (body, _): &(Bytes, Instant)| {
-                        u32::try_from(key.len() + body.len()).unwrap_or(u32::MAX)
+                    .weigher(|key: &String, (snapshot, _): &(Snapshot, Instant)| {
+                        u32::try_from(key.len() + snapshot.body.len()).unwrap_or(u32::MAX)
                     })
                     .time_to_live(SNAPSHOT_LIFE)
                     .build(),
@@ -189,25 +199,29 @@ impl Cache {
         key: &str,
         ttl: Duration,
         load: F,
-    ) -> Result<Bytes>
+    ) -> Result<Snapshot>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<String>>,
     {
-        if let Some((body, until)) = self.inner.snapshots.get(key).await
+        if let Some((snapshot, until)) = self.inner.snapshots.get(key).await
             && Instant::now() < until
         {
             metrics().cache_lookup(key, true);
-            return Ok(body);
+            return Ok(snapshot);
         }
         let until = Instant::now() + ttl.min(SNAPSHOT_LIFE);
         // Boxed: the miss path's future is large, and the hit path stays small without it.
         let body = Bytes::from(Box::pin(self.get_or_fill_raw(key, ttl, load)).await?);
+        let snapshot = Snapshot {
+            etag: http_cache::strong_etag(&body),
+            body,
+        };
         self.inner
             .snapshots
-            .insert(key.to_owned(), (body.clone(), until))
+            .insert(key.to_owned(), (snapshot.clone(), until))
             .await;
-        Ok(body)
+        Ok(snapshot)
     }
 
     /// The current generation of a family of entries (see [`Cache::bump_generation`]).
@@ -518,6 +532,7 @@ mod tests {
                     })
                     .await
                     .unwrap()
+                    .body
             }
         };
         assert_eq!(read(0).await, "[0]");
