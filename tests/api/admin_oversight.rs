@@ -1,7 +1,7 @@
 //! The admin's booking search over seeded bookings: by person (as student or mentor), mentor,
 //! status and start range, newest class first, paged with a cursor; admins only.
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, SecondsFormat, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -27,7 +27,9 @@ async fn admins_search_bookings_by_person_mentor_status_and_date() {
         .visible_mentor("search-physics@example.com", &admin)
         .await;
     let (maths, mentor_token) = app.visible_mentor("search-maths@example.com", &admin).await;
-    let day = |days: i64| Utc::now() + Duration::days(days);
+    // One instant for every time here: the range below must fall exactly between the classes.
+    let now = Utc::now();
+    let day = |days: i64| now + Duration::days(days);
     // Newest class first: in 3 days, in 2, yesterday, 3 days ago.
     let ana_physics_soon = app.insert_booking(physics, ana, day(3), "confirmed").await;
     let ben_maths = app.insert_booking(maths, ben, day(2), "cancelled").await;
@@ -65,10 +67,8 @@ async fn admins_search_bookings_by_person_mentor_status_and_date() {
         ids(&search(format!("?mentorId={physics}&status=completed")).await),
         [json!(ben_physics_done)]
     );
-    let (from, to) = (
-        day(-2).format("%Y-%m-%dT%H:%M:%SZ"),
-        day(2).format("%Y-%m-%dT%H:%M:%SZ"),
-    );
+    let instant = |days| day(days).to_rfc3339_opts(SecondsFormat::Micros, true);
+    let (from, to) = (instant(-2), instant(2));
     assert_eq!(
         ids(&search(format!("?from={from}&to={to}")).await),
         [json!(ana_maths_done)],
