@@ -14,7 +14,7 @@ mod realtime;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use chrono::{Datelike, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use domain::users::SMOKE_CHECK_DOMAIN;
 use platform::config::{ExposeSecret, Secret};
 use reqwest::{Method, StatusCode};
@@ -118,10 +118,12 @@ pub async fn smoke(
     })
 }
 
-/// This run's names: its throwaway accounts and the text that finds them.
+/// This run's names (its throwaway accounts and the text that finds them) and its day.
 struct Run {
     tag: String,
     password: String,
+    /// Tomorrow (UTC) when the run began: the day the mentor opens and the student books.
+    day: NaiveDate,
 }
 
 impl Run {
@@ -131,6 +133,7 @@ impl Run {
             tag: id[..12].to_owned(),
             // Upper, lower and digit, as the password rule asks; never printed.
             password: format!("Sm{}9", Uuid::new_v4().simple()),
+            day: (Utc::now() + chrono::Duration::days(1)).date_naive(),
         }
     }
 
@@ -187,7 +190,9 @@ async fn checklist(
         .step("student sign-up", student_sign_up(api, run))
         .await?;
     log.step("discovery", find(api, &mentor, run)).await?;
-    let start = log.step("availability", first_start(api, &mentor)).await?;
+    let start = log
+        .step("availability", first_start(api, &mentor, run))
+        .await?;
     let booking = log
         .step("booking", book(api, &student, &mentor, &start, run))
         .await?;
@@ -272,7 +277,7 @@ async fn open_calendar(api: &Api, mentor: &Person, run: &Run) -> anyhow::Result<
     let profile =
         json!({"firstName": "Smoke", "lastName": format!("Check {}", run.tag), "timeZone": "UTC"});
     let subject = json!({"subject": SUBJECT, "experienceYears": 1, "classFee": "100.00"});
-    let tomorrow = (Utc::now() + chrono::Duration::days(1)).weekday();
+    let tomorrow = run.day.weekday();
     let slot =
         json!({"dayOfWeek": tomorrow.number_from_monday(), "start": "00:00", "end": "24:00"});
     let steps = [
@@ -343,16 +348,18 @@ async fn find(api: &Api, mentor: &Person, run: &Run) -> anyhow::Result<((), Stri
     Ok(((), format!("listed ({} match)", cards.len())))
 }
 
-/// The first demo start the mentor offers tomorrow.
-async fn first_start(api: &Api, mentor: &Person) -> anyhow::Result<(String, String)> {
-    let date = (Utc::now() + chrono::Duration::days(1)).date_naive();
+/// The first demo start the mentor offers on the run's day.
+async fn first_start(api: &Api, mentor: &Person, run: &Run) -> anyhow::Result<(String, String)> {
+    let date = run.day;
     let path = format!(
         "/api/mentors/{}/availability?date={date}&sessionType=demo",
         mentor.id
     );
     let availability = api.get(&path, None).await?;
     let starts = availability["starts"].as_array().context("no starts")?;
-    let first = starts.first().context("no bookable start tomorrow")?;
+    let first = starts
+        .first()
+        .context("no bookable start on the run's day")?;
     let start = text(first, "startUtc")?;
     Ok((
         start.clone(),
