@@ -1,5 +1,7 @@
 // CodeConnect in one resource group: the Rust custom handler on Flex Consumption, Postgres with PgBouncer,
-// Azure Managed Redis, Web PubSub, Blob Storage, Key Vault and Application Insights. See README.md to deploy.
+// Azure Managed Redis, Web PubSub, Blob Storage, Key Vault and Application Insights. The app joins a virtual
+// network; Postgres, Redis, Key Vault and the host's storage have no public endpoint, only private ones in it.
+// See README.md to deploy.
 
 targetScope = 'resourceGroup'
 
@@ -16,6 +18,9 @@ param allowedOrigins array
 
 @description('Public base URL of the API; empty means https://<app>.azurewebsites.net.')
 param publicBaseUrl string = ''
+
+@description('Address space of the virtual network (a /16; the app and endpoint subnets are its first two /24s).')
+param vnetAddressPrefix string = '10.40.0.0/16'
 
 @description('Memory per Function App instance in MB.')
 @allowed([512, 2048, 4096])
@@ -164,6 +169,7 @@ var containers = {
   media: 'media'
   recordings: 'recordings'
 }
+var endpointPrefix = '${namePrefix}-pe'
 var hubName = 'codeconnect'
 
 // The versionless URI of an optional integration secret, or '' when it is not configured (the setting stays empty).
@@ -179,14 +185,35 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
-// Host storage, deployment package, media and recordings.
-module storage 'modules/storage.bicep' = {
-  name: 'storage'
+// The virtual network, its privatelink DNS zones and the app's NAT gateway.
+module network 'modules/network.bicep' = {
+  name: 'network'
+  params: {
+    location: location
+    vnetName: '${namePrefix}-vnet'
+    tags: allTags
+    addressPrefix: vnetAddressPrefix
+  }
+}
+
+// The host's storage and the deployment package: private.
+module hostStorage 'modules/host-storage.bicep' = {
+  name: 'host-storage'
+  params: {
+    location: location
+    accountName: 'stcchost${take(token, 13)}'
+    tags: allTags
+    deploymentContainerName: containers.deployment
+  }
+}
+
+// Media and recordings: public, SAS only.
+module mediaStorage 'modules/media-storage.bicep' = {
+  name: 'media-storage'
   params: {
     location: location
     accountName: 'stcc${take(token, 13)}'
     tags: allTags
-    deploymentContainerName: containers.deployment
     mediaContainerName: containers.media
     recordingsContainerName: containers.recordings
     allowedOrigins: allowedOrigins
@@ -256,7 +283,60 @@ module webPubSub 'modules/webpubsub.bicep' = {
   }
 }
 
-// Flex Consumption plan and Function App with its system-assigned identity.
+// The private endpoints: the four services above are reachable from the network only.
+module postgresEndpoint 'modules/private-endpoint.bicep' = {
+  name: 'pe-postgres'
+  params: {
+    location: location
+    endpointName: '${endpointPrefix}-postgres'
+    tags: allTags
+    subnetId: network.outputs.endpointsSubnetId
+    serviceId: postgres.outputs.serverId
+    groupId: 'postgresqlServer'
+    dnsZoneId: network.outputs.zoneIds.postgresqlServer
+  }
+}
+
+module redisEndpoint 'modules/private-endpoint.bicep' = {
+  name: 'pe-redis'
+  params: {
+    location: location
+    endpointName: '${endpointPrefix}-redis'
+    tags: allTags
+    subnetId: network.outputs.endpointsSubnetId
+    serviceId: redis.outputs.clusterId
+    groupId: 'redisEnterprise'
+    dnsZoneId: network.outputs.zoneIds.redisEnterprise
+  }
+}
+
+module vaultEndpoint 'modules/private-endpoint.bicep' = {
+  name: 'pe-vault'
+  params: {
+    location: location
+    endpointName: '${endpointPrefix}-vault'
+    tags: allTags
+    subnetId: network.outputs.endpointsSubnetId
+    serviceId: keyVault.outputs.vaultId
+    groupId: 'vault'
+    dnsZoneId: network.outputs.zoneIds.vault
+  }
+}
+
+module hostBlobEndpoint 'modules/private-endpoint.bicep' = {
+  name: 'pe-host-blob'
+  params: {
+    location: location
+    endpointName: '${endpointPrefix}-host-blob'
+    tags: allTags
+    subnetId: network.outputs.endpointsSubnetId
+    serviceId: hostStorage.outputs.accountId
+    groupId: 'blob'
+    dnsZoneId: network.outputs.zoneIds.blob
+  }
+}
+
+// Flex Consumption plan and Function App with its system-assigned identity, in the network.
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   params: {
@@ -264,13 +344,16 @@ module functionApp 'modules/functionapp.bicep' = {
     appName: appName
     planName: '${namePrefix}-plan'
     tags: allTags
-    storageBlobEndpoint: storage.outputs.blobEndpoint
+    subnetId: network.outputs.appSubnetId
+    storageBlobEndpoint: hostStorage.outputs.blobEndpoint
     deploymentContainerName: containers.deployment
     instanceMemoryMB: functionInstanceMemoryMB
     maximumInstanceCount: functionMaximumInstanceCount
     alwaysReadyHttpInstances: functionAlwaysReadyInstances
     httpPerInstanceConcurrency: functionHttpConcurrency
   }
+  // Its package is read from the host storage over the private endpoint.
+  dependsOn: [hostBlobEndpoint]
 }
 
 // What the app identity may do: blobs, Web PubSub, Key Vault secrets, telemetry.
@@ -278,20 +361,21 @@ module roles 'modules/roles.bicep' = {
   name: 'roles'
   params: {
     principalId: functionApp.outputs.principalId
-    storageAccountName: storage.outputs.accountName
+    hostStorageAccountName: hostStorage.outputs.accountName
+    mediaStorageAccountName: mediaStorage.outputs.accountName
     webPubSubName: webPubSub.outputs.serviceName
     keyVaultName: keyVault.outputs.vaultName
     appInsightsName: monitoring.outputs.appInsightsName
   }
 }
 
-// App settings, after the roles so the Key Vault references resolve when the app restarts with them.
+// App settings, after the roles and the private endpoints so the Key Vault references resolve when the app restarts with them.
 module appSettings 'modules/appsettings.bicep' = {
   name: 'appsettings'
   params: {
     appName: functionApp.outputs.appName
-    storageAccountName: storage.outputs.accountName
-    storageBlobEndpoint: storage.outputs.blobEndpoint
+    hostStorageAccountName: hostStorage.outputs.accountName
+    mediaBlobEndpoint: mediaStorage.outputs.blobEndpoint
     mediaContainerName: containers.media
     recordingsContainerName: containers.recordings
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
@@ -322,7 +406,7 @@ module appSettings 'modules/appsettings.bicep' = {
     stripePublishableKey: stripePublishableKey
     turnUrls: turnUrls
   }
-  dependsOn: [roles]
+  dependsOn: [roles, postgresEndpoint, redisEndpoint, vaultEndpoint, hostBlobEndpoint]
 }
 
 // The hub's event handler points at the app, so it comes last.
@@ -375,7 +459,9 @@ module workbook 'modules/workbook.bicep' = {
 output functionAppName string = functionApp.outputs.appName
 output functionAppHostName string = functionApp.outputs.defaultHostName
 output functionAppUrl string = 'https://${functionApp.outputs.defaultHostName}'
-output storageAccountName string = storage.outputs.accountName
+output hostStorageAccountName string = hostStorage.outputs.accountName
+output mediaStorageAccountName string = mediaStorage.outputs.accountName
+output outboundIpAddress string = network.outputs.outboundIpAddress
 output deploymentContainerName string = containers.deployment
 output keyVaultName string = keyVault.outputs.vaultName
 output postgresServerName string = postgres.outputs.serverName

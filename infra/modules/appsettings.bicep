@@ -5,11 +5,11 @@
 @description('Existing Function App.')
 param appName string
 
-@description('Storage account for the host (identity-based AzureWebJobsStorage) and media.')
-param storageAccountName string
+@description('The host\'s storage account (identity-based AzureWebJobsStorage), reached through its private endpoint.')
+param hostStorageAccountName string
 
-@description('Blob endpoint of that account, https://<account>.blob.core.windows.net/.')
-param storageBlobEndpoint string
+@description('Blob endpoint of the media and recordings account, https://<account>.blob.core.windows.net/.')
+param mediaBlobEndpoint string
 
 @description('Blob container for profile photos and intro videos.')
 param mediaContainerName string
@@ -93,7 +93,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
   name: 'appsettings'
   properties: {
     // Functions host.
-    AzureWebJobsStorage__accountName: storageAccountName
+    AzureWebJobsStorage__accountName: hostStorageAccountName
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
     // How often the handler sends its metrics (milliseconds).
@@ -127,7 +127,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     REDIS_TIMEOUT_MS: '1000'
 
     // Blob storage through the managed identity (no connection string in Azure).
-    AZURE_STORAGE_ACCOUNT_URL: storageBlobEndpoint
+    AZURE_STORAGE_ACCOUNT_URL: mediaBlobEndpoint
     BLOB_MEDIA_CONTAINER: mediaContainerName
     BLOB_RECORDINGS_CONTAINER: recordingsContainerName
 

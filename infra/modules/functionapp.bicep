@@ -13,6 +13,9 @@ param planName string
 @description('Tags applied to every resource.')
 param tags object
 
+@description('Subnet the app joins (delegated to Microsoft.App/environments); all its outbound traffic goes through it.')
+param subnetId string
+
 @description('Blob endpoint of the storage account holding the deployment container.')
 param storageBlobEndpoint string
 
@@ -52,6 +55,8 @@ resource app 'Microsoft.Web/sites@2024-11-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Flex routes all outbound traffic into the network: the data services' private endpoints, the rest via NAT.
+    virtualNetworkSubnetId: subnetId
     keyVaultReferenceIdentity: 'SystemAssigned'
     functionAppConfig: {
       deployment: {

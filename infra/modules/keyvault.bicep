@@ -47,7 +47,8 @@ var integrationSecrets = [
   { name: 'turn-shared-secret', value: turnSharedSecret }
 ]
 
-// RBAC-authorised vault: the app reads secrets through Key Vault references with its own identity.
+// RBAC-authorised vault: the app reads secrets through Key Vault references with its own identity, over the private
+// endpoint. Deployments still write the secrets below (Resource Manager is not subject to the vault's network rules).
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: vaultName
   location: location
@@ -58,7 +59,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: 'Disabled'
+    networkAcls: { defaultAction: 'Deny', bypass: 'None' }
   }
 }
 
@@ -79,6 +81,7 @@ resource resetCodeKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
 }
 
 output vaultName string = vault.name
+output vaultId string = vault.id
 output vaultUri string = vault.properties.vaultUri
 // Versionless, so a rotated key is picked up when the platform refreshes its references.
 output resetCodeKeySecretUri string = '${vault.properties.vaultUri}secrets/${resetCodeKeySecret.name}'

@@ -1,5 +1,6 @@
 // PostgreSQL Flexible Server with the built-in PgBouncer, Microsoft Entra authentication only: the app signs
-// in with its managed identity's token, operators with theirs as members of the Entra admin group.
+// in with its managed identity's token, operators with theirs as members of the Entra admin group. No public
+// endpoint: the app reaches it through a private endpoint.
 
 @description('Azure region for the resources.')
 param location string
@@ -79,15 +80,9 @@ resource server 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
     storage: { storageSizeGB: storageSizeGB, autoGrow: 'Enabled' }
     backup: { backupRetentionDays: 7, geoRedundantBackup: 'Disabled' }
     highAvailability: { mode: 'Disabled' }
-    network: { publicNetworkAccess: 'Enabled' }
+    // Reached only through its private endpoint (main.bicep); operators open it for a maintenance window (infra/README.md).
+    network: { publicNetworkAccess: 'Disabled' }
   }
-}
-
-// Flex Consumption has no fixed outbound addresses, so allow Azure services (TLS and an Entra token still apply).
-resource allowAzureServices 'Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01' = {
-  parent: server
-  name: 'AllowAllAzureServicesAndResourcesWithinAzureIps'
-  properties: { startIpAddress: '0.0.0.0', endIpAddress: '0.0.0.0' }
 }
 
 // PgBouncer and server settings, one at a time to avoid "server busy" conflicts.
@@ -122,6 +117,7 @@ resource entraAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@20
 }
 
 output serverName string = server.name
+output serverId string = server.id
 output host string = host
 output databaseName string = database.name
 // DATABASE_URL: the app's pooled endpoint, PgBouncer on 6432, as its identity's role; no password (the token is).

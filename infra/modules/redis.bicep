@@ -16,7 +16,7 @@ param skuName string
 @description('Object id of the app\'s managed identity, given the database\'s default access policy.')
 param appPrincipalId string
 
-// The cluster: TLS 1.2 only. API 2025-07-01 requires publicNetworkAccess.
+// The cluster: TLS 1.2 only, reached only through its private endpoint (API 2025-07-01 requires publicNetworkAccess).
 resource cluster 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
   name: clusterName
   location: location
@@ -25,7 +25,7 @@ resource cluster 'Microsoft.Cache/redisEnterprise@2025-07-01' = {
   properties: {
     minimumTlsVersion: '1.2'
     highAvailability: 'Enabled'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: 'Disabled'
   }
 }
 
@@ -53,6 +53,7 @@ resource appAccess 'Microsoft.Cache/redisEnterprise/databases/accessPolicyAssign
 }
 
 output clusterName string = cluster.name
+output clusterId string = cluster.id
 output hostName string = cluster.properties.hostName
 // REDIS_URL: TLS, no credentials (REDIS_AUTH=entra).
 output url string = 'rediss://${cluster.properties.hostName}:10000'

@@ -3,8 +3,11 @@
 @description('Object id of the Function App\'s system-assigned identity.')
 param principalId string
 
-@description('Storage account for the Functions host, the deployment package and media.')
-param storageAccountName string
+@description('The Functions host\'s storage account (timer leases, the deployment package).')
+param hostStorageAccountName string
+
+@description('The media and recordings storage account.')
+param mediaStorageAccountName string
 
 @description('Web PubSub service the app publishes to.')
 param webPubSubName string
@@ -24,9 +27,14 @@ var roles = {
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
-// Scope of the two blob roles.
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
-  name: storageAccountName
+// Scope of the host's blob role.
+resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: hostStorageAccountName
+}
+
+// Scope of the media blob role.
+resource mediaStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: mediaStorageAccountName
 }
 
 // Scope of the Web PubSub role.
@@ -46,8 +54,8 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 
 // The host's identity-based AzureWebJobsStorage (timer leases) and the Flex deployment package need blob ownership.
 resource hostStorageOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, principalId, roles.storageBlobDataOwner)
-  scope: storage
+  name: guid(hostStorage.id, principalId, roles.storageBlobDataOwner)
+  scope: hostStorage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
     principalId: principalId
@@ -55,10 +63,10 @@ resource hostStorageOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Media and recordings: read/write blobs and issue user-delegation SAS; still correct if media moves to its own account.
+// Media and recordings: read, write and delete blobs and get the user delegation key that signs their SAS URLs.
 resource mediaStorageContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, principalId, roles.storageBlobDataContributor)
-  scope: storage
+  name: guid(mediaStorage.id, principalId, roles.storageBlobDataContributor)
+  scope: mediaStorage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataContributor)
     principalId: principalId

@@ -116,6 +116,15 @@ impl BicepFile {
             .collect()
     }
 
+    /// Modules this file declares (`module symbol 'path' = {...}`), loops included.
+    pub fn modules(&self) -> Vec<Module<'_>> {
+        named_children(self.tree.root_node())
+            .into_iter()
+            .filter(|node| node.kind() == "module_declaration")
+            .filter_map(|node| Module::from_declaration(self, node))
+            .collect()
+    }
+
     /// The value expression of the top-level `var name = ...`.
     pub fn variable(&self, name: &str) -> Option<Node<'_>> {
         self.top_level_value("variable_declaration", name)
@@ -308,6 +317,42 @@ impl<'f> Resource<'f> {
     /// `path:line symbol`, for messages.
     pub fn describe(&self) -> String {
         format!("{} ({})", self.file.location(self.declaration), self.symbol)
+    }
+}
+
+/// One `module symbol 'path' = {...}` declaration.
+pub struct Module<'f> {
+    pub file: &'f BicepFile,
+    pub symbol: String,
+    /// The template it deploys, as written (`modules/network.bicep`).
+    pub path: String,
+    /// The object literal with its `name`, `params` and `dependsOn`.
+    pub body: Node<'f>,
+}
+
+impl<'f> Module<'f> {
+    fn from_declaration(file: &'f BicepFile, declaration: Node<'f>) -> Option<Self> {
+        let parts = named_children(declaration);
+        let symbol = file.text(*parts.first()?).to_owned();
+        let path = file.literal(*parts.get(1)?)?;
+        let value = *parts.last()?;
+        let body = match value.kind() {
+            "for_statement" => unwrap_if(value.child_by_field_name("body")?)?,
+            _ => unwrap_if(value)?,
+        };
+        Some(Self {
+            file,
+            symbol,
+            path,
+            body,
+        })
+    }
+
+    /// The source text of the parameter `name` it passes, if it passes one.
+    pub fn param(&self, name: &str) -> Option<&'f str> {
+        self.file
+            .property(self.body, &format!("params.{name}"))
+            .map(|node| self.file.text(node))
     }
 }
 

@@ -6,6 +6,7 @@
 mod alerts;
 mod bicep;
 mod functions;
+mod network;
 mod required;
 mod resources;
 mod settings;

@@ -36,10 +36,6 @@ const REQUIRED: &[(&str, &[&str])] = &[
         &[],
     ),
     (
-        "Microsoft.DBforPostgreSQL/flexibleServers/firewallRules@2024-08-01",
-        &["properties.startIpAddress", "properties.endIpAddress"],
-    ),
-    (
         "Microsoft.Insights/actionGroups@2023-01-01",
         &[
             "location",
@@ -105,6 +101,19 @@ const REQUIRED: &[(&str, &[&str])] = &[
         "Microsoft.KeyVault/vaults/secrets@2023-07-01",
         &["properties"],
     ),
+    ("Microsoft.Network/natGateways@2024-05-01", &[]),
+    ("Microsoft.Network/privateDnsZones@2024-06-01", &[]),
+    (
+        "Microsoft.Network/privateDnsZones/virtualNetworkLinks@2024-06-01",
+        &[],
+    ),
+    ("Microsoft.Network/privateEndpoints@2024-05-01", &[]),
+    (
+        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-05-01",
+        &[],
+    ),
+    ("Microsoft.Network/publicIPAddresses@2024-05-01", &[]),
+    ("Microsoft.Network/virtualNetworks@2024-05-01", &[]),
     (
         "Microsoft.OperationalInsights/workspaces@2023-09-01",
         &["location"],

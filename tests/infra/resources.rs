@@ -97,24 +97,6 @@ const RESOURCE_FACTS: &[(&str, &str, Expect, &str)] = &[
         "TLS 1.2+",
     ),
     (
-        "Microsoft.Storage/storageAccounts/blobServices",
-        "properties.cors.corsRules[0].allowedOrigins",
-        Expect::Expression("allowedOrigins"),
-        "browsers upload straight to storage and read media from it, from the frontends only",
-    ),
-    (
-        "Microsoft.Storage/storageAccounts/blobServices",
-        "properties.cors.corsRules[0].allowedMethods",
-        Expect::Strings(&["GET", "HEAD", "PUT", "OPTIONS"]),
-        "Put Blob and Put Block from the browser, then reads",
-    ),
-    (
-        "Microsoft.Storage/storageAccounts/blobServices",
-        "properties.cors.corsRules[0].allowedHeaders",
-        Expect::Strings(&["content-type", "content-length", "range", "x-ms-*"]),
-        "the headers an upload target names (x-ms-blob-type) and the SDKs add",
-    ),
-    (
         "Microsoft.KeyVault/vaults",
         "properties.enableRbacAuthorization",
         Expect::Literal("true"),
@@ -182,6 +164,35 @@ const RESOURCE_FACTS: &[(&str, &str, Expect, &str)] = &[
     ),
 ];
 
+/// Facts of the media and recordings account only (the host's account has no browser traffic).
+const MEDIA_STORAGE: &str = "infra/modules/media-storage.bicep";
+const MEDIA_STORAGE_FACTS: &[(&str, &str, Expect, &str)] = &[
+    (
+        "Microsoft.Storage/storageAccounts/blobServices",
+        "properties.cors.corsRules[0].allowedOrigins",
+        Expect::Expression("allowedOrigins"),
+        "browsers upload straight to storage and read media from it, from the frontends only",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts/blobServices",
+        "properties.cors.corsRules[0].allowedMethods",
+        Expect::Strings(&["GET", "HEAD", "PUT", "OPTIONS"]),
+        "Put Blob and Put Block from the browser, then reads",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts/blobServices",
+        "properties.cors.corsRules[0].allowedHeaders",
+        Expect::Strings(&["content-type", "content-length", "range", "x-ms-*"]),
+        "the headers an upload target names (x-ms-blob-type) and the SDKs add",
+    ),
+    (
+        "Microsoft.Storage/storageAccounts",
+        "properties.publicNetworkAccess",
+        Expect::Literal("Enabled"),
+        "browsers reach it directly, each request with a SAS for one blob",
+    ),
+];
+
 /// Defaults in `infra/main.bicep`: (`param` or `var`, name, value, why).
 const MAIN_DEFAULTS: &[(&str, &str, &str, &str)] = &[
     (
@@ -232,10 +243,23 @@ fn main_bicep_defaults_match_the_design() {
 #[test]
 fn resources_have_the_properties_the_app_relies_on() {
     let files = infra_files();
-    let mut problems = Vec::new();
+    let media: Vec<BicepFile> = infra_files()
+        .into_iter()
+        .filter(|file| file.path == MEDIA_STORAGE)
+        .collect();
+    assert_eq!(media.len(), 1, "{MEDIA_STORAGE} exists");
 
-    for (resource_type, path, expect, why) in RESOURCE_FACTS {
-        let resources = declared(&files, resource_type);
+    let mut problems = check_facts(&files, RESOURCE_FACTS);
+    problems.extend(check_facts(&media, MEDIA_STORAGE_FACTS));
+
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Each fact checked on every declared resource of its type in `files`.
+fn check_facts(files: &[BicepFile], facts: &[(&str, &str, Expect, &str)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (resource_type, path, expect, why) in facts {
+        let resources = declared(files, resource_type);
         if resources.is_empty() {
             problems.push(format!("no {resource_type} is declared ({why})"));
         }
@@ -266,8 +290,7 @@ fn resources_have_the_properties_the_app_relies_on() {
             }
         }
     }
-
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    problems
 }
 
 fn describe(expect: &Expect) -> String {
@@ -457,50 +480,92 @@ fn postgres_takes_entra_tokens_only_and_names_its_entra_administrator() {
 }
 
 #[test]
-fn the_app_identity_gets_the_roles_it_needs() {
+fn the_app_identity_gets_exactly_the_roles_it_needs() {
     let files = infra_files();
-    let strings: Vec<String> = files.iter().flat_map(BicepFile::string_contents).collect();
-    let assignments = declared(&files, "Microsoft.Authorization/roleAssignments");
-    let roles = [
-        (
-            "Storage Blob Data Owner",
-            "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
-        ),
-        (
-            "Storage Blob Data Contributor",
-            "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-        ),
-        (
-            "Web PubSub Service Owner",
-            "12cf5a90-567b-43ae-8102-96cf46c7d9b4",
-        ),
-        (
-            "Key Vault Secrets User",
-            "4633458b-17de-408a-b874-0445c86b69e6",
-        ),
-        (
-            "Monitoring Metrics Publisher",
-            "3913510d-42f4-4e42-8a64-420c390055eb",
-        ),
-    ];
+    let roles_file = files
+        .iter()
+        .find(|file| file.path == "infra/modules/roles.bicep")
+        .expect("infra/modules/roles.bicep");
+    let role_ids = roles_file.variable("roles").expect("var roles");
+    let scopes: BTreeMap<String, String> = roles_file
+        .resources()
+        .into_iter()
+        .filter(|resource| resource.existing)
+        .map(|resource| {
+            let name = resource
+                .property("name")
+                .map(|node| roles_file.text(node).to_owned())
+                .unwrap_or_default();
+            (
+                resource.symbol.clone(),
+                format!("{} {name}", resource.resource_type()),
+            )
+        })
+        .collect();
 
-    assert!(
-        assignments.len() >= roles.len(),
-        "expected a role assignment per role, found {}",
-        assignments.len()
-    );
-    for assignment in &assignments {
+    let mut granted = Vec::new();
+    for assignment in declared(&files, "Microsoft.Authorization/roleAssignments") {
         assert_eq!(
             assignment.literal("properties.principalType").as_deref(),
             Some("ServicePrincipal"),
             "{}",
             assignment.describe()
         );
+        let scope = assignment
+            .property("scope")
+            .map(|node| assignment.file.text(node).to_owned())
+            .unwrap_or_default();
+        let definition = assignment
+            .property("properties.roleDefinitionId")
+            .map(|node| assignment.file.text(node))
+            .unwrap_or_default();
+        let role = definition
+            .split("roles.")
+            .nth(1)
+            .map(|rest| rest.trim_end_matches(')'))
+            .and_then(|key| roles_file.property(role_ids, key))
+            .and_then(|node| roles_file.literal(node))
+            .unwrap_or_else(|| panic!("{}: role `{definition}`", assignment.describe()));
+        let target = scopes
+            .get(&scope)
+            .unwrap_or_else(|| panic!("{}: scope `{scope}`", assignment.describe()));
+        granted.push(format!("{target}: {role}"));
     }
-    for (role, id) in roles {
-        assert!(
-            strings.iter().any(|s| s == id),
-            "role {role} ({id}) is not assigned anywhere in infra/"
+    granted.sort();
+
+    // Blob ownership where the host keeps its leases and package; contributor (read, write,
+    // delete, user delegation key) where media lives; nothing on the other account.
+    let mut expected = vec![
+        "Microsoft.Storage/storageAccounts hostStorageAccountName: b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+        "Microsoft.Storage/storageAccounts mediaStorageAccountName: ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        "Microsoft.SignalRService/webPubSub webPubSubName: 12cf5a90-567b-43ae-8102-96cf46c7d9b4",
+        "Microsoft.KeyVault/vaults keyVaultName: 4633458b-17de-408a-b874-0445c86b69e6",
+        "Microsoft.Insights/components appInsightsName: 3913510d-42f4-4e42-8a64-420c390055eb",
+    ];
+    expected.sort();
+    assert_eq!(granted, expected);
+
+    let main = files
+        .iter()
+        .find(|file| file.path == "infra/main.bicep")
+        .expect("infra/main.bicep");
+    let roles_module = main
+        .modules()
+        .into_iter()
+        .find(|module| module.path == "modules/roles.bicep")
+        .expect("main.bicep deploys roles.bicep");
+    for (param, value) in [
+        ("principalId", "functionApp.outputs.principalId"),
+        ("hostStorageAccountName", "hostStorage.outputs.accountName"),
+        (
+            "mediaStorageAccountName",
+            "mediaStorage.outputs.accountName",
+        ),
+    ] {
+        assert_eq!(
+            roles_module.param(param),
+            Some(value),
+            "roles.bicep {param}"
         );
     }
 }

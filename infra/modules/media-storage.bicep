@@ -1,4 +1,6 @@
-// One storage account for the Functions host (timers' leases, the deployment package) and the app's media and recordings.
+// The media and recordings account. Browsers reach it directly, so it keeps a public endpoint; every request needs
+// a user-delegation SAS the app issues for one blob (shared keys off, no anonymous reads). The host's own storage is
+// a separate, private account (host-storage.bicep).
 
 @description('Azure region for the resources.')
 param location string
@@ -9,9 +11,6 @@ param accountName string
 @description('Tags applied to every resource.')
 param tags object
 
-@description('Blob container the deployment package is uploaded to.')
-param deploymentContainerName string
-
 @description('Blob container for profile photos and intro videos.')
 param mediaContainerName string
 
@@ -21,7 +20,7 @@ param recordingsContainerName string
 @description('Browser origins of the frontends: they upload media and recording parts straight to storage and read media from it.')
 param allowedOrigins array
 
-// Identity-only access: no shared keys, no anonymous blobs, TLS 1.2+.
+// Identity and SAS only: no shared keys (so only user-delegation SAS, signed with the app's identity), no anonymous blobs, TLS 1.2+.
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: accountName
   location: location
@@ -35,6 +34,7 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
   }
 }
 
@@ -58,9 +58,9 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
   }
 }
 
-// Private containers: the Flex deployment package, media and recordings (read through user-delegation SAS).
+// Private containers: media and recordings, read and written through user-delegation SAS.
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
-  for containerName in [deploymentContainerName, mediaContainerName, recordingsContainerName]: {
+  for containerName in [mediaContainerName, recordingsContainerName]: {
     parent: blobService
     name: containerName
     properties: { publicAccess: 'None' }
