@@ -146,16 +146,26 @@ pub async fn login(
 
 /// Issues a full session and answers with it (body and cookie).
 pub async fn grant_session(state: &AppState, user_id: Uuid, role: Role) -> Result<Response> {
+    let (cookie, granted) = issue_session(state, user_id, role).await?;
+    Ok((cookie, Json(LoginOutcome::Session(granted))).into_response())
+}
+
+/// Issues a full session: the cookie that carries it and the body that describes it.
+pub async fn issue_session(
+    state: &AppState,
+    user_id: Uuid,
+    role: Role,
+) -> Result<(cookie::SetCookie, SessionGranted)> {
     let issued = session::issue(state, user_id, role, SessionKind::Session).await?;
     let user = users::find(&state.db, user_id).await?;
     let expires_at = issued.session.expires_at;
     let cookie = cookie::set(&issued.token, expires_at);
-    let body = LoginOutcome::Session(SessionGranted {
+    let granted = SessionGranted {
         session_token: issued.token,
         expires_at,
         user,
-    });
-    Ok((cookie, Json(body)).into_response())
+    };
+    Ok((cookie, granted))
 }
 
 async fn find_account(state: &AppState, email: &str) -> Result<Option<LoginAccount>> {

@@ -36,6 +36,14 @@ pub struct MentorSignedUp {
     user: UserView,
 }
 
+/// A student's session (as login grants it), or a mentor's pending account.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SignedUp {
+    Student(login::SessionGranted),
+    Mentor(MentorSignedUp),
+}
+
 /// Sign up
 ///
 /// A student is signed in at once (a session, as login). A mentor gives qualifications and
@@ -44,7 +52,7 @@ pub struct MentorSignedUp {
     post, path = "/auth/signup", tag = "auth",
     request_body = Signup,
     responses(
-        (status = 201, description = "Student: a session (as login). Mentor: the pending account.", body = MentorSignedUp),
+        (status = 201, description = "Student: a session (as login). Mentor: the pending account.", body = SignedUp),
         (status = 403, description = "ROLE_NOT_ALLOWED"),
         (status = 409, description = "EMAIL_TAKEN"),
         (status = 422, description = "VALIDATION_FAILED"),
@@ -101,13 +109,22 @@ pub async fn signup(
         .invalidate(&[auth::user_by_email_key(&email)], auth::USER_BY_EMAIL_TTL)
         .await;
 
-    let mut response = if is_mentor {
+    let response = if is_mentor {
         let user = users::find(&state.db, user_id).await?;
-        Json(MentorSignedUp { user }).into_response()
+        (
+            StatusCode::CREATED,
+            Json(SignedUp::Mentor(MentorSignedUp { user })),
+        )
+            .into_response()
     } else {
-        login::grant_session(&state, user_id, request.role).await?
+        let (cookie, granted) = login::issue_session(&state, user_id, request.role).await?;
+        (
+            StatusCode::CREATED,
+            cookie,
+            Json(SignedUp::Student(granted)),
+        )
+            .into_response()
     };
-    *response.status_mut() = StatusCode::CREATED;
     Ok(response)
 }
 

@@ -4,6 +4,7 @@
 
 pub mod commands;
 mod cron;
+mod document;
 mod middleware;
 mod rate_limits;
 mod routes;

@@ -42,6 +42,8 @@ enum Command {
     SeedDemo,
     /// Assemble the deployable function app folder
     Package { out_dir: PathBuf },
+    /// Print the OpenAPI document /api/openapi.json serves (needs no settings)
+    Openapi,
     /// Run the local Web PubSub hub alone, for several handler instances (needs no settings)
     Hub {
         /// Port of the hub's REST API and client WebSockets (0: any free port)
@@ -96,6 +98,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::SeedDemo => handler::commands::seed_demo(&database_settings()?).await,
         Command::Package { out_dir } => handler::commands::package(&out_dir),
+        Command::Openapi => {
+            let document = handler::openapi().to_pretty_json()? + "\n";
+            std::io::Write::write_all(&mut std::io::stdout().lock(), document.as_bytes())
+                .context("write the document to standard output")
+        }
         Command::Hub {
             port,
             hub,

@@ -9,12 +9,11 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use platform::invocation::FunctionDefinition;
 use platform::{AppState, Error};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::rate_limits::{self, Limiter};
-use crate::{middleware, timers};
+use crate::{document, middleware, timers};
 
 pub const FUNCTIONS: &[FunctionDefinition] = &[FunctionDefinition {
     name: "openapi",
@@ -71,28 +70,7 @@ fn api_parts() -> (Router<AppState>, OpenApi) {
         .merge(realtime::router())
         .merge(recordings::router());
     let (router, mut document) = OpenApiRouter::new().nest("/api", groups).split_for_parts();
-    document.info = InfoBuilder::new()
-        .title("CodeConnect API")
-        .version(env!("CARGO_PKG_VERSION"))
-        .description(Some(
-            "Mentoring marketplace backend. Errors are application/problem+json with a stable `code`. \
-             Every operation but the health probes, webhooks and Web PubSub events spends request \
-             budgets: answers carry `RateLimit-Policy` and `RateLimit`, and past a budget the \
-             answer is 429 `RATE_LIMITED` with `Retry-After`.",
-        ))
-        .build();
-    document
-        .components
-        .get_or_insert_with(Default::default)
-        .add_security_scheme(
-            "session",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("Session token from login (or the cc_session cookie)"))
-                    .build(),
-            ),
-        );
+    document::finish(&mut document);
     (router, document)
 }
 

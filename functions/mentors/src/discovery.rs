@@ -70,14 +70,25 @@ pub struct MentorCard {
     review_count: i32,
     student_count: i32,
     demo_enabled: bool,
-    /// `[{subjectId, subject, experienceYears, classFee}]`
-    #[schema(value_type = Vec<Object>)]
-    subjects: Value,
+    /// What the mentor teaches, by subject name.
+    #[schema(value_type = Vec<SubjectOffer>)]
+    subjects: sqlx::types::Json<Vec<SubjectOffer>>,
     #[serde(skip)]
     photo_blob: Option<String>,
     /// Read URL of the approved photo; valid for at least 15 minutes after it is served.
     #[sqlx(skip)]
     photo_url: Option<String>,
+}
+
+/// One subject a mentor teaches: the id to book it by, years of experience and the class fee.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubjectOffer {
+    subject_id: Uuid,
+    subject: String,
+    experience_years: i32,
+    #[schema(example = "500.00")]
+    class_fee: String,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]

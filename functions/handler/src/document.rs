@@ -1,0 +1,98 @@
+//! The OpenAPI document's parts that belong to the whole API rather than one route: its
+//! description, the session scheme, and the problem+json body of every error answer.
+
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, InfoBuilder, OpenApi, Ref, RefOr, Schema};
+
+/// The media type of every error answer (`platform::Error`).
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Completes the document generated from the route annotations.
+pub fn finish(document: &mut OpenApi) {
+    document.info = InfoBuilder::new()
+        .title("CodeConnect API")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Mentoring marketplace backend. Errors are application/problem+json with a stable `code`. \
+             Every operation but the health probes, webhooks and Web PubSub events spends request \
+             budgets: answers carry `RateLimit-Policy` and `RateLimit`, and past a budget the \
+             answer is 429 `RATE_LIMITED` with `Retry-After`.",
+        ))
+        .build();
+    let components = document.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some("Session token from login (or the cc_session cookie)"))
+                .build(),
+        ),
+    );
+    components
+        .schemas
+        .insert("Problem".into(), RefOr::T(problem_schema()));
+    describe_error_bodies(document);
+}
+
+/// Gives each 4xx and 5xx answer that names no body the `Problem` body the handler sends.
+fn describe_error_bodies(document: &mut OpenApi) {
+    for item in document.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, response) in &mut operation.responses.responses {
+                let is_error = status.starts_with('4') || status.starts_with('5');
+                if let (true, RefOr::T(response)) = (is_error, response)
+                    && response.content.is_empty()
+                {
+                    response.content.insert(
+                        PROBLEM_JSON.into(),
+                        Content::new(Some(Ref::from_schema_name("Problem"))),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// RFC 9457 problem details with the handler's stable `code`; some codes add members (a
+/// validation failure's `errors`, a lockout's `lockoutEndsAt`, a limit's `retryAt`).
+fn problem_schema() -> Schema {
+    let text = |example: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .examples([example])
+            .build()
+    };
+    ObjectBuilder::new()
+        .description(Some(
+            "An error. Switch on `code`, which is stable; `detail` is for people.",
+        ))
+        .property("type", text("urn:codeconnect:problem:SLOT_TAKEN"))
+        .property("title", text("Conflict"))
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .examples([409]),
+        )
+        .property("detail", text("That start is no longer free."))
+        .property("code", text("SLOT_TAKEN"))
+        .required("type")
+        .required("title")
+        .required("status")
+        .required("detail")
+        .required("code")
+        .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+        .into()
+}
