@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bring up the local backing services CodeConnect and its tests need:
-#   PostgreSQL 15 (:5432), Redis 7 (:6379), PgBouncer >= 1.21 (:6432), Azurite blob (:10000).
+#   PostgreSQL 15 (:5432), Redis 7 (:6379), PgBouncer >= 1.21 (:6432), Azurite blob (:10000),
+#   and the npm packages the tests run (Web PubSub SDKs, the TypeScript client's tools).
 #
 # Idempotent: safe to run any number of times; each run only installs/starts what is
 # missing, so a second run is a fast no-op. Meant to run as root on Debian bookworm
@@ -401,6 +402,18 @@ ensure_pubsub_sdks() {
 }
 
 # ---------------------------------------------------------------------------
+# 4c. The typed TypeScript client's pinned tools (shared/api-client): openapi-typescript for the
+#     drift check, tsc and openapi-fetch for the client's own test against the handler.
+# ---------------------------------------------------------------------------
+ensure_api_client() {
+  local dir="$SCRIPT_DIR/../../shared/api-client"
+  if [[ ! -x "$dir/node_modules/.bin/tsc" || ! -d "$dir/node_modules/openapi-fetch" ]]; then
+    log "installing the TypeScript client's tools (npm ci)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2
+  fi
+}
+
+# ---------------------------------------------------------------------------
 # 5. Publish the environment the app and tests need.
 # ---------------------------------------------------------------------------
 write_env() {
@@ -428,6 +441,7 @@ main() {
   ensure_pgbouncer_running
   ensure_azurite
   ensure_pubsub_sdks
+  ensure_api_client
   write_env
 }
 

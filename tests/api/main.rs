@@ -36,4 +36,5 @@ mod sessions;
 mod smoke;
 mod telemetry;
 mod timers;
+mod typescript_client;
 mod webrtc;

@@ -67,12 +67,19 @@ async fn the_openapi_document_describes_every_route() {
 }
 
 /// Operations without a short summary (a title: one line, at most 60 characters, no final
-/// period) and a description, or with a 4xx response that names no error code.
+/// period) and a description, with an operation id another operation has too (client
+/// generators name functions and types after it), with a 4xx response that names no error
+/// code, or with an error response that describes no body (most are the `Problem`).
 fn undocumented_operations(paths: &serde_json::Map<String, Value>) -> Vec<String> {
     let mut found = Vec::new();
+    let mut operation_ids = std::collections::HashMap::new();
     for (path, operations) in paths {
         for (method, operation) in operations.as_object().unwrap() {
             let name = format!("{} {path}", method.to_uppercase());
+            let id = operation["operationId"].as_str().unwrap_or_default();
+            if let Some(other) = operation_ids.insert(id.to_owned(), name.clone()) {
+                found.push(format!("{name}: operation id {id:?} also names {other}"));
+            }
             let summary = operation["summary"].as_str().unwrap_or_default();
             if summary.is_empty()
                 || summary.len() > 60
@@ -93,6 +100,12 @@ fn undocumented_operations(paths: &serde_json::Map<String, Value>) -> Vec<String
                     .any(|word| word.len() >= 4);
                 if status.starts_with('4') && !names_a_code {
                     found.push(format!("{name}: {status} names no error code"));
+                }
+                let has_body = response["content"]
+                    .as_object()
+                    .is_some_and(|content| !content.is_empty());
+                if (status.starts_with('4') || status.starts_with('5')) && !has_body {
+                    found.push(format!("{name}: {status} has no body"));
                 }
             }
         }

@@ -128,7 +128,7 @@ pub async fn unread_count(
 ///
 /// Only the caller's own notifications.
 #[utoipa::path(
-    post, path = "/notifications/{notification_id}/read", tag = "notifications",
+    post, path = "/notifications/{notification_id}/read", tag = "notifications", operation_id = "mark_notification_read",
     security(("session" = [])),
     params(("notification_id" = Uuid, Path)),
     responses((status = 204, description = "Marked read"), (status = 404, description = "NOTIFICATION_NOT_FOUND"))

@@ -262,7 +262,7 @@ pub async fn unread(
 ///
 /// Everything up to and including the given message.
 #[utoipa::path(
-    post, path = "/bookings/{booking_id}/messages/read", tag = "chat",
+    post, path = "/bookings/{booking_id}/messages/read", tag = "chat", operation_id = "mark_messages_read",
     security(("session" = [])),
     params(("booking_id" = Uuid, Path)),
     request_body = ReadUpTo,
