@@ -20,6 +20,12 @@ TOOLS_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/codeconnect-zigbuild-$ZIGLANG_VERSION
 
 log() { printf '[package.sh] %s\n' "$*" >&2; }
 
+# The /api/docs page embeds Swagger UI from npm at build time (functions/handler/build.rs).
+if [[ ! -f functions/handler/docs/node_modules/swagger-ui-dist/swagger-ui-bundle.js ]]; then
+  log "installing Swagger UI for the API reference page (npm ci)"
+  npm ci --prefix functions/handler/docs --no-audit --no-fund --loglevel=error >&2
+fi
+
 # shellcheck source=infra/venv.sh
 source infra/venv.sh
 ensure_venv "$TOOLS_DIR" cargo-zigbuild "ziglang==$ZIGLANG_VERSION" "cargo-zigbuild==$CARGO_ZIGBUILD_VERSION"

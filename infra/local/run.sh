@@ -15,5 +15,5 @@ export TIMERS_IN_PROCESS=true
 export API_ALLOWED_ORIGINS="${API_ALLOWED_ORIGINS:-http://localhost:3000,http://localhost:5173}"
 target/release/handler migrate
 target/release/handler seed-demo
-echo "serving on http://127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT/api (OpenAPI at /api/openapi.json)"
+echo "serving on http://127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT/api (reference at /api/docs, OpenAPI at /api/openapi.json)"
 exec target/release/handler serve

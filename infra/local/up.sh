@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Bring up the local backing services CodeConnect and its tests need:
 #   PostgreSQL 15 (:5432), Redis 7 (:6379), PgBouncer >= 1.21 (:6432), Azurite blob (:10000),
-#   and the npm packages the tests run (Web PubSub SDKs, the TypeScript client's tools).
+#   and the npm packages the build and tests use (Swagger UI for /api/docs, Web PubSub SDKs,
+#   the TypeScript client's tools).
 #
 # Idempotent: safe to run any number of times; each run only installs/starts what is
 # missing, so a second run is a fast no-op. Meant to run as root on Debian bookworm
@@ -414,6 +415,17 @@ ensure_api_client() {
 }
 
 # ---------------------------------------------------------------------------
+# 4d. Swagger UI, which the handler embeds at build time for /api/docs (functions/handler/build.rs).
+# ---------------------------------------------------------------------------
+ensure_reference_assets() {
+  local dir="$SCRIPT_DIR/../../functions/handler/docs"
+  if [[ ! -f "$dir/node_modules/swagger-ui-dist/swagger-ui-bundle.js" ]]; then
+    log "installing Swagger UI for the API reference page (npm ci)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2
+  fi
+}
+
+# ---------------------------------------------------------------------------
 # 5. Publish the environment the app and tests need.
 # ---------------------------------------------------------------------------
 write_env() {
@@ -442,6 +454,7 @@ main() {
   ensure_azurite
   ensure_pubsub_sdks
   ensure_api_client
+  ensure_reference_assets
   write_env
 }
 

@@ -29,6 +29,7 @@ mod pubsub_sdk;
 mod rate_limits;
 mod realtime;
 mod recordings;
+mod reference_page;
 mod resilience;
 mod schema;
 mod schemathesis;

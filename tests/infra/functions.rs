@@ -5,7 +5,13 @@
 use serde_json::Value;
 
 /// Paths the handler's router serves that are not in the OpenAPI document itself.
-const ROUTER_ONLY_PATHS: &[&str] = &["/api/openapi.json"];
+const ROUTER_ONLY_PATHS: &[&str] = &[
+    "/api/openapi.json",
+    handler::docs::PATHS[0],
+    handler::docs::PATHS[1],
+    handler::docs::PATHS[2],
+    handler::docs::PATHS[3],
+];
 
 /// The host's `extensions.http.routePrefix`.
 const ROUTE_PREFIX: &str = "/api";

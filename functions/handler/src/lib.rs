@@ -4,6 +4,7 @@
 
 pub mod commands;
 mod cron;
+pub mod docs;
 mod document;
 mod middleware;
 mod rate_limits;

@@ -1,5 +1,6 @@
-//! The router: every group under `/api`, the OpenAPI document, the timer invocation endpoint,
-//! the local blob store's read URLs, and problem+json answers for unknown paths and methods.
+//! The router: every group under `/api`, the OpenAPI document and its reference page, the timer
+//! invocation endpoint, the local blob store's read URLs, and problem+json answers for unknown
+//! paths and methods.
 
 use std::sync::{Arc, OnceLock};
 
@@ -13,12 +14,18 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::rate_limits::{self, Limiter};
-use crate::{document, middleware, timers};
+use crate::{docs, document, middleware, timers};
 
-pub const FUNCTIONS: &[FunctionDefinition] = &[FunctionDefinition {
-    name: "openapi",
-    function_json: include_str!("../azure/openapi/function.json"),
-}];
+pub const FUNCTIONS: &[FunctionDefinition] = &[
+    FunctionDefinition {
+        name: "openapi",
+        function_json: include_str!("../azure/openapi/function.json"),
+    },
+    FunctionDefinition {
+        name: "docs",
+        function_json: include_str!("../azure/docs/function.json"),
+    },
+];
 
 pub fn router(state: AppState) -> Router {
     let (api, _) = api_parts();
@@ -36,6 +43,7 @@ pub fn router(state: AppState) -> Router {
                 }
             }),
         )
+        .merge(docs::router())
         .route("/{function}", post(timers::invoke))
         .route_layer(axum::middleware::from_fn_with_state(
             Limiter::new(state.clone()),
