@@ -380,7 +380,7 @@ module appSettings 'modules/appsettings.bicep' = {
     recordingsContainerName: containers.recordings
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     databaseUrl: postgres.outputs.pooledUrl
-    // No read replica yet: reads go to the primary through PgBouncer.
+    // The dashboards' reads (DATABASE_READ_URL): the primary until a read replica exists; then its pooled URL.
     databaseReadUrl: postgres.outputs.pooledUrl
     redisUrl: redis.outputs.url
     secretUris: {

@@ -34,7 +34,7 @@ param secretUris {
 @description('The pooled Postgres URL: PgBouncer, the app identity\'s role, no password.')
 param databaseUrl string
 
-@description('The Postgres URL for reads that may lag (the primary until a replica exists).')
+@description('The Postgres URL for reads that may lag, the dashboards\' (the primary until a read replica exists; then its pooled URL).')
 param databaseReadUrl string
 
 @description('The Redis URL: TLS, no credentials (the app signs in with its identity).')

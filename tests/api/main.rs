@@ -14,6 +14,7 @@ mod booking_rules;
 mod booking_timers;
 mod cache_credentials;
 mod chat;
+mod dashboards;
 mod database_credentials;
 mod discovery;
 mod lockout;

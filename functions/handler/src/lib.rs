@@ -34,6 +34,7 @@ pub fn functions() -> impl Iterator<Item = &'static FunctionDefinition> {
         auth::FUNCTIONS,
         admin::FUNCTIONS,
         bookings::FUNCTIONS,
+        dashboards::FUNCTIONS,
         health::FUNCTIONS,
         mentors::FUNCTIONS,
         notifications::FUNCTIONS,
@@ -86,8 +87,10 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
         config.realtime.service = Some(PubSubService::Service(local.service));
         local_issuer = Some(local.issuer);
     }
+    let db = platform::db::pool(&config.database).await?;
     let state = AppState {
-        db: platform::db::pool(&config.database).await?,
+        read_db: platform::db::read_pool(&config.database, &db).await?,
+        db,
         cache: Cache::new(&config.cache)?,
         blobs: azure_clients::blob::from_config(&config.blob).context("blob storage")?,
         pubsub: azure_clients::pubsub::PubSub::new(&config.realtime).context("Web PubSub")?,

@@ -71,6 +71,7 @@ fn api_parts() -> (Router<AppState>, OpenApi) {
         .merge(auth::router())
         .merge(admin::router())
         .merge(bookings::router())
+        .merge(dashboards::router())
         .merge(health::router())
         .merge(mentors::router())
         .merge(notifications::router())

@@ -5,6 +5,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use domain::fees::PAYOUT_DUE as DUE;
 use platform::auth::{AdminUser, MentorUser};
 use platform::error::ConstraintExt;
 use platform::validation::Validator;
@@ -32,9 +33,6 @@ pub struct MarkPaid {
     /// The UPI transaction reference.
     reference: String,
 }
-
-/// A class whose payout has come due (paid or not).
-const DUE: &str = "b.status = 'completed' AND b.completed_at <= now() - interval '24 hours' AND b.mentor_payout > 0";
 
 /// Payouts due to mentors
 ///

@@ -49,6 +49,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The admin's dashboard
+         * @description Admin only. By day, week or month (UTC): gross bookings, platform fee and GST, payments,
+         *     refunds and payouts paid, bookings by status, signups, active mentors, and the cancellation
+         *     and no-show rates; with the payouts due now. Up to a minute old.
+         */
+        get: operations["admin_dashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/ledger": {
         parameters: {
             query?: never;
@@ -1007,6 +1029,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dashboards/mentor": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The mentor's dashboard
+         * @description Mentors only. Earnings by month (gross, platform fee, GST, net and what is paid out),
+         *     payouts paid and pending, classes by status, distinct students, and the rating with reviews
+         *     by month. Up to a minute old.
+         */
+        get: operations["mentor_dashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dashboards/student": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The student's dashboard
+         * @description Students only. Classes to come and taken, time learned and money spent (payments less
+         *     refunds), in all and per mentor, and the next class. Up to a minute old.
+         */
+        get: operations["student_dashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/fee-config": {
         parameters: {
             query?: never;
@@ -1879,6 +1944,23 @@ export interface components {
         Accepted: {
             message: string;
         };
+        AdminDashboard: {
+            /** @description One per period in the range, oldest first, empty ones included. */
+            buckets: components["schemas"]["Bucket"][];
+            /** Format: date-time */
+            from: string;
+            /**
+             * @description Mentor payouts due now (classes completed 24 hours ago or more) and not yet paid.
+             * @example 823.00
+             */
+            payoutsDue: string;
+            /** Format: int64 */
+            payoutsDueCount: number;
+            /** @enum {string} */
+            period: "day" | "week" | "month";
+            /** Format: date-time */
+            to: string;
+        };
         /** @enum {string} */
         ApprovalStatus: "pending" | "approved" | "rejected";
         Availability: {
@@ -1963,10 +2045,69 @@ export interface components {
             studentName: string;
             subject: string;
         };
+        /**
+         * @description One period's figures. Bookings count by their class's start; money moved (payments,
+         *     refunds, payouts) by when the ledger recorded it; signups by when the account was made.
+         */
+        Bucket: {
+            /**
+             * Format: int64
+             * @description Mentors with a confirmed or completed class.
+             */
+            activeMentors: number;
+            bookingsByStatus: components["schemas"]["ByStatus"];
+            /**
+             * Format: double
+             * @description Cancelled out of the classes that were booked for good (confirmed, completed,
+             *     cancelled, no-show); none without such classes.
+             */
+            cancellationRate?: number | null;
+            /**
+             * @description Class fees of the confirmed and completed classes.
+             * @example 5000.00
+             */
+            grossBookings: string;
+            /** @example 135.00 */
+            gst: string;
+            /** Format: int64 */
+            mentorSignups: number;
+            /**
+             * Format: double
+             * @description No-shows out of the classes that were due to happen (completed or no-show).
+             */
+            noShowRate?: number | null;
+            /** @example 5000.00 */
+            paymentsReceived: string;
+            /** @example 4115.00 */
+            payoutsPaid: string;
+            /** @example 750.00 */
+            platformFee: string;
+            /** @example 500.00 */
+            refunds: string;
+            /** Format: date-time */
+            start: string;
+            /** Format: int64 */
+            studentSignups: number;
+        };
         BuyPackage: {
             /** Format: uuid */
             mentorId: string;
             subject: string;
+        };
+        /** @description Bookings counted by status. */
+        ByStatus: {
+            /** Format: int64 */
+            cancelled: number;
+            /** Format: int64 */
+            completed: number;
+            /** Format: int64 */
+            confirmed: number;
+            /** Format: int64 */
+            expired: number;
+            /** Format: int64 */
+            noShow: number;
+            /** Format: int64 */
+            pendingPayment: number;
         };
         CancelBooking: {
             reason: string;
@@ -2208,6 +2349,23 @@ export interface components {
             timeZone: string;
             title?: string | null;
         };
+        MentorDashboard: {
+            classesByStatus: components["schemas"]["ByStatus"];
+            /**
+             * Format: int64
+             * @description Students with a confirmed or completed class.
+             */
+            distinctStudents: number;
+            /** @description Completed paid classes by the month (UTC) they took place, newest first, 24 at most. */
+            earningsByMonth: components["schemas"]["MonthEarnings"][];
+            payouts: components["schemas"]["PayoutSummary"];
+            /** @example 4.50 */
+            rating: string;
+            /** Format: int32 */
+            reviewCount: number;
+            /** @description Reviews by the month (UTC) they were written, newest first, 12 at most. */
+            reviewsByMonth: components["schemas"]["MonthReviews"][];
+        };
         MentorDetail: components["schemas"]["MentorCard"] & {
             description?: string | null;
             /** @description Read URL of the approved intro video; valid for at least 15 minutes after it is served. */
@@ -2265,6 +2423,23 @@ export interface components {
         MentorSignedUp: {
             user: components["schemas"]["UserView"];
         };
+        MentorTally: {
+            /** Format: int64 */
+            cancelledClasses: number;
+            /** Format: int64 */
+            completedClasses: number;
+            /** Format: date-time */
+            lastClassAt?: string | null;
+            /** Format: uuid */
+            mentorId: string;
+            mentorName: string;
+            /** Format: int64 */
+            minutesLearned: number;
+            /** @example 1200.00 */
+            moneySpent: string;
+            /** Format: int64 */
+            upcomingClasses: number;
+        };
         MessageView: {
             /** Format: uuid */
             bookingId: string;
@@ -2277,6 +2452,40 @@ export interface components {
             /** Format: uuid */
             senderId: string;
         };
+        /**
+         * @description A month's completed paid classes: the fee split snapshotted on each, and how much of the
+         *     mentor's net is paid out.
+         */
+        MonthEarnings: {
+            /** Format: int64 */
+            classes: number;
+            /** @example 1000.00 */
+            gross: string;
+            /** @example 27.00 */
+            gst: string;
+            /** @description `YYYY-MM`. */
+            month: string;
+            /**
+             * @description The mentor's payouts for these classes: gross less platform fee and GST.
+             * @example 823.00
+             */
+            net: string;
+            /**
+             * @description The part of `net` already paid out (the ledger's payout rows for these classes).
+             * @example 411.50
+             */
+            paidOut: string;
+            /** @example 150.00 */
+            platformFee: string;
+        };
+        MonthReviews: {
+            /** @example 4.50 */
+            averageRating: string;
+            /** @description `YYYY-MM`. */
+            month: string;
+            /** Format: int64 */
+            reviews: number;
+        };
         Negotiated: {
             /** Format: date-time */
             expiresAt: string;
@@ -2288,6 +2497,17 @@ export interface components {
             clientMessageId: string;
             /** @description 1 to 4000 characters. */
             message: string;
+        };
+        NextClass: {
+            /** Format: uuid */
+            bookingId: string;
+            /** Format: uuid */
+            mentorId: string;
+            mentorName: string;
+            /** Format: date-time */
+            scheduledAt: string;
+            sessionType: components["schemas"]["SessionType"];
+            subject: string;
         };
         NotificationView: {
             body: string;
@@ -2630,6 +2850,26 @@ export interface components {
             /** @description `confirmed` (now or earlier) or `refunded` (paid after the hold lapsed). */
             status: string;
         };
+        PayoutSummary: {
+            /**
+             * @description The part of `pendingTotal` already due: classes completed 24 hours ago or more.
+             * @example 411.50
+             */
+            dueTotal: string;
+            /** Format: date-time */
+            lastPaidAt?: string | null;
+            /** Format: int64 */
+            paidCount: number;
+            /** @example 823.00 */
+            paidTotal: string;
+            /** Format: int64 */
+            pendingCount: number;
+            /**
+             * @description Completed paid classes not yet paid out.
+             * @example 411.50
+             */
+            pendingTotal: string;
+        };
         /** @description An error. Switch on `code`, which is stable; `detail` is for people. */
         Problem: {
             /** @example SLOT_TAKEN */
@@ -2927,6 +3167,35 @@ export interface components {
             enabled: boolean;
             publishableKey?: string | null;
         };
+        StudentDashboard: {
+            /** @description One row per mentor the student has booked, most completed classes first. */
+            byMentor: components["schemas"]["MentorTally"][];
+            /** Format: int64 */
+            cancelledClasses: number;
+            /** Format: int64 */
+            completedClasses: number;
+            /**
+             * @description `minutesLearned` in hours, to two places.
+             * @example 12.25
+             */
+            hoursLearned: string;
+            /**
+             * Format: int64
+             * @description Length of the completed classes.
+             */
+            minutesLearned: number;
+            /**
+             * @description Payments that succeeded less the refunds that did.
+             * @example 1500.00
+             */
+            moneySpent: string;
+            nextClass?: null | components["schemas"]["NextClass"];
+            /**
+             * Format: int64
+             * @description Confirmed or awaiting payment, starting later.
+             */
+            upcomingClasses: number;
+        };
         SubjectInput: {
             /**
              * @description Flat fee per class, a decimal string with up to 2 places; default "500.00".
@@ -3218,6 +3487,62 @@ export interface operations {
                 };
             };
             /** @description VALIDATION_FAILED: `from` after `to` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    admin_dashboard: {
+        parameters: {
+            query?: {
+                /** @description `day` (the default), `week` or `month`, in UTC. */
+                period?: "day" | "week" | "month";
+                /**
+                 * @description Start of the range, rounded down to its bucket's start; default 30 days, 12 weeks or
+                 *     12 months before `to`.
+                 */
+                from?: string;
+                /** @description End of the range (exclusive); default the end of the current bucket. */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminDashboard"];
+                };
+            };
+            /** @description INVALID_QUERY */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description FORBIDDEN_ROLE */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description VALIDATION_FAILED: `from` not before `to`, or more than 366 periods */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5450,6 +5775,80 @@ export interface operations {
             };
             /** @description VIDEO_WINDOW_CLOSED */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    mentor_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MentorDashboard"];
+                };
+            };
+            /** @description UNAUTHENTICATED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description FORBIDDEN_ROLE */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    student_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StudentDashboard"];
+                };
+            };
+            /** @description UNAUTHENTICATED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description FORBIDDEN_ROLE */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

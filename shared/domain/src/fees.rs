@@ -32,6 +32,10 @@ fn cents(amount: Decimal) -> Decimal {
     amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// The SQL condition, on `bookings b`, of a class whose mentor payout has come due (recorded or
+/// not): a paid class completed at least 24 hours ago.
+pub const PAYOUT_DUE: &str = "b.status = 'completed' AND b.completed_at <= now() - interval '24 hours' AND b.mentor_payout > 0";
+
 #[cfg(test)]
 mod tests {
     use super::*;

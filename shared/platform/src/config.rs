@@ -122,6 +122,9 @@ pub struct DatabaseConfig {
     /// `DATABASE_DIRECT_URL`: the direct Postgres port, used only for migrations and admin
     /// commands, because sqlx's migrator holds a session advisory lock.
     pub direct_url: Option<Secret>,
+    /// `DATABASE_READ_URL`: where reads that may lag a little go (the dashboards): a read
+    /// replica's pooled endpoint. Unset, or the same as `DATABASE_URL`, they share its pool.
+    pub read_url: Option<Secret>,
     /// `DATABASE_MAX_CONNECTIONS`: client connections this instance opens to PgBouncer.
     pub max_connections: u32,
     /// `DATABASE_ACQUIRE_TIMEOUT_SECS`: how long a request waits for a pooled connection.
@@ -193,7 +196,7 @@ impl Config {
                     .optional("REDIS_KEY_PREFIX")
                     .unwrap_or_else(|| "cc:".into()),
                 redis_timeout: Duration::from_millis(reader.parsed("REDIS_TIMEOUT_MS", 1000)),
-                auth: reader.sign_in("REDIS_AUTH", "REDIS_URL"),
+                auth: reader.sign_in("REDIS_AUTH", &["REDIS_URL"]),
             },
             cors_allowed_origins: reader
                 .optional("API_ALLOWED_ORIGINS")
@@ -348,22 +351,25 @@ impl<'a> Reader<'a> {
         DatabaseConfig {
             url: Secret::from(self.required("DATABASE_URL")),
             direct_url: self.optional("DATABASE_DIRECT_URL").map(Secret::from),
+            read_url: self.optional("DATABASE_READ_URL").map(Secret::from),
             max_connections: self.parsed("DATABASE_MAX_CONNECTIONS", 20),
             acquire_timeout: Duration::from_secs(self.parsed("DATABASE_ACQUIRE_TIMEOUT_SECS", 30)),
-            auth: self.sign_in("DATABASE_AUTH", "DATABASE_URL"),
+            auth: self.sign_in("DATABASE_AUTH", &["DATABASE_URL", "DATABASE_READ_URL"]),
         }
     }
 
-    /// `setting` (`password` or `entra`); with `entra`, `url_setting` must carry no password.
-    fn sign_in(&mut self, setting: &str, url_setting: &str) -> SignIn {
+    /// `setting` (`password` or `entra`); with `entra`, no `url_settings` may carry a password.
+    fn sign_in(&mut self, setting: &str, url_settings: &[&str]) -> SignIn {
         match self.optional(setting).as_deref().map(str::trim) {
             None | Some("password") => SignIn::Url,
             Some("entra") => {
-                let url = (self.lookup)(url_setting).unwrap_or_default();
-                if reqwest::Url::parse(&url).is_ok_and(|url| url.password().is_some()) {
-                    self.problems.push(format!(
-                        "{url_setting} carries a password, but {setting}=entra signs in with the managed identity's token"
-                    ));
+                for url_setting in url_settings {
+                    let url = (self.lookup)(url_setting).unwrap_or_default();
+                    if reqwest::Url::parse(&url).is_ok_and(|url| url.password().is_some()) {
+                        self.problems.push(format!(
+                            "{url_setting} carries a password, but {setting}=entra signs in with the managed identity's token"
+                        ));
+                    }
                 }
                 SignIn::Entra(ManagedIdentity::Azure)
             }

@@ -13,6 +13,8 @@ use azure_clients::pubsub::PubSub;
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: PgPool,
+    /// Reads that may lag a little (the dashboards): the read replica's pool, or `db` itself.
+    pub read_db: PgPool,
     pub cache: Cache,
     pub blobs: Arc<dyn BlobStore>,
     pub pubsub: PubSub,

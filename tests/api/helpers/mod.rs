@@ -106,16 +106,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         Budgets::Stored(limits) => Some(limits.clone()),
         Budgets::Defaults => None,
     };
-    let database_name = format!("test_{}", Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&format!("{}/postgres", direct_base()))
-        .await
-        .expect("connect to Postgres directly");
-    sqlx::query(&format!(r#"CREATE DATABASE "{database_name}""#))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
+    let database_name = create_database().await;
     let direct_url = format!("{}/{database_name}", direct_base());
-    platform::db::migrate(&direct_url).await.expect("migrate");
 
     let redis_url = match options.redis_url {
         None => Some(machine_redis_url()),
@@ -128,6 +120,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         database: DatabaseConfig {
             url: Secret::from(format!("{}/{database_name}", pooled_base())),
             direct_url: Some(Secret::from(direct_url.clone())),
+            read_url: None,
             max_connections: 20,
             acquire_timeout: Duration::from_secs(30),
             auth: SignIn::Url,
@@ -185,6 +178,51 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let mut app = start(config.clone(), db).await;
     app.database_name = database_name;
     app
+}
+
+/// Creates a fresh database, migrated, and returns its name.
+async fn create_database() -> String {
+    let database_name = format!("test_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{}/postgres", direct_base()))
+        .await
+        .expect("connect to Postgres directly");
+    sqlx::query(&format!(r#"CREATE DATABASE "{database_name}""#))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    let direct_url = format!("{}/{database_name}", direct_base());
+    platform::db::migrate(&direct_url).await.expect("migrate");
+    database_name
+}
+
+/// A second migrated database beside a test app's (a read replica's stand-in), dropped with
+/// this value.
+pub struct ExtraDatabase {
+    name: String,
+    /// Its URL through PgBouncer, as an app would reach it.
+    pub pooled_url: String,
+    /// A direct pool, for arranging its rows.
+    pub db: PgPool,
+}
+
+impl ExtraDatabase {
+    pub async fn create() -> Self {
+        let name = create_database().await;
+        let db = PgPool::connect(&format!("{}/{name}", direct_base()))
+            .await
+            .expect("connect to the extra database");
+        Self {
+            pooled_url: format!("{}/{name}", pooled_base()),
+            name,
+            db,
+        }
+    }
+}
+
+impl Drop for ExtraDatabase {
+    fn drop(&mut self) {
+        drop_database(std::mem::take(&mut self.name));
+    }
 }
 
 /// The request budgets a test app starts with.
@@ -341,27 +379,31 @@ impl Drop for TestApp {
         if self.database_name.is_empty() {
             return;
         }
-        let database_name = std::mem::take(&mut self.database_name);
-        // Drop runs outside async; a small thread with its own runtime does the cleanup.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                if let Ok(mut admin) =
-                    PgConnection::connect(&format!("{}/postgres", direct_base())).await
-                {
-                    let _ = sqlx::query(&format!(
-                        r#"DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)"#
-                    ))
-                    .execute(&mut admin)
-                    .await;
-                }
-            });
-        })
-        .join();
+        drop_database(std::mem::take(&mut self.database_name));
     }
+}
+
+/// Drops a test database, its connections forced closed. Drops run outside async, so a small
+/// thread with its own runtime does the work.
+fn drop_database(database_name: String) {
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            if let Ok(mut admin) =
+                PgConnection::connect(&format!("{}/postgres", direct_base())).await
+            {
+                let _ = sqlx::query(&format!(
+                    r#"DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)"#
+                ))
+                .execute(&mut admin)
+                .await;
+            }
+        });
+    })
+    .join();
 }
 
 /// A response's checks, so a request and what it must answer read as one expression:

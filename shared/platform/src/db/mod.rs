@@ -22,7 +22,22 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// probe at once even while Postgres is still warming up; with Entra auth it first fetches the
 /// identity's token (from the host's local identity endpoint).
 pub async fn pool(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
-    let options = connect_options(config.url.expose_secret())?;
+    pool_for(config.url.expose_secret(), config).await
+}
+
+/// The pool for reads that may lag (`DATABASE_READ_URL`): the replica's own, built as the
+/// request pool is, or `primary` itself when there is no other endpoint.
+pub async fn read_pool(config: &DatabaseConfig, primary: &PgPool) -> anyhow::Result<PgPool> {
+    match &config.read_url {
+        Some(url) if url.expose_secret() != config.url.expose_secret() => {
+            pool_for(url.expose_secret(), config).await
+        }
+        _ => Ok(primary.clone()),
+    }
+}
+
+async fn pool_for(url: &str, config: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    let options = connect_options(url)?;
     let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .min_connections(0)
