@@ -413,3 +413,71 @@ async fn the_public_mentor_reads_carry_one_etag_everywhere_and_answer_304_until_
         assert_ne!(changed.headers()["etag"], etag.as_str());
     }
 }
+
+#[tokio::test]
+async fn reviews_may_be_kept_a_minute_and_availability_is_revalidated_every_time() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (mentor_id, _) = app
+        .open_mentor("cached-reads@mentors.example", &admin)
+        .await;
+    let (student_id, student) = app.student("cached-reads@students.example").await;
+
+    // Reviews: a minute in any cache, then stale while revalidating; a new review, a new tag.
+    let reviews = format!("/api/mentors/{mentor_id}/reviews");
+    let first = app.get(&reviews, None).await;
+    assert_eq!(
+        first.headers()["cache-control"],
+        "public, max-age=60, stale-while-revalidate=240"
+    );
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let unchanged = app.get_if_none_match(&reviews, &etag).await;
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+    let booking = app
+        .insert_booking(mentor_id, student_id, at(-2, 10, 0), "completed")
+        .await;
+    app.post(
+        &format!("/api/bookings/{booking}/review"),
+        &json!({"rating": 5, "comment": "Clear and patient"}),
+        Some(&student),
+    )
+    .await
+    .expect_status(StatusCode::CREATED)
+    .await;
+    let changed = app.get_if_none_match(&reviews, &etag).await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_eq!(
+        changed.expect_status(StatusCode::OK).await["items"][0]["rating"],
+        5
+    );
+
+    // Availability: public but checked on every use, so a booking takes its start away at once;
+    // for a far day and for tomorrow (whose near starts are filtered as it is served).
+    for days in [20, 1] {
+        let day = at(days, 0, 0).date_naive();
+        let path = format!("/api/mentors/{mentor_id}/availability?date={day}&sessionType=demo");
+        let first = app.get(&path, None).await;
+        assert_eq!(first.headers()["cache-control"], "public, no-cache");
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        let starts = first.expect_status(StatusCode::OK).await["starts"].clone();
+        let unchanged = app.get_if_none_match(&path, &etag).await;
+        assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED, "{path}");
+
+        let (_, other) = app
+            .student(&format!("in-{days}-days@students.example"))
+            .await;
+        let start = starts[starts.as_array().unwrap().len() - 1]["startUtc"].clone();
+        app.post(
+            "/api/bookings",
+            &json!({"mentorId": mentor_id, "subject": "Physics", "sessionType": "demo",
+                    "scheduledAt": start, "idempotencyKey": format!("cached-{days}")}),
+            Some(&other),
+        )
+        .await
+        .expect_status(StatusCode::CREATED)
+        .await;
+        let changed = app.get_if_none_match(&path, &etag).await;
+        assert_eq!(changed.status(), StatusCode::OK, "{path} after a booking");
+        assert_ne!(changed.headers()["etag"], etag.as_str());
+    }
+}

@@ -4,10 +4,11 @@
 //!
 //! Answers are cached for a minute under the generations of the mentor list (slots, profile)
 //! and of the mentor's bookings, so any booking change or slot edit shows at once; starts that
-//! have since come within the 1-hour lead are dropped when serving.
+//! have since come within the 1-hour lead are dropped when serving. Browsers and CDNs must
+//! revalidate every time (`no-cache`), which the ETag makes a 304 while nothing changed.
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
@@ -24,6 +25,8 @@ use crate::discovery::ensure_visible;
 const MIN_LEAD: Duration = Duration::hours(1);
 const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 const MAX_AHEAD: Duration = Duration::days(60);
+/// Public, but never served from a cache unchecked: a booking must take its start away at once.
+const REVALIDATE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "public, no-cache");
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
@@ -96,13 +99,25 @@ pub async fn availability(
     let earliest = Utc::now() + MIN_LEAD;
     if day_starts_after(query.date, earliest) {
         // Nothing on this day can have come within the lead: the cached answer stands as is.
-        return Ok(([(header::CONTENT_TYPE, "application/json")], cached.body).into_response());
+        let headers = [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(REVALIDATE.1),
+            ),
+            (header::ETAG, cached.etag),
+        ];
+        return Ok((headers, cached.body).into_response());
     }
     let mut availability: Availability = serde_json::from_slice(&cached.body)?;
     availability
         .starts
         .retain(|start| start.start_utc >= earliest);
-    Ok(Json(availability).into_response())
+    // The ETag comes from the filtered body (the conditional-GET middleware).
+    Ok(([REVALIDATE], Json(availability)).into_response())
 }
 
 /// Whether `date` begins after `instant` in every time zone (UTC+14 is the earliest).

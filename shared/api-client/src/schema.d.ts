@@ -1539,7 +1539,8 @@ export interface paths {
         };
         /**
          * A mentor's reviews
-         * @description Published reviews, newest first, a page at a time. No sign-in needed.
+         * @description Published reviews, newest first, a page at a time. No sign-in needed; browsers and CDNs may
+         *     keep a page a minute (a new review shows within five).
          */
         get: operations["mentor_reviews"];
         put?: never;
