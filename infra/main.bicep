@@ -22,6 +22,9 @@ param publicBaseUrl string = ''
 @description('Address space of the virtual network (a /16; the app and endpoint subnets are its first two /24s).')
 param vnetAddressPrefix string = '10.40.0.0/16'
 
+@description('Put Azure Front Door (Standard) in front of the API: TLS at the edge, and the edge caches the reads the API marks public. Its endpoint becomes the public base URL.')
+param frontDoor bool = false
+
 @description('Memory per Function App instance in MB.')
 @allowed([512, 2048, 4096])
 param functionInstanceMemoryMB int = 2048
@@ -356,6 +359,24 @@ module functionApp 'modules/functionapp.bicep' = {
   dependsOn: [hostBlobEndpoint]
 }
 
+// The optional edge in front of the API.
+module edge 'modules/frontdoor.bicep' = if (frontDoor) {
+  name: 'frontdoor'
+  params: {
+    namePrefix: namePrefix
+    tags: allTags
+    appHostName: functionApp.outputs.defaultHostName
+  }
+}
+
+// Where users reach the API: the given URL, else Front Door's endpoint when there is one, else the app's own host.
+// (The edge module's outputs are read only when it is deployed.)
+#disable-next-line BCP318
+var edgeUrl = frontDoor ? 'https://${edge.outputs.hostName}' : ''
+var apiBaseUrl = !empty(publicBaseUrl) ? publicBaseUrl : (frontDoor ? edgeUrl : 'https://${functionApp.outputs.defaultHostName}')
+#disable-next-line BCP318
+var frontDoorId = frontDoor ? edge.outputs.frontDoorId : ''
+
 // What the app identity may do: blobs, Web PubSub, Key Vault secrets, telemetry.
 module roles 'modules/roles.bicep' = {
   name: 'roles'
@@ -396,7 +417,8 @@ module appSettings 'modules/appsettings.bicep' = {
     redisKeyPrefix: 'cc:${envName}:'
     allowedOrigins: allowedOrigins
     logLevel: logLevel
-    publicBaseUrl: empty(publicBaseUrl) ? 'https://${functionApp.outputs.defaultHostName}' : publicBaseUrl
+    publicBaseUrl: apiBaseUrl
+    frontDoorId: frontDoorId
     webPubSubEndpoint: webPubSub.outputs.endpoint
     webPubSubPrincipalId: webPubSub.outputs.principalId
     realtimeEventsAudiences: realtimeEventsAudiences
@@ -459,6 +481,8 @@ module workbook 'modules/workbook.bicep' = {
 output functionAppName string = functionApp.outputs.appName
 output functionAppHostName string = functionApp.outputs.defaultHostName
 output functionAppUrl string = 'https://${functionApp.outputs.defaultHostName}'
+// Where users and frontends reach the API (Front Door's endpoint when it is on).
+output apiUrl string = apiBaseUrl
 output hostStorageAccountName string = hostStorage.outputs.accountName
 output mediaStorageAccountName string = mediaStorage.outputs.accountName
 output outboundIpAddress string = network.outputs.outboundIpAddress

@@ -55,6 +55,9 @@ param logLevel string
 @description('Public base URL of the API, used in links the app sends.')
 param publicBaseUrl string
 
+@description('The Front Door profile\'s id (X-Azure-FDID) when Front Door is in front of the API, else empty.')
+param frontDoorId string
+
 @description('Web PubSub endpoint, https://<name>.webpubsub.azure.com.')
 param webPubSubEndpoint string
 
@@ -111,6 +114,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
     // Never CORS_ALLOWED_ORIGINS: on Flex the host owns that name (a JSON array of the platform CORS origins).
     API_ALLOWED_ORIGINS: join(allowedOrigins, ',')
     PUBLIC_BASE_URL: publicBaseUrl
+    // Behind Front Door, requests with this id are counted per X-Azure-ClientIP.
+    FRONT_DOOR_ID: frontDoorId
 
     // Postgres through PgBouncer (6432) as the app identity's role, its Entra token the password. Migrations
     // run from an operator's machine over the direct port (5432), never from the app.

@@ -320,3 +320,46 @@ async fn a_budget_of_thousands_a_second_keeps_its_resolution() {
     let state = header(&response, "ratelimit");
     assert!(state.contains(r#""ip";r=99999;"#), "{state}");
 }
+
+#[tokio::test]
+async fn behind_our_front_door_each_client_has_its_own_budget() {
+    let app = app_with(|limits| limits.per_ip = Quota::new(2, 600), None).await;
+    let profile = "0d8f3b0e-7a4c-4c55-9f57-5c1f3a8a2b10";
+    let app = app
+        .instance_with(|config| config.front_door_id = Some(profile.into()))
+        .await;
+    // Front Door's edge address is the last X-Forwarded-For entry for everyone behind it.
+    let via_edge = |front_door_id: &str, client: &str| {
+        app.client
+            .get(app.url("/api/mentors"))
+            .header("x-azure-fdid", front_door_id)
+            .header("x-azure-clientip", client)
+            .header("x-forwarded-for", format!("{client}, 198.51.100.200"))
+            .send()
+    };
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        for _ in 0..2 {
+            let response = via_edge(profile, client).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{client}");
+        }
+        via_edge(profile, client)
+            .await
+            .unwrap()
+            .expect_problem(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED")
+            .await;
+    }
+    // Another profile's id (or a forged one) earns no trust: those requests count against the
+    // address they came from, whatever client they name.
+    for (n, client) in ["203.0.113.3", "203.0.113.4", "203.0.113.5"]
+        .iter()
+        .enumerate()
+    {
+        let response = via_edge("someone-elses-profile", client).await.unwrap();
+        let expected = if n < 2 {
+            StatusCode::OK
+        } else {
+            StatusCode::TOO_MANY_REQUESTS
+        };
+        assert_eq!(response.status(), expected, "{client}");
+    }
+}

@@ -19,6 +19,20 @@ const REQUIRED: &[(&str, &[&str])] = &[
         "Microsoft.Cache/redisEnterprise/databases/accessPolicyAssignments@2025-07-01",
         &["properties.user", "properties.accessPolicyName"],
     ),
+    ("Microsoft.Cdn/profiles@2024-09-01", &["location", "sku"]),
+    (
+        "Microsoft.Cdn/profiles/afdEndpoints@2024-09-01",
+        &["location"],
+    ),
+    (
+        "Microsoft.Cdn/profiles/afdEndpoints/routes@2024-09-01",
+        &["properties.originGroup"],
+    ),
+    ("Microsoft.Cdn/profiles/originGroups@2024-09-01", &[]),
+    (
+        "Microsoft.Cdn/profiles/originGroups/origins@2024-09-01",
+        &["properties.hostName"],
+    ),
     (
         "Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01",
         &["location"],

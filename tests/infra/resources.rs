@@ -569,3 +569,72 @@ fn the_app_identity_gets_exactly_the_roles_it_needs() {
         );
     }
 }
+
+#[test]
+fn front_door_is_off_by_default_and_caches_only_as_the_api_says() {
+    let files = infra_files();
+    let main = files
+        .iter()
+        .find(|file| file.path == "infra/main.bicep")
+        .expect("infra/main.bicep");
+    assert_eq!(
+        main.parameter_default("frontDoor")
+            .and_then(|node| main.literal(node))
+            .as_deref(),
+        Some("false")
+    );
+    assert!(
+        main.source()
+            .contains("module edge 'modules/frontdoor.bicep' = if (frontDoor)"),
+        "Front Door is deployed only when asked for"
+    );
+
+    let routes = declared(&files, "Microsoft.Cdn/profiles/afdEndpoints/routes");
+    let [route] = routes.as_slice() else {
+        panic!("one route");
+    };
+    let literal = |path: &str| route.literal(path);
+    assert_eq!(
+        route
+            .property("properties.patternsToMatch")
+            .and_then(|node| route.file.string_array(node)),
+        Some(vec!["/api/*".to_owned()])
+    );
+    // Filters and pages are different answers: the query string is part of the cache key.
+    assert_eq!(
+        literal("properties.cacheConfiguration.queryStringCachingBehavior").as_deref(),
+        Some("UseQueryString")
+    );
+    assert_eq!(
+        literal("properties.forwardingProtocol").as_deref(),
+        Some("HttpsOnly")
+    );
+    // No rule set overrides a cache duration: the edge keeps what the API's Cache-Control allows.
+    assert!(declared(&files, "Microsoft.Cdn/profiles/ruleSets").is_empty());
+    assert!(declared(&files, "Microsoft.Cdn/profiles/ruleSets/rules").is_empty());
+
+    let origins = declared(&files, "Microsoft.Cdn/profiles/originGroups/origins");
+    let origin = origins.first().expect("the app as origin");
+    for path in ["properties.hostName", "properties.originHostHeader"] {
+        assert_eq!(
+            origin.property(path).map(|node| origin.file.text(node)),
+            Some("appHostName"),
+            "{path}"
+        );
+    }
+    let profiles = declared(&files, "Microsoft.Cdn/profiles");
+    let timeout = profiles[0]
+        .literal("properties.originResponseTimeoutSeconds")
+        .and_then(|value| value.parse::<u32>().ok());
+    assert!(
+        timeout.is_some_and(|seconds| seconds >= 230),
+        "the edge waits at least as long as the host lets the app answer (230 s)"
+    );
+    // The app trusts X-Azure-ClientIP only with this profile's id.
+    assert!(main.source().contains("frontDoorId: frontDoorId"));
+    let settings = files
+        .iter()
+        .find(|file| file.path == "infra/modules/appsettings.bicep")
+        .expect("appsettings.bicep");
+    assert!(settings.source().contains("FRONT_DOOR_ID: frontDoorId"));
+}

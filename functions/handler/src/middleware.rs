@@ -11,10 +11,10 @@ use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self as axum_middleware, Next};
 use axum::response::{IntoResponse, Response};
-use platform::Error;
 use platform::config::Config;
 use platform::http_cache;
 use platform::telemetry::metrics::metrics;
+use platform::{Error, client_ip};
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -29,8 +29,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const INVOCATION_ID: &str = "x-azure-functions-invocationid";
 
 pub fn apply(router: Router, config: &Config) -> Router {
+    let front_door_id = config.front_door_id.clone();
     let router = router
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
+        .layer(axum_middleware::from_fn(move |request, next| {
+            client_through_front_door(front_door_id.clone(), request, next)
+        }))
         .layer(axum_middleware::from_fn(conditional_get))
         .layer(axum_middleware::from_fn(security_headers))
         .layer(axum_middleware::from_fn(count_request))
@@ -69,6 +73,21 @@ fn answer_only_preflights(router: Router, cors: CorsLayer) -> Router {
         };
         service.oneshot(request)
     }))
+}
+
+/// Behind our Front Door, the client's own address (not Front Door's) for per-IP budgets.
+async fn client_through_front_door(
+    front_door_id: Option<String>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if let Some(client) = front_door_id
+        .as_deref()
+        .and_then(|id| client_ip::through_front_door(request.headers(), id))
+    {
+        request.extensions_mut().insert(client);
+    }
+    next.run(request).await
 }
 
 /// The request's span: the server span of its trace, continuing the caller's (the host forwards

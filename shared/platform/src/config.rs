@@ -26,6 +26,9 @@ pub struct Config {
     /// comma-separated). The handler owns CORS; on Flex Consumption the host itself owns the
     /// name `CORS_ALLOWED_ORIGINS` (a JSON array it writes from the site's CORS settings).
     pub cors_allowed_origins: Vec<String>,
+    /// `FRONT_DOOR_ID`: the Azure Front Door profile in front of the API, if any; requests that
+    /// carry it (`X-Azure-FDID`) are counted per `X-Azure-ClientIP` (`client_ip`).
+    pub front_door_id: Option<String>,
     /// `RUST_LOG`-style filter for the JSON logs (`LOG_LEVEL`, default `info`).
     pub log_filter: String,
     /// `APPLICATIONINSIGHTS_CONNECTION_STRING`: traces and metrics go to Application Insights
@@ -202,6 +205,9 @@ impl Config {
                 .optional("API_ALLOWED_ORIGINS")
                 .map(|origins| list(&origins))
                 .unwrap_or_default(),
+            front_door_id: reader
+                .optional("FRONT_DOOR_ID")
+                .map(|id| id.trim().to_owned()),
             log_filter: reader
                 .optional("LOG_LEVEL")
                 .unwrap_or_else(|| "info".into()),

@@ -132,6 +132,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             auth: SignIn::Url,
         },
         cors_allowed_origins: vec!["https://app.codeconnect.example".into()],
+        front_door_id: None,
         log_filter: "info".into(),
         // The binary exports through `telemetry()`, installed once for every app.
         telemetry: None,
