@@ -71,3 +71,59 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     // Kept only when something failed, to read.
     let _ = std::fs::remove_dir_all(&reports);
 }
+
+/// Checks every schema's example against its schema, with the JSON Schema validator the
+/// schemathesis environment carries (`jsonschema_rs`); prints one line per misfit.
+const CHECK_EXAMPLES: &str = r##"
+import json, sys
+import jsonschema_rs
+document = json.load(sys.stdin)
+schemas = document["components"]["schemas"]
+checked = 0
+for name, schema in schemas.items():
+    examples = ([schema["example"]] if "example" in schema else []) + schema.get("examples", [])
+    if not examples or not isinstance(schema.get("properties"), dict):
+        continue
+    validator = jsonschema_rs.validator_for({"$ref": "#/components/schemas/" + name, "components": document["components"]})
+    for example in examples:
+        checked += 1
+        for error in validator.iter_errors(example):
+            print(f"{name}: {error.message} at {list(error.instance_path)}")
+print(f"checked {checked}")
+"##;
+
+#[tokio::test]
+#[ignore = "needs schemathesis's environment: `bash infra/local/test.sh` installs it and runs this"]
+async fn every_example_in_the_document_fits_its_schema() {
+    let schemathesis = std::path::PathBuf::from(
+        std::env::var("SCHEMATHESIS")
+            .expect("SCHEMATHESIS names the schemathesis binary (infra/local/test.sh sets it)"),
+    );
+    let python = schemathesis.with_file_name("python");
+    let document = handler::openapi().to_json().unwrap();
+    let mut child = tokio::process::Command::new(&python)
+        .args(["-c", CHECK_EXAMPLES])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the schemathesis environment's python");
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, document.as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+
+    assert!(output.status.success(), "{report}");
+    let checked: usize = report
+        .lines()
+        .last()
+        .and_then(|line| line.strip_prefix("checked "))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("{report}"));
+    // The main flows' requests and answers, at least: signup, login, availability, booking.
+    assert!(checked >= 6, "{report}");
+    assert_eq!(report.lines().count(), 1, "examples that misfit:\n{report}");
+}

@@ -16,6 +16,7 @@ use crate::{cookie, lockout, totp};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"email": "asha@example.com", "password": "Correct-Horse1"}))]
 pub struct Login {
     email: String,
     password: String,
@@ -44,6 +45,16 @@ pub enum LoginOutcome {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "sessionToken": "Jx3v…the token, sent as Authorization: Bearer",
+    "expiresAt": "2026-12-14T09:30:00Z",
+    "user": {
+        "userId": "5b1f6a8e-2a57-4c3e-9a61-0f1d8c2b7e44", "email": "asha@example.com",
+        "firstName": "Asha", "lastName": "Rao", "role": "student", "country": "India",
+        "isActive": true, "approvalStatus": "approved", "twoFactorEnabled": false,
+        "createdAt": "2026-12-07T09:30:00Z"
+    }
+}))]
 pub struct SessionGranted {
     pub session_token: String,
     pub expires_at: DateTime<Utc>,

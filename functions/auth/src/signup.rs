@@ -9,12 +9,18 @@ use platform::auth::{self, Role, password};
 use platform::validation::Validator;
 use platform::{AppState, Error, Json, Result};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::AnyOfBuilder;
+use utoipa::openapi::{Ref, RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::login;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "email": "asha@example.com", "password": "Correct-Horse1", "firstName": "Asha",
+    "lastName": "Rao", "role": "student", "country": "India"
+}))]
 pub struct Signup {
     email: String,
     password: String,
@@ -37,11 +43,37 @@ pub struct MentorSignedUp {
 }
 
 /// A student's session (as login grants it), or a mentor's pending account.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum SignedUp {
     Student(login::SessionGranted),
     Mentor(MentorSignedUp),
+}
+
+/// `anyOf`, not the `oneOf` a derived schema would be: a session also has the pending account's
+/// one required member, `user`, so it would match both.
+impl PartialSchema for SignedUp {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name(login::SessionGranted::name()))
+            .item(Ref::from_schema_name(MentorSignedUp::name()))
+            .description(Some(
+                "A student's session (as login grants it), or a mentor's pending account.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for SignedUp {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            login::SessionGranted::name().into(),
+            login::SessionGranted::schema(),
+        ));
+        <login::SessionGranted as ToSchema>::schemas(schemas);
+        schemas.push((MentorSignedUp::name().into(), MentorSignedUp::schema()));
+        <MentorSignedUp as ToSchema>::schemas(schemas);
+    }
 }
 
 /// Sign up

@@ -23,6 +23,11 @@ use crate::view::{self, BookingView};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "mentorId": "8c0d2f4e-6b1a-4f3d-9e25-7a6b5c4d3e21", "subject": "Physics",
+    "sessionType": "regular", "scheduledAt": "2026-12-10T10:00:00Z",
+    "notes": "Rotational motion, chapter 7", "idempotencyKey": "b7e3c1f2-booking-1"
+}))]
 pub struct CreateBooking {
     mentor_id: Uuid,
     subject: String,

@@ -12,6 +12,17 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "bookingId": "3e9b7c1a-5d2f-4a8e-b6c0-1f2e3d4c5b6a",
+    "studentId": "5b1f6a8e-2a57-4c3e-9a61-0f1d8c2b7e44", "studentName": "Asha Rao",
+    "mentorId": "8c0d2f4e-6b1a-4f3d-9e25-7a6b5c4d3e21", "mentorName": "Vikram Iyer",
+    "subject": "Physics", "sessionType": "regular", "status": "pending_payment",
+    "scheduledAt": "2026-12-10T10:00:00Z", "endsAt": "2026-12-10T10:55:00Z",
+    "holdExpiresAt": "2026-12-07T09:40:00Z", "notes": "Rotational motion, chapter 7",
+    "classFee": "500.00", "platformFee": "75.00", "gst": "13.50", "mentorPayout": "411.50",
+    "packageId": null, "cancelledBy": null, "cancelReason": null, "refundPercent": null,
+    "refundAmount": null, "rescheduleCount": 0, "createdAt": "2026-12-07T09:30:00Z"
+}))]
 pub struct BookingView {
     pub booking_id: Uuid,
     pub student_id: Uuid,

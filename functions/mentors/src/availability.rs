@@ -41,6 +41,16 @@ pub struct AvailabilityQuery {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "date": "2026-12-10", "timeZone": "Asia/Kolkata", "sessionType": "regular",
+    "durationMinutes": 55,
+    "starts": [
+        {"startUtc": "2026-12-10T03:30:00Z", "endUtc": "2026-12-10T04:25:00Z",
+         "startLocal": "2026-12-10T09:00", "endLocal": "2026-12-10T09:55"},
+        {"startUtc": "2026-12-10T03:45:00Z", "endUtc": "2026-12-10T04:40:00Z",
+         "startLocal": "2026-12-10T09:15", "endLocal": "2026-12-10T10:10"}
+    ]
+}))]
 pub struct Availability {
     #[schema(value_type = String, format = Date)]
     date: NaiveDate,

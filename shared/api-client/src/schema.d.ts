@@ -1964,6 +1964,28 @@ export interface components {
         };
         /** @enum {string} */
         ApprovalStatus: "pending" | "approved" | "rejected";
+        /**
+         * @example {
+         *       "date": "2026-12-10",
+         *       "durationMinutes": 55,
+         *       "sessionType": "regular",
+         *       "starts": [
+         *         {
+         *           "endLocal": "2026-12-10T09:55",
+         *           "endUtc": "2026-12-10T04:25:00Z",
+         *           "startLocal": "2026-12-10T09:00",
+         *           "startUtc": "2026-12-10T03:30:00Z"
+         *         },
+         *         {
+         *           "endLocal": "2026-12-10T10:10",
+         *           "endUtc": "2026-12-10T04:40:00Z",
+         *           "startLocal": "2026-12-10T09:15",
+         *           "startUtc": "2026-12-10T03:45:00Z"
+         *         }
+         *       ],
+         *       "timeZone": "Asia/Kolkata"
+         *     }
+         */
         Availability: {
             /** Format: date */
             date: string;
@@ -1998,6 +2020,33 @@ export interface components {
         };
         /** @enum {string} */
         BookingStatus: "pending_payment" | "confirmed" | "completed" | "cancelled" | "expired" | "no_show";
+        /**
+         * @example {
+         *       "bookingId": "3e9b7c1a-5d2f-4a8e-b6c0-1f2e3d4c5b6a",
+         *       "cancelReason": null,
+         *       "cancelledBy": null,
+         *       "classFee": "500.00",
+         *       "createdAt": "2026-12-07T09:30:00Z",
+         *       "endsAt": "2026-12-10T10:55:00Z",
+         *       "gst": "13.50",
+         *       "holdExpiresAt": "2026-12-07T09:40:00Z",
+         *       "mentorId": "8c0d2f4e-6b1a-4f3d-9e25-7a6b5c4d3e21",
+         *       "mentorName": "Vikram Iyer",
+         *       "mentorPayout": "411.50",
+         *       "notes": "Rotational motion, chapter 7",
+         *       "packageId": null,
+         *       "platformFee": "75.00",
+         *       "refundAmount": null,
+         *       "refundPercent": null,
+         *       "rescheduleCount": 0,
+         *       "scheduledAt": "2026-12-10T10:00:00Z",
+         *       "sessionType": "regular",
+         *       "status": "pending_payment",
+         *       "studentId": "5b1f6a8e-2a57-4c3e-9a61-0f1d8c2b7e44",
+         *       "studentName": "Asha Rao",
+         *       "subject": "Physics"
+         *     }
+         */
         BookingView: {
             /** Format: uuid */
             bookingId: string;
@@ -2153,6 +2202,16 @@ export interface components {
             lastName: string;
             password: string;
         };
+        /**
+         * @example {
+         *       "idempotencyKey": "b7e3c1f2-booking-1",
+         *       "mentorId": "8c0d2f4e-6b1a-4f3d-9e25-7a6b5c4d3e21",
+         *       "notes": "Rotational motion, chapter 7",
+         *       "scheduledAt": "2026-12-10T10:00:00Z",
+         *       "sessionType": "regular",
+         *       "subject": "Physics"
+         *     }
+         */
         CreateBooking: {
             /** @description The same key from the same student returns the same booking. */
             idempotencyKey: string;
@@ -2260,6 +2319,12 @@ export interface components {
         Live: {
             status: string;
         };
+        /**
+         * @example {
+         *       "email": "asha@example.com",
+         *       "password": "Correct-Horse1"
+         *     }
+         */
         Login: {
             email: string;
             password: string;
@@ -3076,6 +3141,24 @@ export interface components {
             /** Format: date-time */
             scheduledAt: string;
         };
+        /**
+         * @example {
+         *       "expiresAt": "2026-12-14T09:30:00Z",
+         *       "sessionToken": "Jx3v…the token, sent as Authorization: Bearer",
+         *       "user": {
+         *         "approvalStatus": "approved",
+         *         "country": "India",
+         *         "createdAt": "2026-12-07T09:30:00Z",
+         *         "email": "asha@example.com",
+         *         "firstName": "Asha",
+         *         "isActive": true,
+         *         "lastName": "Rao",
+         *         "role": "student",
+         *         "twoFactorEnabled": false,
+         *         "userId": "5b1f6a8e-2a57-4c3e-9a61-0f1d8c2b7e44"
+         *       }
+         *     }
+         */
         SessionGranted: {
             /** Format: date-time */
             expiresAt: string;
@@ -3090,6 +3173,16 @@ export interface components {
         SessionType: "demo" | "regular";
         /** @description A student's session (as login grants it), or a mentor's pending account. */
         SignedUp: components["schemas"]["SessionGranted"] | components["schemas"]["MentorSignedUp"];
+        /**
+         * @example {
+         *       "country": "India",
+         *       "email": "asha@example.com",
+         *       "firstName": "Asha",
+         *       "lastName": "Rao",
+         *       "password": "Correct-Horse1",
+         *       "role": "student"
+         *     }
+         */
         Signup: {
             country?: string | null;
             email: string;
