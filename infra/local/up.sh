@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Bring up the local backing services CodeConnect and its tests need:
 #   PostgreSQL 15 (:5432), Redis 7 (:6379), PgBouncer >= 1.21 (:6432), Azurite blob (:10000),
-#   and the npm packages the build and tests use (Swagger UI for /api/docs, Web PubSub SDKs,
-#   the TypeScript client's tools).
+#   and what the build and tests use from npm (Swagger UI for /api/docs, Web PubSub SDKs, the
+#   TypeScript client's tools, the browser test's) and Debian's Chromium.
 #
 # Idempotent: safe to run any number of times; each run only installs/starts what is
 # missing, so a second run is a fast no-op. Meant to run as root on Debian bookworm
@@ -426,6 +426,23 @@ ensure_reference_assets() {
 }
 
 # ---------------------------------------------------------------------------
+# 4e. The browser class test (tests/browser): Debian's Chromium (a browser download by the npm
+#     tools cannot work here) and playwright-core, esbuild and the Web PubSub client, pinned.
+# ---------------------------------------------------------------------------
+ensure_browser() {
+  if [[ ! -x /usr/bin/chromium ]]; then
+    log "installing Chromium (apt-get)"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
+  local dir="$SCRIPT_DIR/../../tests/browser"
+  if [[ ! -d "$dir/node_modules/playwright-core" || ! -d "$dir/node_modules/esbuild" ]]; then
+    log "installing the browser test's tools (npm ci)"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >&2
+  fi
+}
+
+# ---------------------------------------------------------------------------
 # 5. Publish the environment the app and tests need.
 # ---------------------------------------------------------------------------
 write_env() {
@@ -455,6 +472,7 @@ main() {
   ensure_pubsub_sdks
   ensure_api_client
   ensure_reference_assets
+  ensure_browser
   write_env
 }
 

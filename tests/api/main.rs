@@ -12,6 +12,7 @@ mod booking_changes;
 mod booking_races;
 mod booking_rules;
 mod booking_timers;
+mod browser_class;
 mod cache_credentials;
 mod chat;
 mod dashboards;

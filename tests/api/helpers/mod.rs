@@ -71,6 +71,8 @@ pub struct Options {
     /// Web PubSub; off by default.
     pub realtime: Option<RealtimeConfig>,
     pub turn: Option<TurnConfig>,
+    /// Browser origins admitted besides the default frontend's.
+    pub allowed_origins: Vec<String>,
 }
 
 fn setting(name: &str, default: &str) -> String {
@@ -131,7 +133,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             redis_timeout: Duration::from_millis(500),
             auth: SignIn::Url,
         },
-        cors_allowed_origins: vec!["https://app.codeconnect.example".into()],
+        cors_allowed_origins: [
+            vec!["https://app.codeconnect.example".to_owned()],
+            options.allowed_origins,
+        ]
+        .concat(),
         front_door_id: None,
         log_filter: "info".into(),
         // The binary exports through `telemetry()`, installed once for every app.
