@@ -26,6 +26,7 @@ class ClassPage {
   private pendingCandidates: RTCIceCandidateInit[] = [];
   private statsTimer?: number;
   private recorder?: MediaRecorder;
+  private recordingSince = 0;
   private uploads: Promise<void>[] = [];
   userId = "";
   bookingId = "";
@@ -36,6 +37,8 @@ class ClassPage {
   presence: { event: string; userId: string }[] = [];
   statsPosted = 0;
   partsUploaded = 0;
+  /// What went wrong in the background (a rejoin refused, say), for the driver to check.
+  problems: string[] = [];
 
   async signIn({ apiBase, email, password, totpCode }: SignIn): Promise<string> {
     this.api = createCodeConnectClient({ baseUrl: apiBase, token: () => this.token });
@@ -159,15 +162,18 @@ class ClassPage {
     };
     recorder.start(partMs);
     this.recorder = recorder;
+    this.recordingSince = performance.now();
   }
 
-  async stopRecording(): Promise<number> {
+  /// Stops recording and waits for every part's upload: the parts and the seconds recorded.
+  async stopRecording(): Promise<{ parts: number; seconds: number }> {
     const recorder = this.recorder!;
     const stopped = new Promise((resolve) => recorder.addEventListener("stop", resolve, { once: true }));
     recorder.stop();
     await stopped;
+    const seconds = (performance.now() - this.recordingSince) / 1000;
     await Promise.all(this.uploads);
-    return this.partsUploaded;
+    return { parts: this.partsUploaded, seconds };
   }
 
   private async uploadPart(partNumber: number, part: Blob): Promise<void> {
@@ -257,7 +263,8 @@ class ClassPage {
   /// After a reconnect: the new connection joins the class again, and what was said meanwhile
   /// comes from the chat's history.
   private async rejoin(): Promise<void> {
-    await this.join(this.bookingId);
+    const joined = await this.join(this.bookingId);
+    if (joined.status !== 200) this.problems.push(`rejoin: ${joined.status} ${joined.code}`);
     const history = await this.api.GET("/api/bookings/{booking_id}/messages", {
       params: { path: { booking_id: this.bookingId }, query: { limit: 100 } },
     });

@@ -161,6 +161,7 @@ try {
     await eventually("the next message", async () =>
       (await field(student, "chat")).some((message) => message.messageId === back),
     );
+    assert.deepEqual(await field(student, "problems"), []);
   });
 
   await check("WebRTC stats are posted every second", async () => {
@@ -169,9 +170,10 @@ try {
 
   await check("the recording's parts are uploaded straight to storage", async () => {
     await sleep(2000);
-    const parts = await mentor.call("stopRecording");
+    const { parts, seconds } = await mentor.call("stopRecording");
     assert.ok(parts >= 3, `${parts} parts`);
     console.log(`# recorded parts: ${parts}`);
+    console.log(`# recorded seconds: ${seconds.toFixed(2)}`);
   });
 
   await check("the student closes the tab and the mentor sees them leave", async () => {
@@ -186,7 +188,10 @@ try {
     await mentor.call("stopStats");
   });
 
-  for (const page of [mentor, stranger]) assert.deepEqual(page.errors, [], "no page errors");
+  for (const page of [mentor, stranger]) {
+    assert.deepEqual(page.errors, [], "no page errors");
+    assert.deepEqual(await field(page, "problems"), []);
+  }
   console.log("all checks passed");
 } catch (error) {
   console.log(`FAIL - ${error.stack ?? error}`);

@@ -152,25 +152,24 @@ pub async fn handle_event(State(state): State<AppState>, headers: HeaderMap) -> 
     }
     let user_id = header("ce-userid").parse::<Uuid>().ok();
     match header("ce-type") {
-        "azure.webpubsub.sys.connect" => {
+        // `connect` is answered before the client hears it is connected (`connected` is sent
+        // after, and may arrive after the client has already asked to join a class), so the
+        // connection is recorded here; `connected` records it again, harmlessly.
+        "azure.webpubsub.sys.connect" | "azure.webpubsub.sys.connected" => {
             // Tokens come from negotiate and always name the user.
-            if user_id.is_none() {
+            let Some(user_id) = user_id else {
                 return Err(Error::unauthorized(
                     "ANONYMOUS_CONNECTION",
                     "Connect with a URL from /api/realtime/negotiate.",
                 ));
-            }
-        }
-        "azure.webpubsub.sys.connected" => {
-            if let Some(user_id) = user_id {
-                sqlx::query(
-                    "INSERT INTO realtime_connections (connection_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(connection_id)
-                .bind(user_id)
-                .execute(&state.db)
-                .await?;
-            }
+            };
+            sqlx::query(
+                "INSERT INTO realtime_connections (connection_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(connection_id)
+            .bind(user_id)
+            .execute(&state.db)
+            .await?;
         }
         "azure.webpubsub.sys.disconnected" => {
             sqlx::query("DELETE FROM realtime_connections WHERE connection_id = $1")
