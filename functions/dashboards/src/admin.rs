@@ -226,9 +226,14 @@ async fn load(
     starts: Vec<NaiveDateTime>,
 ) -> Result<AdminDashboard> {
     let db = &state.read_db;
-    let (from_utc, to_utc) = (from.and_utc(), to.and_utc());
+    let range = Range {
+        db,
+        period,
+        from: from.and_utc(),
+        to: to.and_utc(),
+    };
     // Bookings by their class's start (bookings_scheduled_idx).
-    let classes: Vec<Classes> = sqlx::query_as(&format!(
+    let classes: Vec<Classes> = range.rows(&format!(
         r#"SELECT date_trunc($1, scheduled_at AT TIME ZONE 'UTC') AS bucket, {COUNT_BY_STATUS},
                   coalesce(sum(class_fee) FILTER (WHERE status IN ('confirmed', 'completed')), 0) AS gross_bookings,
                   coalesce(sum(platform_fee) FILTER (WHERE status IN ('confirmed', 'completed')), 0) AS platform_fee,
@@ -237,40 +242,30 @@ async fn load(
            FROM bookings WHERE scheduled_at >= $2 AND scheduled_at < $3
            GROUP BY 1"#
     ))
-    .bind(period.as_str())
-    .bind(from_utc)
-    .bind(to_utc)
-    .fetch_all(db)
     .await?;
     // Money that moved, by when the ledger recorded it (payment_transactions_created_idx).
-    let money: Vec<Money> = sqlx::query_as(
-        r#"SELECT date_trunc($1, created_at AT TIME ZONE 'UTC') AS bucket,
+    let money: Vec<Money> = range
+        .rows(
+            r#"SELECT date_trunc($1, created_at AT TIME ZONE 'UTC') AS bucket,
                   coalesce(sum(amount) FILTER (WHERE kind = 'payment'), 0) AS payments_received,
                   coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunds,
                   coalesce(sum(amount) FILTER (WHERE kind = 'payout'), 0) AS payouts_paid
            FROM payment_transactions
            WHERE status = 'succeeded' AND created_at >= $2 AND created_at < $3
            GROUP BY 1"#,
-    )
-    .bind(period.as_str())
-    .bind(from_utc)
-    .bind(to_utc)
-    .fetch_all(db)
-    .await?;
+        )
+        .await?;
     // Accounts by when they were made (users_role_created_idx).
-    let signups: Vec<Signups> = sqlx::query_as(
-        r#"SELECT date_trunc($1, created_at AT TIME ZONE 'UTC') AS bucket,
+    let signups: Vec<Signups> = range
+        .rows(
+            r#"SELECT date_trunc($1, created_at AT TIME ZONE 'UTC') AS bucket,
                   count(*) FILTER (WHERE role = 'student') AS student_signups,
                   count(*) FILTER (WHERE role = 'mentor') AS mentor_signups
            FROM users
            WHERE role IN ('student', 'mentor') AND created_at >= $2 AND created_at < $3
            GROUP BY 1"#,
-    )
-    .bind(period.as_str())
-    .bind(from_utc)
-    .bind(to_utc)
-    .fetch_all(db)
-    .await?;
+        )
+        .await?;
     let (payouts_due, payouts_due_count): (Decimal, i64) = sqlx::query_as(&format!(
         r#"SELECT coalesce(sum(b.mentor_payout), 0), count(*) FROM bookings b
            WHERE {PAYOUT_DUE}
@@ -325,6 +320,29 @@ async fn load(
         payouts_due,
         payouts_due_count,
     })
+}
+
+/// The range's bounds as a query's parameters: `$1` the period, `$2` and `$3` from and to.
+struct Range<'a> {
+    db: &'a sqlx::PgPool,
+    period: Period,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+impl Range<'_> {
+    /// The rows of `sql` (grouped by `date_trunc($1, …)` over `[$2, $3)`) for this range.
+    async fn rows<T>(&self, sql: &str) -> sqlx::Result<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        sqlx::query_as(sql)
+            .bind(self.period.as_str())
+            .bind(self.from)
+            .bind(self.to)
+            .fetch_all(self.db)
+            .await
+    }
 }
 
 /// `part / whole` to four places, or none when `whole` is 0.
