@@ -343,8 +343,9 @@ fn with(claims: &Value, changes: Value) -> Value {
     claims
 }
 
-/// A `connected` event for `connection` carrying `authorization`.
-async fn connected_event(
+/// A `connect` event (the one that records the connection) for `connection` carrying
+/// `authorization`.
+async fn connect_event(
     app: &TestApp,
     user_id: Uuid,
     connection: &str,
@@ -355,7 +356,7 @@ async fn connected_event(
         .post(app.url("/api/realtime/events"))
         .header("ce-specversion", "1.0")
         .header("ce-awpsversion", "1.0")
-        .header("ce-type", "azure.webpubsub.sys.connected")
+        .header("ce-type", "azure.webpubsub.sys.connect")
         .header("ce-connectionId", connection)
         .header("ce-userId", user_id.to_string())
         .header("ce-hub", "codeconnect")
@@ -436,7 +437,7 @@ async fn the_event_handler_admits_only_our_web_pubsubs_entra_token() {
         ),
     ];
     for (case, authorization) in refused {
-        connected_event(&app, user_id, &format!("c-{case}"), authorization)
+        connect_event(&app, user_id, &format!("c-{case}"), authorization)
             .await
             .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_EVENT_TOKEN")
             .await;
@@ -448,7 +449,7 @@ async fn the_event_handler_admits_only_our_web_pubsubs_entra_token() {
     );
 
     assert_eq!(
-        connected_event(&app, user_id, "c-genuine", bearer(valid))
+        connect_event(&app, user_id, "c-genuine", bearer(valid))
             .await
             .status(),
         StatusCode::NO_CONTENT
@@ -460,7 +461,7 @@ async fn the_event_handler_admits_only_our_web_pubsubs_entra_token() {
         json!({"iss": app.issuer().v2_issuer(), "ver": "2.0"}),
     );
     assert_eq!(
-        connected_event(&app, user_id, "c-v2", sign(&v2))
+        connect_event(&app, user_id, "c-v2", sign(&v2))
             .await
             .status(),
         StatusCode::NO_CONTENT

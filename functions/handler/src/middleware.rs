@@ -3,6 +3,7 @@
 //! problem+json.
 
 use std::any::Any;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -29,7 +30,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const INVOCATION_ID: &str = "x-azure-functions-invocationid";
 
 pub fn apply(router: Router, config: &Config) -> Router {
-    let front_door_id = config.front_door_id.clone();
+    let front_door_id: Option<Arc<str>> = config.front_door_id.as_deref().map(Arc::from);
     let router = router
         .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
         .layer(axum_middleware::from_fn(move |request, next| {
@@ -77,7 +78,7 @@ fn answer_only_preflights(router: Router, cors: CorsLayer) -> Router {
 
 /// Behind our Front Door, the client's own address (not Front Door's) for per-IP budgets.
 async fn client_through_front_door(
-    front_door_id: Option<String>,
+    front_door_id: Option<Arc<str>>,
     mut request: Request,
     next: Next,
 ) -> Response {

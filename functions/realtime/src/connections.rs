@@ -2,7 +2,7 @@
 //! (joined to their personal group `user.{id}`, no other rights), and `/api/realtime/events` is
 //! the hub's upstream event handler: the abuse-protection handshake (for our Web PubSub's host
 //! only), then CloudEvents whose Entra bearer token must come from the service's identity.
-//! Connected and disconnected events keep the table of whose connection is whose, and a
+//! Connect and disconnected events keep the table of whose connection is whose, and a
 //! disconnect from a video class tells the class the participant left.
 
 use std::time::Duration;
@@ -101,8 +101,9 @@ pub async fn allow_events(State(state): State<AppState>, headers: HeaderMap) -> 
 
 /// Web PubSub events
 ///
-/// For Web PubSub only, with its managed identity's Entra token: connected and disconnected
-/// events, which record who owns a connection and announce presence in class groups.
+/// For Web PubSub only, with its managed identity's Entra token: connect, connected and
+/// disconnected events, which record who owns a connection and announce presence in class
+/// groups.
 #[utoipa::path(
     post, path = "/realtime/events", tag = "realtime",
     responses(
@@ -152,10 +153,10 @@ pub async fn handle_event(State(state): State<AppState>, headers: HeaderMap) -> 
     }
     let user_id = header("ce-userid").parse::<Uuid>().ok();
     match header("ce-type") {
-        // `connect` is answered before the client hears it is connected (`connected` is sent
-        // after, and may arrive after the client has already asked to join a class), so the
-        // connection is recorded here; `connected` records it again, harmlessly.
-        "azure.webpubsub.sys.connect" | "azure.webpubsub.sys.connected" => {
+        // `connect` is answered before the client hears it is connected, so the connection is
+        // recorded here: `connected` is sent after, and may arrive after the client has already
+        // asked to join a class with it.
+        "azure.webpubsub.sys.connect" => {
             // Tokens come from negotiate and always name the user.
             let Some(user_id) = user_id else {
                 return Err(Error::unauthorized(
@@ -170,6 +171,9 @@ pub async fn handle_event(State(state): State<AppState>, headers: HeaderMap) -> 
             .bind(user_id)
             .execute(&state.db)
             .await?;
+        }
+        "azure.webpubsub.sys.connected" => {
+            // Recorded at connect already.
         }
         "azure.webpubsub.sys.disconnected" => {
             sqlx::query("DELETE FROM realtime_connections WHERE connection_id = $1")
@@ -188,7 +192,7 @@ pub async fn handle_event(State(state): State<AppState>, headers: HeaderMap) -> 
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Whether `connection_id` is a live connection of `user_id` (from the connected events).
+/// Whether `connection_id` is a live connection of `user_id` (from the connect events).
 pub async fn owns(state: &AppState, user_id: Uuid, connection_id: &str) -> Result<bool> {
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM realtime_connections WHERE connection_id = $1 AND user_id = $2)",

@@ -1817,8 +1817,9 @@ export interface paths {
         put?: never;
         /**
          * Web PubSub events
-         * @description For Web PubSub only, with its managed identity's Entra token: connected and disconnected
-         *     events, which record who owns a connection and announce presence in class groups.
+         * @description For Web PubSub only, with its managed identity's Entra token: connect, connected and
+         *     disconnected events, which record who owns a connection and announce presence in class
+         *     groups.
          */
         post: operations["handle_event"];
         delete?: never;
