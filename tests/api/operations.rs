@@ -68,8 +68,9 @@ async fn the_openapi_document_describes_every_route() {
 
 /// Operations without a short summary (a title: one line, at most 60 characters, no final
 /// period) and a description, with an operation id another operation has too (client
-/// generators name functions and types after it), with a 4xx response that names no error
-/// code, or with an error response that describes no body (most are the `Problem`).
+/// generators name functions and types after it), needing a session without listing 401, with
+/// a 4xx response that names no error code, or with an error response that describes no body
+/// (most are the `Problem`).
 fn undocumented_operations(paths: &serde_json::Map<String, Value>) -> Vec<String> {
     let mut found = Vec::new();
     let mut operation_ids = std::collections::HashMap::new();
@@ -92,6 +93,12 @@ fn undocumented_operations(paths: &serde_json::Map<String, Value>) -> Vec<String
                 found.push(format!("{name}: no description"));
             }
             let responses = operation["responses"].as_object().unwrap();
+            let signed_in = operation["security"]
+                .as_array()
+                .is_some_and(|requirements| !requirements.is_empty());
+            if signed_in && !responses.contains_key("401") {
+                found.push(format!("{name}: needs a session but lists no 401"));
+            }
             for (status, response) in responses {
                 let described = response["description"].as_str().unwrap_or_default();
                 // A code is a word of capitals and underscores, such as `SLOT_TAKEN`.

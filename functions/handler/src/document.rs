@@ -1,9 +1,13 @@
 //! The OpenAPI document's parts that belong to the whole API rather than one route: its
-//! description, the session scheme, and the problem+json body of every error answer.
+//! description, the session scheme, the refusals every route shares (401 without a session, 429
+//! past a budget) and the problem+json body of every error answer.
 
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{Content, InfoBuilder, OpenApi, Ref, RefOr, Schema};
+use utoipa::openapi::{Content, InfoBuilder, OpenApi, Ref, RefOr, Response, Schema};
+
+use crate::rate_limits;
 
 /// The media type of every error answer (`platform::Error`).
 const PROBLEM_JSON: &str = "application/problem+json";
@@ -33,23 +37,59 @@ pub fn finish(document: &mut OpenApi) {
     components
         .schemas
         .insert("Problem".into(), RefOr::T(problem_schema()));
+    describe_shared_refusals(document);
     describe_error_bodies(document);
+}
+
+/// Every operation that needs a session may answer 401 `UNAUTHENTICATED`, and every one that
+/// spends request budgets 429 `RATE_LIMITED`: listed where a route's own annotation does not.
+fn describe_shared_refusals(document: &mut OpenApi) {
+    for (path, item) in &mut document.paths.paths {
+        let budgeted = !rate_limits::exempt(path);
+        for operation in operations(item) {
+            let signed_in = operation
+                .security
+                .as_ref()
+                .is_some_and(|requirements| !requirements.is_empty());
+            let responses = &mut operation.responses.responses;
+            if signed_in {
+                responses.entry("401".into()).or_insert_with(|| {
+                    refusal("UNAUTHENTICATED: no session, or it has ended; sign in again")
+                });
+            }
+            if budgeted {
+                responses.entry("429".into()).or_insert_with(|| {
+                    refusal("RATE_LIMITED: past a request budget; retry after Retry-After")
+                });
+            }
+        }
+    }
+}
+
+fn refusal(description: &str) -> RefOr<Response> {
+    RefOr::T(Response::new(description))
+}
+
+/// The operations of a path, whatever their methods.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// Gives each 4xx and 5xx answer that names no body the `Problem` body the handler sends.
 fn describe_error_bodies(document: &mut OpenApi) {
     for item in document.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.options,
-            &mut item.head,
-            &mut item.patch,
-            &mut item.trace,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             for (status, response) in &mut operation.responses.responses {
                 let is_error = status.starts_with('4') || status.starts_with('5');
                 if let (true, RefOr::T(response)) = (is_error, response)

@@ -98,7 +98,9 @@ pub async fn limit(
     response
 }
 
-fn exempt(route: &str) -> bool {
+/// Routes that spend no budget: outside `/api`, the health probes, the gateways' webhooks and
+/// Web PubSub's events.
+pub(crate) fn exempt(route: &str) -> bool {
     !route.starts_with("/api/")
         || route.starts_with("/api/health")
         || route.ends_with("/webhook")
