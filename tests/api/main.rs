@@ -30,6 +30,7 @@ mod platform_settings;
 mod pubsub_sdk;
 mod rate_limits;
 mod realtime;
+mod realtime_recovery;
 mod recordings;
 mod reference_page;
 mod resilience;

@@ -17,11 +17,18 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Negotiates and connects as `token`'s user; returns the socket and its connection id once
-/// the app has recorded the connection (from the hub's `connected` event).
+/// the app has recorded the connection (from the hub's `connect` event).
 async fn connect(app: &TestApp, token: &str) -> (Socket, String) {
+    let (socket, connected) = connect_with(app, token, "json.webpubsub.azure.v1").await;
+    let connection_id = connected["connectionId"].as_str().unwrap().to_owned();
+    (socket, connection_id)
+}
+
+/// [`connect`] with `subprotocol`; returns the socket and the hub's `connected` message.
+pub(crate) async fn connect_with(app: &TestApp, token: &str, subprotocol: &str) -> (Socket, Value) {
     let negotiated = app
         .post("/api/realtime/negotiate", &json!({}), Some(token))
         .await
@@ -32,17 +39,13 @@ async fn connect(app: &TestApp, token: &str) -> (Socket, String) {
         .unwrap()
         .into_client_request()
         .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "json.webpubsub.azure.v1".parse().unwrap(),
-    );
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", subprotocol.parse().unwrap());
     let (mut socket, response) = tokio_tungstenite::connect_async(request)
         .await
         .expect("connect");
-    assert_eq!(
-        response.headers()["sec-websocket-protocol"],
-        "json.webpubsub.azure.v1"
-    );
+    assert_eq!(response.headers()["sec-websocket-protocol"], subprotocol);
     let connected = next(&mut socket).await.expect("a connected message");
     assert_eq!(
         (&connected["type"], &connected["event"]),
@@ -58,7 +61,7 @@ async fn connect(app: &TestApp, token: &str) -> (Socket, String) {
         .await
         .unwrap();
         if known {
-            return (socket, connection_id);
+            return (socket, connected);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -66,7 +69,7 @@ async fn connect(app: &TestApp, token: &str) -> (Socket, String) {
 }
 
 /// The next JSON frame within 5 s, or None.
-async fn next(socket: &mut Socket) -> Option<Value> {
+pub(crate) async fn next(socket: &mut Socket) -> Option<Value> {
     next_within(socket, Duration::from_secs(5)).await
 }
 
@@ -80,7 +83,7 @@ async fn next_within(socket: &mut Socket, wait: Duration) -> Option<Value> {
     }
 }
 
-async fn send(socket: &mut Socket, frame: Value) {
+pub(crate) async fn send(socket: &mut Socket, frame: Value) {
     socket
         .send(Message::Text(frame.to_string().into()))
         .await
@@ -88,7 +91,7 @@ async fn send(socket: &mut Socket, frame: Value) {
 }
 
 /// Frames until one matches, within 5 s.
-async fn wait_for(socket: &mut Socket, matches: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_for(socket: &mut Socket, matches: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..20 {
         let frame = next(socket).await.expect("the expected frame never came");
         if matches(&frame) {

@@ -1,6 +1,6 @@
 //! The OpenAPI document's parts that belong to the whole API rather than one route: its
 //! description, the session scheme, the refusals every route shares (401 without a session, 429
-//! past a budget) and the problem+json body of every error answer.
+//! past a budget, 503 with the database out of reach) and the problem+json body of every error answer.
 
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
@@ -41,8 +41,9 @@ pub fn finish(document: &mut OpenApi) {
     describe_error_bodies(document);
 }
 
-/// Every operation that needs a session may answer 401 `UNAUTHENTICATED`, and every one that
-/// spends request budgets 429 `RATE_LIMITED`: listed where a route's own annotation does not.
+/// Every operation that needs a session may answer 401 `UNAUTHENTICATED`, every one that spends
+/// request budgets 429 `RATE_LIMITED`, and any 503 `UNAVAILABLE`: listed where a route's own
+/// annotation does not.
 fn describe_shared_refusals(document: &mut OpenApi) {
     for (path, item) in &mut document.paths.paths {
         let budgeted = !rate_limits::exempt(path);
@@ -62,7 +63,24 @@ fn describe_shared_refusals(document: &mut OpenApi) {
                     refusal("RATE_LIMITED: past a request budget; retry after Retry-After")
                 });
             }
+            add_unavailable(responses);
         }
+    }
+}
+
+/// Any operation may find the database out of reach (a restart, a failover): 503 `UNAVAILABLE`,
+/// added to a route's own 503 where it has one.
+fn add_unavailable(responses: &mut std::collections::BTreeMap<String, RefOr<Response>>) {
+    const UNAVAILABLE: &str =
+        "UNAVAILABLE: the database is briefly out of reach; retry after Retry-After";
+    match responses
+        .entry("503".into())
+        .or_insert_with(|| refusal(UNAVAILABLE))
+    {
+        RefOr::T(response) if !response.description.contains(UNAVAILABLE) => {
+            response.description = format!("{}; or {UNAVAILABLE}", response.description);
+        }
+        _ => {}
     }
 }
 

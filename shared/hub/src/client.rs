@@ -15,19 +15,26 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use data_encoding::BASE64;
+use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::roles::{self, Action};
 use super::upstream::Caller;
-use super::{Connection, Hub, OUTBOUND_QUEUE, client_token};
+use super::{
+    Connection, Hub, OUTBOUND_QUEUE, RECOVERY_WINDOW, Recovery, UNACKED_LIMIT, client_token,
+};
 
 const JSON: &str = "json.webpubsub.azure.v1";
 const RELIABLE: &str = "json.reliable.webpubsub.azure.v1";
 /// Close code for a frame the protocol can't read.
 const INVALID_FRAME: u16 = 1007;
+/// Close code for a recovery of a connection the hub no longer holds: the client must start a
+/// new connection.
+const SESSION_GONE: u16 = 1008;
 
 /// Who a connection is, settled before the upgrade.
 struct Identity {
@@ -47,6 +54,25 @@ pub async fn connect(
 ) -> Response {
     if !hub_name.eq_ignore_ascii_case(&hub.name) {
         return StatusCode::NOT_FOUND.into_response();
+    }
+    if let (Some(id), Some(token)) = (
+        query.get("awps_connection_id"),
+        query.get("awps_reconnection_token"),
+    ) {
+        if !offered_subprotocols(&headers)
+            .iter()
+            .any(|offer| offer == RELIABLE)
+        {
+            return (
+                StatusCode::BAD_REQUEST,
+                "Recovery needs json.reliable.webpubsub.azure.v1.",
+            )
+                .into_response();
+        }
+        let (id, token) = (id.clone(), token.clone());
+        return upgrade
+            .protocols([RELIABLE])
+            .on_upgrade(move |socket| resume(hub, socket, id, token));
     }
     let claims = query
         .get("access_token")
@@ -132,11 +158,94 @@ impl Identity {
     }
 }
 
-/// A connection's life: registered and announced, its frames handled in order, then removed
-/// and reported disconnected.
+/// A connection's life: registered and announced, its frames handled in order, then ended (or,
+/// for a reliable connection whose socket dropped, kept for its client to resume).
 async fn run(hub: Arc<Hub>, socket: WebSocket, identity: Identity) {
-    let (mut sink, mut stream) = socket.split();
-    let (outbound, mut queue) = mpsc::channel::<Message>(OUTBOUND_QUEUE);
+    let (outbound, stream, writer) = open(socket, OUTBOUND_QUEUE);
+    register(&hub, &identity, &outbound);
+    hub.upstream
+        .notify(&identity.caller(), "connected", &json!({}))
+        .await;
+    let ending = serve(&hub, &identity, &outbound, stream).await;
+    drop(outbound);
+    end_socket(&hub, &identity, 0, ending).await;
+    let _ = writer.await;
+}
+
+/// A reliable client back on a new socket: the same connection id, groups and rights, and the
+/// messages it has not acknowledged, in order, before anything new. An unknown connection or a
+/// wrong token is closed with 1008, which tells the client to start afresh.
+async fn resume(hub: Arc<Hub>, socket: WebSocket, connection_id: String, token: String) {
+    // Room for everything it has not acknowledged, then the usual queue.
+    let (outbound, stream, writer) = open(socket, UNACKED_LIMIT + OUTBOUND_QUEUE);
+    let resumed = {
+        let mut registry = hub.registry();
+        match registry.connections.get_mut(&connection_id) {
+            Some(connection)
+                if connection
+                    .recovery
+                    .as_ref()
+                    .is_some_and(|recovery| recovery.token == token) =>
+            {
+                let recovery = connection.recovery.as_ref().expect("checked above");
+                let connected = json!({"type": "system", "event": "connected",
+                                       "userId": connection.user_id, "connectionId": connection_id,
+                                       "reconnectionToken": recovery.token});
+                let _ = outbound.try_send(Message::Text(connected.to_string().into()));
+                for (_, text) in &recovery.unacked {
+                    let _ = outbound.try_send(Message::Text(text.clone()));
+                }
+                connection.outbound = Some(outbound.clone());
+                connection.socket += 1;
+                Some((
+                    Identity {
+                        connection_id: connection_id.clone(),
+                        user_id: connection.user_id.clone(),
+                        roles: connection.roles.clone(),
+                        groups: Vec::new(),
+                        subprotocol: RELIABLE,
+                    },
+                    connection.socket,
+                ))
+            }
+            _ => None,
+        }
+    };
+    let Some((identity, socket)) = resumed else {
+        let _ = outbound.try_send(Message::Close(Some(CloseFrame {
+            code: SESSION_GONE,
+            reason: "the connection cannot be recovered".into(),
+        })));
+        drop(outbound);
+        let _ = writer.await;
+        return;
+    };
+    let ending = serve(&hub, &identity, &outbound, stream).await;
+    drop(outbound);
+    end_socket(&hub, &identity, socket, ending).await;
+    let _ = writer.await;
+}
+
+/// How a socket ended.
+#[derive(PartialEq, Eq)]
+enum Ending {
+    /// The client closed it, or the hub did (a frame it could not read).
+    Closed,
+    /// It dropped without a close frame: a reliable client may come back.
+    Dropped,
+}
+
+/// Splits the socket: its outbound queue, with a task writing the queue in order, and its reader.
+fn open(
+    socket: WebSocket,
+    queue_length: usize,
+) -> (
+    mpsc::Sender<Message>,
+    SplitStream<WebSocket>,
+    JoinHandle<()>,
+) {
+    let (mut sink, stream) = socket.split();
+    let (outbound, mut queue) = mpsc::channel::<Message>(queue_length);
     let writer = tokio::spawn(async move {
         while let Some(message) = queue.recv().await {
             let closing = matches!(message, Message::Close(_));
@@ -146,55 +255,118 @@ async fn run(hub: Arc<Hub>, socket: WebSocket, identity: Identity) {
         }
         let _ = sink.send(Message::Close(None)).await;
     });
-    register(&hub, &identity, &outbound);
-    let session = Session {
-        hub: &hub,
-        identity: &identity,
-        outbound: &outbound,
-    };
-    hub.upstream
-        .notify(&identity.caller(), "connected", &json!({}))
-        .await;
+    (outbound, stream, writer)
+}
 
+/// Handles the socket's frames in order until it ends.
+async fn serve(
+    hub: &Hub,
+    identity: &Identity,
+    outbound: &mpsc::Sender<Message>,
+    mut stream: SplitStream<WebSocket>,
+) -> Ending {
+    let session = Session {
+        hub,
+        identity,
+        outbound,
+    };
     let mut seen_acks = RecentAcks::default();
-    let mut reason = String::new();
     while let Some(Ok(message)) = stream.next().await {
         let frame = match message {
             Message::Text(text) => serde_json::from_str::<Value>(&text).ok(),
-            Message::Close(_) => break,
+            Message::Close(_) => return Ending::Closed,
             Message::Ping(_) | Message::Pong(_) => continue,
             Message::Binary(_) => None,
         };
         let Some(frame) = frame.filter(Value::is_object) else {
-            reason = "invalid frame".into();
             let _ = outbound.try_send(Message::Close(Some(CloseFrame {
                 code: INVALID_FRAME,
                 reason: "invalid frame".into(),
             })));
-            break;
+            return Ending::Closed;
         };
         session.handle(&mut seen_acks, &frame).await;
     }
-    drop(outbound);
-    hub.registry().remove(&identity.connection_id);
+    Ending::Dropped
+}
+
+/// After socket number `socket` of a connection ended: a dropped reliable connection waits
+/// [`RECOVERY_WINDOW`] for its client; otherwise the connection ends and the event handler hears
+/// of it. A socket a newer one has replaced changes nothing.
+async fn end_socket(hub: &Arc<Hub>, identity: &Identity, socket: u64, ending: Ending) {
+    let id = &identity.connection_id;
+    {
+        let mut registry = hub.registry();
+        match registry.connections.get_mut(id) {
+            Some(connection) if connection.socket != socket => return,
+            Some(connection) if ending == Ending::Dropped && connection.recovery.is_some() => {
+                connection.outbound = None;
+                tokio::spawn(expire(hub.clone(), id.clone(), socket));
+                return;
+            }
+            Some(_) => {
+                registry.remove(id);
+            }
+            // Closed by the hub (REST, or a client not reading): reported here all the same.
+            None => {}
+        }
+    }
     hub.upstream
-        .notify(
-            &identity.caller(),
-            "disconnected",
-            &json!({ "reason": reason }),
+        .notify(&identity.caller(), "disconnected", &json!({ "reason": "" }))
+        .await;
+}
+
+/// Ends a dropped reliable connection its client did not resume in time.
+async fn expire(hub: Arc<Hub>, connection_id: String, socket: u64) {
+    tokio::time::sleep(RECOVERY_WINDOW).await;
+    let expired = {
+        let mut registry = hub.registry();
+        let waiting = registry
+            .connections
+            .get(&connection_id)
+            .is_some_and(|connection| connection.socket == socket && connection.outbound.is_none());
+        waiting.then(|| registry.remove(&connection_id)).flatten()
+    };
+    if let Some(connection) = expired {
+        report_detached_end(
+            &hub,
+            &connection_id,
+            &connection,
+            "the client did not reconnect",
         )
         .await;
-    let _ = writer.await;
+    }
+}
+
+/// Tells the event handler a connection without a socket has ended.
+async fn report_detached_end(
+    hub: &Hub,
+    connection_id: &str,
+    connection: &Connection,
+    reason: &str,
+) {
+    let caller = Caller {
+        connection_id,
+        user_id: connection.user_id.as_deref(),
+        subprotocol: Some(RELIABLE),
+    };
+    hub.upstream
+        .notify(&caller, "disconnected", &json!({ "reason": reason }))
+        .await;
 }
 
 /// Sends the `connected` message and enters the connection and its starting groups.
 fn register(hub: &Hub, identity: &Identity, outbound: &mpsc::Sender<Message>) {
     let id = &identity.connection_id;
-    let reliable = identity.subprotocol == RELIABLE;
+    let recovery = (identity.subprotocol == RELIABLE).then(|| Recovery {
+        token: Uuid::new_v4().simple().to_string(),
+        next_sequence: 0,
+        unacked: VecDeque::new(),
+    });
     let mut connected = json!({"type": "system", "event": "connected",
                                "userId": identity.user_id, "connectionId": id});
-    if reliable {
-        connected["reconnectionToken"] = Uuid::new_v4().simple().to_string().into();
+    if let Some(recovery) = &recovery {
+        connected["reconnectionToken"] = recovery.token.clone().into();
     }
     let _ = outbound.try_send(Message::Text(connected.to_string().into()));
     let mut registry = hub.registry();
@@ -202,11 +374,12 @@ fn register(hub: &Hub, identity: &Identity, outbound: &mpsc::Sender<Message>) {
         id.clone(),
         Connection {
             user_id: identity.user_id.clone(),
+            roles: identity.roles.clone(),
             granted: HashSet::new(),
             groups: HashSet::new(),
-            reliable,
-            next_sequence: 0,
-            outbound: outbound.clone(),
+            recovery,
+            outbound: Some(outbound.clone()),
+            socket: 0,
         },
     );
     for group in &identity.groups {
@@ -250,7 +423,19 @@ impl Session<'_> {
                 let _ = self.outbound.try_send(Message::Text(pong.into()));
                 return;
             }
-            // sequenceAck needs no answer here (no recovery buffer); newer frame types are ignored.
+            "sequenceAck" => {
+                let acked = frame["sequenceId"].as_u64().unwrap_or_default();
+                let mut registry = self.hub.registry();
+                if let Some(recovery) = registry
+                    .connections
+                    .get_mut(&self.identity.connection_id)
+                    .and_then(|connection| connection.recovery.as_mut())
+                {
+                    recovery.acknowledge(acked);
+                }
+                return;
+            }
+            // Newer frame types are ignored.
             _ => return,
         };
         ack(self.outbound, ack_id, result);
@@ -406,14 +591,19 @@ pub async fn deliver(hub: &Hub, targets: &[String], excluded: &[String], frame: 
     }
 }
 
-/// Tells the client why and closes it (its reader then reports the disconnect upstream).
+/// Tells the client why and closes it (its reader then reports the disconnect upstream; for a
+/// dropped reliable connection waiting for its client, this does).
 pub async fn close(hub: &Hub, connection_id: &str, reason: &str) {
-    if let Some(connection) = hub.registry().remove(connection_id) {
-        let notice = json!({"type": "system", "event": "disconnected", "message": reason});
-        let _ = connection
-            .outbound
-            .try_send(Message::Text(notice.to_string().into()));
-        let _ = connection.outbound.try_send(Message::Close(None));
+    let Some(connection) = hub.registry().remove(connection_id) else {
+        return;
+    };
+    match &connection.outbound {
+        Some(outbound) => {
+            let notice = json!({"type": "system", "event": "disconnected", "message": reason});
+            let _ = outbound.try_send(Message::Text(notice.to_string().into()));
+            let _ = outbound.try_send(Message::Close(None));
+        }
+        None => report_detached_end(hub, connection_id, &connection, reason).await,
     }
 }
 

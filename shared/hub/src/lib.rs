@@ -8,8 +8,11 @@
 //! abuse-protection handshake (`upstream`). So the backend's own client code runs unchanged
 //! against it and against Azure.
 //!
-//! Not implemented (not used by CodeConnect): OData `filter` on sends, reliable-protocol
-//! recovery of a dropped connection (a reconnect is a new connection), `ce-connectionState`.
+//! A reliable connection whose socket drops keeps its groups and the messages its client has not
+//! acknowledged for [`RECOVERY_WINDOW`]; the client reconnects with `awps_connection_id` and
+//! `awps_reconnection_token` and gets them again in order (`client`).
+//!
+//! Not implemented (not used by CodeConnect): OData `filter` on sends, `ce-connectionState`.
 
 mod client;
 mod client_token;
@@ -17,11 +20,11 @@ mod rest;
 mod roles;
 mod upstream;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
-use axum::extract::ws::Message;
+use axum::extract::ws::{Message, Utf8Bytes};
 use axum::routing::{any, get};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -36,6 +39,11 @@ pub use client_token::sign as sign_client_token;
 /// Frames queued for one client; a client this far behind is disconnected, so a slow reader
 /// costs bounded memory.
 const OUTBOUND_QUEUE: usize = 256;
+/// Messages a reliable connection may leave unacknowledged; past it the hub ends the session.
+const UNACKED_LIMIT: usize = 1024;
+/// How long a dropped reliable connection waits for its client to reconnect (the protocol's
+/// clients retry for a minute).
+const RECOVERY_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 /// The resource the REST API's bearer tokens are for (scope `https://webpubsub.azure.com/.default`).
 pub const REST_AUDIENCE: &str = "https://webpubsub.azure.com";
 /// What the local hub's event handler asks its tokens for: a dedicated App ID URI, as
@@ -140,12 +148,37 @@ struct Registry {
 
 struct Connection {
     user_id: Option<String>,
+    roles: Vec<String>,
     /// Permissions granted over REST: (permission, group).
     granted: HashSet<(String, String)>,
     groups: HashSet<String>,
-    reliable: bool,
+    /// With the reliable subprotocol: what a reconnecting client gets back.
+    recovery: Option<Recovery>,
+    /// The socket's queue; none while a dropped reliable connection waits for its client.
+    outbound: Option<mpsc::Sender<Message>>,
+    /// Counts the sockets the connection has had, so a socket that ends late cannot detach or
+    /// end its successor's session.
+    socket: u64,
+}
+
+/// A reliable connection's session state.
+struct Recovery {
+    token: String,
     next_sequence: u64,
-    outbound: mpsc::Sender<Message>,
+    /// Messages sent but not yet acknowledged with `sequenceAck`, oldest first.
+    unacked: VecDeque<(u64, Utf8Bytes)>,
+}
+
+impl Recovery {
+    fn acknowledge(&mut self, sequence_id: u64) {
+        while self
+            .unacked
+            .front()
+            .is_some_and(|(sent, _)| *sent <= sequence_id)
+        {
+            self.unacked.pop_front();
+        }
+    }
 }
 
 impl Hub {
@@ -222,19 +255,30 @@ impl Registry {
     /// fallen too far behind, for the caller to close.
     fn deliver(&mut self, targets: &[String], excluded: &[String], frame: &Value) -> Vec<String> {
         let mut stalled = Vec::new();
+        let plain = Utf8Bytes::from(frame.to_string());
         for id in targets.iter().filter(|id| !excluded.contains(id)) {
             let Some(connection) = self.connections.get_mut(id) else {
                 continue;
             };
-            let mut frame = frame.clone();
-            if connection.reliable {
-                connection.next_sequence += 1;
-                frame["sequenceId"] = connection.next_sequence.into();
-            }
-            if connection
-                .outbound
-                .try_send(Message::Text(frame.to_string().into()))
-                .is_err()
+            let text = match &mut connection.recovery {
+                None => plain.clone(),
+                Some(recovery) if recovery.unacked.len() >= UNACKED_LIMIT => {
+                    stalled.push(id.clone());
+                    continue;
+                }
+                Some(recovery) => {
+                    recovery.next_sequence += 1;
+                    let mut frame = frame.clone();
+                    frame["sequenceId"] = recovery.next_sequence.into();
+                    let text = Utf8Bytes::from(frame.to_string());
+                    recovery
+                        .unacked
+                        .push_back((recovery.next_sequence, text.clone()));
+                    text
+                }
+            };
+            if let Some(outbound) = &connection.outbound
+                && outbound.try_send(Message::Text(text)).is_err()
             {
                 stalled.push(id.clone());
             }

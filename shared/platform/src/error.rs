@@ -91,6 +91,16 @@ impl Error {
         self
     }
 
+    /// A copy for a second caller of a shared load: client problems as they are, an unreachable
+    /// database as its 503, other internal errors by their message.
+    pub fn copied(&self) -> Error {
+        match self {
+            Error::Client(problem) => Error::Client(problem.clone()),
+            Error::Internal(inner) if dependency_unavailable(inner) => Error::Client(unavailable()),
+            Error::Internal(inner) => Error::Internal(anyhow::anyhow!("{inner:#}")),
+        }
+    }
+
     /// The stable code, for client problems.
     pub fn code(&self) -> Option<&'static str> {
         match self {
@@ -110,6 +120,10 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let problem = match self {
             Error::Client(problem) => problem,
+            Error::Internal(error) if dependency_unavailable(&error) => {
+                tracing::warn!(error = format!("{error:#}"), "a dependency is unavailable");
+                unavailable()
+            }
             Error::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
                 Problem {
@@ -157,6 +171,51 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+/// The stable code of a request the database could not serve just then (it, or PgBouncer before
+/// it, was restarting or out of reach): safe to send again after `Retry-After`.
+pub const UNAVAILABLE: &str = "UNAVAILABLE";
+
+/// 503 [`UNAVAILABLE`], to be retried after a second.
+fn unavailable() -> Problem {
+    let mut extensions = Map::new();
+    extensions.insert(
+        "retryAt".into(),
+        (Utc::now() + chrono::Duration::seconds(1))
+            .to_rfc3339()
+            .into(),
+    );
+    Problem {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: UNAVAILABLE,
+        detail: "The database is briefly unavailable; nothing was changed by a refused write. Retry shortly, with the same idempotency key.".into(),
+        extensions,
+    }
+}
+
+/// Whether `error` says the database could not be reached or dropped the connection (not that a
+/// statement was wrong): no pooled connection in time, a socket error, a connection cut off
+/// mid-message (a protocol error: PgBouncer closing as it stops), or a connection-class
+/// SQLSTATE (08: connection exception, as PgBouncer reports a lost server; 57P01-57P03: the
+/// server shutting down or starting).
+fn dependency_unavailable(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| match cause.downcast_ref::<sqlx::Error>() {
+            Some(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            Some(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+            }),
+            _ => false,
+        })
 }
 
 /// Maps a named Postgres constraint violation to a client error at the call site, so a
@@ -220,6 +279,21 @@ mod tests {
         let body = body_of(response).await;
         assert_eq!(body["code"], "INTERNAL");
         assert!(!body.to_string().contains("hunter2"));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_is_a_503_to_retry() {
+        let lost = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        let error = anyhow::Error::from(sqlx::Error::Io(lost)).context("load the bookings");
+        let response = Error::Internal(error).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(body_of(response).await["code"], UNAVAILABLE);
+
+        let response = Error::from(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let response = Error::from(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[tokio::test]

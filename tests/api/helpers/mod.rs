@@ -73,6 +73,10 @@ pub struct Options {
     pub turn: Option<TurnConfig>,
     /// Browser origins admitted besides the default frontend's.
     pub allowed_origins: Vec<String>,
+    /// Reach PgBouncer through this local port (a relay a test can cut) instead of its own.
+    pub database_port: Option<u16>,
+    /// How long a request waits for a pooled connection; 30 s by default.
+    pub acquire_timeout: Option<Duration>,
 }
 
 fn setting(name: &str, default: &str) -> String {
@@ -91,6 +95,19 @@ fn pooled_base() -> String {
         "TEST_DATABASE_POOLED_BASE",
         "postgres://postgres@127.0.0.1:6432",
     )
+}
+
+/// PgBouncer's `host:port`, as the apps reach it.
+pub fn pooled_address() -> String {
+    let base = pooled_base();
+    let after_user = base
+        .rsplit_once('@')
+        .map_or(base.as_str(), |(_, rest)| rest);
+    after_user
+        .split('/')
+        .next()
+        .unwrap_or(after_user)
+        .to_owned()
 }
 
 pub fn machine_redis_url() -> String {
@@ -120,11 +137,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         bind_address: "127.0.0.1".into(),
         port: 0,
         database: DatabaseConfig {
-            url: Secret::from(format!("{}/{database_name}", pooled_base())),
+            url: Secret::from(match options.database_port {
+                Some(port) => format!("postgres://postgres@127.0.0.1:{port}/{database_name}"),
+                None => format!("{}/{database_name}", pooled_base()),
+            }),
             direct_url: Some(Secret::from(direct_url.clone())),
             read_url: None,
             max_connections: 20,
-            acquire_timeout: Duration::from_secs(30),
+            acquire_timeout: options.acquire_timeout.unwrap_or(Duration::from_secs(30)),
             auth: SignIn::Url,
         },
         cache: CacheConfig {

@@ -185,10 +185,7 @@ impl Cache {
         self.inner.in_flight.invalidate(&full_key).await;
         result
             .map(|raw| raw.to_string())
-            .map_err(|error| match &*error {
-                Error::Client(problem) => Error::Client(problem.clone()),
-                Error::Internal(inner) => Error::Internal(anyhow::anyhow!("{inner:#}")),
-            })
+            .map_err(|error| error.copied())
     }
 
     /// [`Cache::get_or_fill_raw`] for a key that carries a generation: such an entry is only
