@@ -30,7 +30,7 @@ pub async fn hello_world(client: &reqwest::Client, options: &Options) -> anyhow:
             })
         })
         .collect();
-    let outcome = phases::closed_loop(options, None, users).await;
+    let outcome = phases::closed_loop(options, &[], users).await;
     server.abort();
     Ok(outcome)
 }

@@ -4,6 +4,7 @@
 //! phase against its ceiling. See loadtests/README.md.
 
 mod ceilings;
+mod cluster;
 mod ingestion;
 mod phases;
 mod realtime;
@@ -44,6 +45,10 @@ pub struct Options {
     /// connections for 120 s) instead of a local handler.
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
+    /// Handler processes. With more than one: behind HAProxy, with a PgBouncer, a Redis and a
+    /// Web PubSub hub process of the run's own; results go to scale-out.md.
+    #[arg(long, default_value_t = 1)]
+    pub instances: usize,
 }
 
 fn seconds(value: &str) -> Result<Duration, std::num::ParseIntError> {
@@ -71,8 +76,8 @@ async fn main() -> anyhow::Result<()> {
     let settings = ingestion
         .as_ref()
         .map_or(&[][..], |ingestion| &ingestion.settings);
-    let server = server::Server::start(&options.handler, &data.pooled_url, settings).await?;
-    eprintln!("handler ready in {} ms", server.ready_ms);
+    let deployment = Deployment::start(&options, &data, settings).await?;
+    eprintln!("handler ready in {} ms", deployment.ready_ms());
 
     let client = client(options.connections);
     let mut results = Vec::new();
@@ -88,17 +93,22 @@ async fn main() -> anyhow::Result<()> {
         }
         let target = phases::Target {
             client: client.clone(),
-            base: server.base_url.clone(),
+            base: deployment.base_url().to_owned(),
             data: std::sync::Arc::new(data.clone()),
             connections: options.connections,
         };
-        let outcomes = phases::drive(target, &server, &options, phase.kind).await;
+        let before = deployment.answered().await;
+        let mut outcomes = phases::drive(target, &deployment.pids(), &options, phase.kind).await;
+        let after = deployment.answered().await;
+        if let Some((_, first)) = outcomes.first_mut() {
+            first.instance_requests = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+        }
         results.push((phase, Some(outcomes)));
     }
     eprintln!("measuring ceilings");
     let hello = ceilings::hello_world(&client, &options).await?;
     let argon2 = ceilings::argon2_per_second();
-    let server_summary = server.stop();
+    let server_summary = deployment.stop();
     if let Some(ingestion) = &ingestion {
         let received = ingestion.received();
         eprintln!(
@@ -114,6 +124,66 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("wrote {markdown} and {json}");
     anyhow::ensure!(report.checks_passed(), "a post-phase check failed");
     Ok(())
+}
+
+/// The handler under test: one process, or several behind a balancer.
+enum Deployment {
+    Single(server::Server),
+    Cluster(cluster::Cluster),
+}
+
+impl Deployment {
+    async fn start(
+        options: &Options,
+        data: &seed::LoadData,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
+        Ok(match options.instances {
+            0 | 1 => Deployment::Single(
+                server::Server::start(&options.handler, &data.pooled_url, settings).await?,
+            ),
+            instances => Deployment::Cluster(
+                cluster::Cluster::start(&options.handler, instances, &data.database, settings)
+                    .await?,
+            ),
+        })
+    }
+
+    fn base_url(&self) -> &str {
+        match self {
+            Deployment::Single(server) => &server.base_url,
+            Deployment::Cluster(cluster) => &cluster.base_url,
+        }
+    }
+
+    fn pids(&self) -> Vec<u32> {
+        match self {
+            Deployment::Single(server) => vec![server.pid()],
+            Deployment::Cluster(cluster) => cluster.pids(),
+        }
+    }
+
+    fn ready_ms(&self) -> u128 {
+        match self {
+            Deployment::Single(server) => server.ready_ms,
+            Deployment::Cluster(cluster) => cluster.ready_ms(),
+        }
+    }
+
+    /// Requests each instance has answered so far (the balancer's count; none for one process).
+    async fn answered(&self) -> Vec<u64> {
+        match self {
+            Deployment::Single(_) => Vec::new(),
+            Deployment::Cluster(cluster) => cluster.answered().await.unwrap_or_default(),
+        }
+    }
+
+    fn stop(self) -> server::ServerSummary {
+        match self {
+            Deployment::Single(server) => server.stop(),
+            Deployment::Cluster(cluster) => cluster.stop(),
+        }
+    }
 }
 
 /// One keep-alive client for all virtual users, with an idle connection per user.

@@ -93,7 +93,7 @@ pub async fn run(options: &Options, base: &str, client: reqwest::Client) -> anyh
             })
         })
         .collect();
-    let outcome = phases::closed_loop(options, None, users).await;
+    let outcome = phases::closed_loop(options, &[], users).await;
     let percentile = |q| outcome.latency.value_at_quantile(q) as f64 / 1000.0;
     let limited = outcome.expected.get(RATE_LIMITED).copied().unwrap_or(0);
     let served = outcome.successes - limited;

@@ -13,6 +13,8 @@ use crate::server::ServerSummary;
 pub struct Report {
     command: String,
     connections: usize,
+    /// Handler processes (behind HAProxy when more than one).
+    instances: usize,
     duration_seconds: u64,
     server: ServerSummary,
     hello_world_per_second: f64,
@@ -48,6 +50,17 @@ struct Row {
     cpu_percent: f64,
     /// Throughput over its ceiling (argon2id for phases that log in, hello world otherwise).
     ceiling_ratio: f64,
+    /// Each instance's share, when there are several.
+    per_instance: Vec<InstanceRow>,
+}
+
+/// One instance's part of a phase.
+#[derive(Serialize)]
+struct InstanceRow {
+    /// Requests it answered (HAProxy's count; a phase's first part carries the whole phase's).
+    requests: u64,
+    peak_rss_mb: f64,
+    cpu_percent: f64,
 }
 
 impl Row {
@@ -70,6 +83,7 @@ impl Row {
             peak_rss_mb: 0.0,
             cpu_percent: 0.0,
             ceiling_ratio: 0.0,
+            per_instance: Vec::new(),
         }
     }
 
@@ -101,6 +115,16 @@ impl Row {
             } else {
                 0.0
             },
+            per_instance: outcome
+                .per_instance
+                .iter()
+                .enumerate()
+                .map(|(index, usage)| InstanceRow {
+                    requests: outcome.instance_requests.get(index).copied().unwrap_or(0),
+                    peak_rss_mb: usage.peak_rss_mb,
+                    cpu_percent: usage.cpu_percent,
+                })
+                .collect(),
         }
     }
 }
@@ -135,6 +159,7 @@ impl Report {
         Report {
             command: command.to_owned(),
             connections: options.connections,
+            instances: options.instances.max(1),
             duration_seconds: options.duration.as_secs(),
             server,
             hello_world_per_second: hello_rate,
@@ -149,8 +174,13 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "# Load test: {} connections, {} s per phase\n",
-            self.connections, self.duration_seconds
+            "# Load test: {} connections, {} s per phase{}\n",
+            self.connections,
+            self.duration_seconds,
+            match self.instances {
+                1 => String::new(),
+                n => format!(", {n} handler instances behind HAProxy"),
+            }
         );
         let _ = writeln!(out, "Command: `{}`\n", self.command);
         let _ = writeln!(
@@ -206,6 +236,7 @@ impl Report {
                 row.cpu_percent
             );
         }
+        self.per_instance_table(&mut out);
         let measured = self.phases.iter().filter(|row| row.status == "measured");
         let notes: Vec<String> = measured
             .flat_map(|row| {
@@ -224,6 +255,42 @@ impl Report {
         out
     }
 
+    /// Each instance's requests, memory and CPU by phase (RSS and CPU above are the largest
+    /// instance's peak and the instances' sum).
+    fn per_instance_table(&self, out: &mut String) {
+        if self.instances < 2 {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\nPer instance (requests as HAProxy counted them; above, peak RSS is the largest instance's and CPU the sum):\n"
+        );
+        let _ = writeln!(
+            out,
+            "| # | phase | instance | requests | share | peak RSS MB | CPU % |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|");
+        for row in self
+            .phases
+            .iter()
+            .filter(|row| !row.per_instance.is_empty())
+        {
+            let total: u64 = row.per_instance.iter().map(|i| i.requests).sum();
+            for (index, instance) in row.per_instance.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | h{index} | {} | {:.1}% | {:.1} | {:.0} |",
+                    row.number,
+                    row.name,
+                    instance.requests,
+                    percent(instance.requests, total),
+                    instance.peak_rss_mb,
+                    instance.cpu_percent
+                );
+            }
+        }
+    }
+
     /// Whether every post-phase check passed.
     pub fn checks_passed(&self) -> bool {
         self.phases
@@ -232,11 +299,16 @@ impl Report {
             .all(|check| check.starts_with("passed"))
     }
 
-    /// Writes `phases-<connections>.md` and `.json` under `dir`.
+    /// Writes `phases-<connections>.md` and `.json` under `dir` (`scale-out.md` and `.json`
+    /// for several instances).
     pub fn write(&self, dir: &str) -> anyhow::Result<(String, String)> {
         std::fs::create_dir_all(dir)?;
-        let markdown = format!("{dir}/phases-{}.md", self.connections);
-        let json = format!("{dir}/phases-{}.json", self.connections);
+        let stem = match self.instances {
+            1 => format!("phases-{}", self.connections),
+            _ => "scale-out".to_owned(),
+        };
+        let markdown = format!("{dir}/{stem}.md");
+        let json = format!("{dir}/{stem}.json");
         std::fs::write(&markdown, self.markdown())?;
         std::fs::write(&json, serde_json::to_string_pretty(self)?)?;
         Ok((markdown, json))

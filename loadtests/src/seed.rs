@@ -16,6 +16,8 @@ const DATABASE: &str = "codeconnect_load";
 
 #[derive(Clone)]
 pub struct LoadData {
+    /// The load database's name.
+    pub database: String,
     pub pooled_url: String,
     pub direct_url: String,
     pub student_ids: Vec<Uuid>,
@@ -188,6 +190,7 @@ pub async fn seed(students: usize, classes: usize) -> anyhow::Result<LoadData> {
         )
         .collect();
     Ok(LoadData {
+        database: DATABASE.to_owned(),
         classes,
         pooled_url: format!("{pooled_base}/{DATABASE}"),
         student_tokens: fresh_sessions(&direct_url, &ids).await?,

@@ -94,14 +94,25 @@ impl Server {
         self.child.id()
     }
 
-    pub fn stop(mut self) -> ServerSummary {
-        let peak_rss_mb = status_kb(self.pid(), "VmHWM:") as f64 / 1024.0;
+    /// `kill -9`: no shutdown, in-flight requests lost.
+    pub fn kill(self) {
+        drop(self);
+    }
+
+    pub fn stop(self) -> ServerSummary {
+        let summary = ServerSummary {
+            ready_ms: self.ready_ms,
+            peak_rss_mb: status_kb(self.pid(), "VmHWM:") as f64 / 1024.0,
+        };
+        drop(self);
+        summary
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        ServerSummary {
-            ready_ms: self.ready_ms,
-            peak_rss_mb,
-        }
     }
 }
 
@@ -111,8 +122,31 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Samples each of `pids` until `done` is set; their usage in the same order.
+pub async fn sample_all(pids: Vec<u32>, done: Arc<AtomicBool>) -> Vec<Usage> {
+    let samplers: Vec<_> = pids
+        .into_iter()
+        .map(|pid| tokio::spawn(sample(pid, done.clone())))
+        .collect();
+    let mut usage = Vec::new();
+    for sampler in samplers {
+        usage.push(sampler.await.unwrap_or_default());
+    }
+    usage
+}
+
+impl Usage {
+    /// Several processes as one: the largest peak, CPU added up.
+    pub fn combined(usage: &[Usage]) -> Usage {
+        Usage {
+            peak_rss_mb: usage.iter().map(|u| u.peak_rss_mb).fold(0.0, f64::max),
+            cpu_percent: usage.iter().map(|u| u.cpu_percent).sum(),
+        }
+    }
+}
+
 /// Samples the handler's RSS and CPU time until `done` is set.
-pub async fn sample(pid: u32, done: Arc<AtomicBool>) -> Usage {
+async fn sample(pid: u32, done: Arc<AtomicBool>) -> Usage {
     let peak_kb = Arc::new(AtomicU64::new(0));
     let start_ticks = cpu_ticks(pid);
     let started = Instant::now();

@@ -16,7 +16,6 @@ use sqlx::Connection;
 use super::{StepResult, Target, VirtualUser, closed_loop, expect_ok, http, transport_error};
 use crate::Options;
 use crate::seed::PASSWORD;
-use crate::server::Server;
 
 /// Addresses the abusive clients come from, and connections from each.
 const FLOOD_ADDRESSES: u8 = 5;
@@ -33,10 +32,9 @@ const MAX_LOGIN_SLOWDOWN: f64 = 3.0;
 const MAX_FLOOD_GROWTH_MB: f64 = 20.0;
 
 /// The stages' outcomes, each with its label; the last carries the phase's checks.
-pub async fn run(target: Arc<Target>, server: &Server, options: &Options) -> super::Parts {
-    let pid = Some(server.pid());
+pub async fn run(target: Arc<Target>, pids: &[u32], options: &Options) -> super::Parts {
     if let Err(error) = product_budgets(&target).await {
-        let mut failed = closed_loop::<Honest>(options, None, Vec::new()).await;
+        let mut failed = closed_loop::<Honest>(options, &[], Vec::new()).await;
         failed.checks = vec![format!(
             "FAILED: could not restore the default budgets: {error}"
         )];
@@ -44,13 +42,13 @@ pub async fn run(target: Arc<Target>, server: &Server, options: &Options) -> sup
     }
 
     let (quiet_login, quiet_discovery) = tokio::join!(
-        closed_loop(options, pid, honest(&target, Role::Login)),
-        closed_loop(options, None, honest(&target, Role::Discovery)),
+        closed_loop(options, pids, honest(&target, Role::Login)),
+        closed_loop(options, &[], honest(&target, Role::Discovery)),
     );
     let (flooded_login, flooded_discovery, mut flood) = tokio::join!(
-        closed_loop(options, pid, honest(&target, Role::Login)),
-        closed_loop(options, None, honest(&target, Role::Discovery)),
-        closed_loop(options, None, abusive(&target)),
+        closed_loop(options, pids, honest(&target, Role::Login)),
+        closed_loop(options, &[], honest(&target, Role::Discovery)),
+        closed_loop(options, &[], abusive(&target)),
     );
 
     let mut checks = Vec::new();

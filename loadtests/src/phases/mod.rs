@@ -20,7 +20,7 @@ use hdrhistogram::Histogram;
 
 use crate::Options;
 use crate::seed::LoadData;
-use crate::server::{self, Server, Usage};
+use crate::server::{self, Usage};
 
 pub struct Phase {
     pub number: u8,
@@ -140,6 +140,11 @@ pub struct Outcome {
     pub usage: Option<Usage>,
     /// Facts checked after the phase (for example: no slot booked twice).
     pub checks: Vec<String>,
+    /// Each sampled handler's usage, when there are several.
+    pub per_instance: Vec<Usage>,
+    /// Requests each instance answered over the phase (the balancer's count), when there are
+    /// several.
+    pub instance_requests: Vec<u64>,
 }
 
 /// Everything a phase needs to reach the handler.
@@ -153,16 +158,16 @@ pub struct Target {
 /// Prepares the phase's virtual users, runs them while sampling the handler's memory and CPU,
 /// and checks what the phase promises afterwards. A phase of several parts (the flood: quiet
 /// and flooded stages) gives each part's outcome with its label; the others give one, unlabelled.
-pub async fn drive(target: Target, server: &Server, options: &Options, kind: Kind) -> Parts {
+/// `pids`: the handler processes to sample (one, or every instance behind the balancer).
+pub async fn drive(target: Target, pids: &[u32], options: &Options, kind: Kind) -> Parts {
     let target = Arc::new(target);
     if kind == Kind::Flood {
-        return flood::run(target, server, options).await;
+        return flood::run(target, pids, options).await;
     }
-    vec![("", drive_one(target, server, options, kind).await)]
+    vec![("", drive_one(target, pids, options, kind).await)]
 }
 
-async fn drive_one(target: Arc<Target>, server: &Server, options: &Options, kind: Kind) -> Outcome {
-    let pid = Some(server.pid());
+async fn drive_one(target: Arc<Target>, pid: &[u32], options: &Options, kind: Kind) -> Outcome {
     match kind {
         Kind::Login | Kind::DatabasePool | Kind::AuthenticatedFlow | Kind::MentorDiscovery => {
             let users = (0..options.connections)
@@ -201,7 +206,7 @@ where
 /// Users that failed to set up count as one error each.
 pub async fn closed_loop<U: VirtualUser>(
     options: &Options,
-    pid: Option<u32>,
+    pids: &[u32],
     users: Vec<Result<U, String>>,
 ) -> Outcome {
     let mut outcome = Outcome {
@@ -213,9 +218,12 @@ pub async fn closed_loop<U: VirtualUser>(
         elapsed: Duration::ZERO,
         usage: None,
         checks: Vec::new(),
+        per_instance: Vec::new(),
+        instance_requests: Vec::new(),
     };
     let done = Arc::new(AtomicBool::new(false));
-    let sampler = pid.map(|pid| tokio::spawn(server::sample(pid, done.clone())));
+    let sampler =
+        (!pids.is_empty()).then(|| tokio::spawn(server::sample_all(pids.to_vec(), done.clone())));
     let started = Instant::now();
     let deadline = started + options.duration;
     let mut running = Vec::new();
@@ -239,8 +247,13 @@ pub async fn closed_loop<U: VirtualUser>(
     }
     outcome.elapsed = started.elapsed();
     done.store(true, Ordering::SeqCst);
-    if let Some(sampler) = sampler {
-        outcome.usage = sampler.await.ok();
+    if let Some(sampler) = sampler
+        && let Ok(usage) = sampler.await
+    {
+        outcome.usage = Some(Usage::combined(&usage));
+        if usage.len() > 1 {
+            outcome.per_instance = usage;
+        }
     }
     outcome
 }

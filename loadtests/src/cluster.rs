@@ -1,0 +1,409 @@
+//! The scaled-out deployment, on one machine: N handler processes behind HAProxy (Debian's
+//! package, round robin, health checks every 500 ms), sharing one PgBouncer, one Redis and one
+//! Web PubSub hub process, each of which this run owns and can stop, kill or restart (the fault
+//! schedule), while Postgres is the machine's own cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::server::{Server, ServerSummary};
+
+/// PgBouncer 1.21 or later (`infra/local/up.sh` builds it there; Debian's 1.18 lacks
+/// `max_prepared_statements`).
+const PGBOUNCER: &str = "/usr/local/bin/pgbouncer";
+
+pub struct Cluster {
+    dir: PathBuf,
+    pub base_url: String,
+    instances: Vec<Option<Server>>,
+    haproxy: Process,
+    stats_url: String,
+    redis: Service,
+    pgbouncer: Service,
+    hub: Process,
+}
+
+/// A child process killed when dropped, so a run that fails half-way leaves nothing behind.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A dependency this run starts and may stop: its command, its process and its port.
+struct Service {
+    name: &'static str,
+    port: u16,
+    command: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Service {
+    fn start(&mut self) -> anyhow::Result<()> {
+        let child = Command::new(&self.command[0])
+            .args(&self.command[1..])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("start {}", self.name))?;
+        self.child = Some(child);
+        wait_for_port(self.port, self.name)
+    }
+
+    /// Stops it (SIGTERM, as a restart or a failover does) and waits for the process to end.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Cluster {
+    /// Starts everything for `instances` handlers on `database` (seeded, through the machine's
+    /// Postgres), each handler with `settings` added.
+    pub async fn start(
+        handler: &str,
+        instances: usize,
+        database: &str,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("codeconnect-cluster-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let redis_port = free_port()?;
+        let mut redis = Service {
+            name: "redis-server",
+            port: redis_port,
+            command: [
+                "redis-server",
+                "--port",
+                &redis_port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--maxclients",
+                "10000",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            child: None,
+        };
+        redis.start()?;
+        let mut pgbouncer = pgbouncer(&dir, database)?;
+        pgbouncer.start()?;
+
+        let balancer_port = free_port()?;
+        let base_url = format!("http://127.0.0.1:{balancer_port}");
+        let (hub, hub_settings) = start_hub(handler, &dir, &base_url).await?;
+        let mut shared: Vec<(&str, String)> = vec![
+            ("REDIS_URL", format!("redis://127.0.0.1:{redis_port}")),
+            (
+                "REDIS_KEY_PREFIX",
+                format!("load:{}:", uuid::Uuid::new_v4().simple()),
+            ),
+            // Every instance runs the timers, as every Functions instance may: the leases decide.
+            ("TIMERS_IN_PROCESS", "true".into()),
+        ];
+        shared.extend(hub_settings.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        shared.extend(settings.iter().cloned());
+        let pooled = format!(
+            "postgres://postgres@127.0.0.1:{}/{database}",
+            pgbouncer.port
+        );
+        let mut started = Vec::new();
+        for _ in 0..instances {
+            started.push(Some(Server::start(handler, &pooled, &shared).await?));
+        }
+        let stats_port = free_port()?;
+        let config = haproxy_config(balancer_port, stats_port, &started);
+        let config_path = dir.join("haproxy.cfg");
+        std::fs::write(&config_path, config)?;
+        let haproxy = Process(
+            Command::new("haproxy")
+                .arg("-f")
+                .arg(&config_path)
+                .stdout(Stdio::null())
+                .spawn()
+                .context("start haproxy (apt-get install haproxy)")?,
+        );
+        wait_for_port(balancer_port, "haproxy")?;
+        let cluster = Cluster {
+            dir,
+            base_url,
+            instances: started,
+            haproxy,
+            stats_url: format!("http://127.0.0.1:{stats_port}/stats;csv"),
+            redis,
+            pgbouncer,
+            hub,
+        };
+        cluster.wait_until_all_up().await?;
+        Ok(cluster)
+    }
+
+    /// The running handlers' process ids, by instance.
+    pub fn pids(&self) -> Vec<u32> {
+        self.instances.iter().flatten().map(Server::pid).collect()
+    }
+
+    pub fn instances(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// Ready time of the slowest instance.
+    pub fn ready_ms(&self) -> u128 {
+        self.instances
+            .iter()
+            .flatten()
+            .map(|server| server.ready_ms)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Requests each instance has answered so far, from HAProxy's statistics (instance order).
+    pub async fn answered(&self) -> anyhow::Result<Vec<u64>> {
+        let csv = reqwest::get(&self.stats_url).await?.text().await?;
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .context("empty stats")?
+            .trim_start_matches("# ")
+            .split(',')
+            .collect();
+        let column = |name: &str| header.iter().position(|h| *h == name);
+        let (proxy, server) = (column("pxname"), column("svname"));
+        let responses: Vec<usize> = [
+            "hrsp_1xx",
+            "hrsp_2xx",
+            "hrsp_3xx",
+            "hrsp_4xx",
+            "hrsp_5xx",
+            "hrsp_other",
+        ]
+        .iter()
+        .filter_map(|name| column(name))
+        .collect();
+        let mut counts = vec![0; self.instances.len()];
+        for line in lines {
+            let fields: Vec<&str> = line.split(',').collect();
+            let field = |index: Option<usize>| index.and_then(|i| fields.get(i)).copied();
+            if field(proxy) != Some("handlers") {
+                continue;
+            }
+            let Some(index) = field(server)
+                .and_then(|name| name.strip_prefix('h'))
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            counts[index] = responses
+                .iter()
+                .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+                .sum();
+        }
+        Ok(counts)
+    }
+
+    /// `kill -9` instance `index`; the balancer stops sending to it within a second.
+    pub fn kill_instance(&mut self, index: usize) {
+        if let Some(server) = self.instances[index].take() {
+            server.kill();
+        }
+    }
+
+    pub fn stop_redis(&mut self) {
+        self.redis.stop();
+    }
+
+    pub fn start_redis(&mut self) -> anyhow::Result<()> {
+        self.redis.start()
+    }
+
+    pub fn restart_pgbouncer(&mut self) -> anyhow::Result<()> {
+        self.pgbouncer.stop();
+        self.pgbouncer.start()
+    }
+
+    /// Restarts the machine's Postgres with a fast shutdown (open transactions rolled back,
+    /// connections closed), as a failover or a maintenance restart does.
+    pub fn restart_postgres(&self) -> anyhow::Result<()> {
+        let version = std::fs::read_dir("/etc/postgresql")?
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .max_by_key(|name| name.parse::<u32>().unwrap_or(0))
+            .context("no Postgres cluster in /etc/postgresql")?;
+        let status = Command::new("pg_ctlcluster")
+            .args([
+                "--skip-systemctl-redirect",
+                &version,
+                "main",
+                "restart",
+                "-m",
+                "fast",
+            ])
+            .status()?;
+        anyhow::ensure!(status.success(), "pg_ctlcluster restart failed");
+        wait_for_port(5432, "postgres")
+    }
+
+    /// Waits until the balancer sees every live instance healthy.
+    async fn wait_until_all_up(&self) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        while started.elapsed() < Duration::from_secs(20) {
+            let csv = client.get(&self.stats_url).send().await?.text().await?;
+            let up = csv
+                .lines()
+                .filter(|line| line.starts_with("handlers,h") && line.contains(",UP,"))
+                .count();
+            if up == self.pids().len() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("HAProxy never saw every instance up")
+    }
+
+    /// Stops everything; the summary is the first instance's (ready time: the slowest's).
+    pub fn stop(mut self) -> ServerSummary {
+        let ready_ms = self.ready_ms();
+        let summaries: Vec<ServerSummary> = self
+            .instances
+            .drain(..)
+            .flatten()
+            .map(Server::stop)
+            .collect();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        ServerSummary {
+            ready_ms,
+            peak_rss_mb: summaries
+                .iter()
+                .map(|summary| summary.peak_rss_mb)
+                .fold(0.0, f64::max),
+        }
+    }
+}
+
+/// PgBouncer in transaction mode for the load database, as Azure runs it (prepared statements
+/// tracked), owned by this run.
+fn pgbouncer(dir: &Path, database: &str) -> anyhow::Result<Service> {
+    let port = free_port()?;
+    let home = dir.join("pgbouncer");
+    std::fs::create_dir_all(&home)?;
+    std::fs::write(home.join("userlist.txt"), "\"postgres\" \"\"\n")?;
+    let ini = format!(
+        "[databases]\n{database} = host=127.0.0.1 port=5432\n\n[pgbouncer]\n\
+         listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+         auth_type = trust\nauth_file = {userlist}\n\
+         pool_mode = transaction\nmax_prepared_statements = 500\n\
+         default_pool_size = 20\nmax_client_conn = 10000\n\
+         server_reset_query =\nignore_startup_parameters = extra_float_digits\n",
+        userlist = home.join("userlist.txt").display(),
+    );
+    let ini_path = home.join("pgbouncer.ini");
+    std::fs::write(&ini_path, ini)?;
+    let _ = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(&home)
+        .status();
+    Ok(Service {
+        name: "pgbouncer",
+        port,
+        command: vec![
+            PGBOUNCER.to_owned(),
+            "-u".to_owned(),
+            "postgres".to_owned(),
+            ini_path.display().to_string(),
+        ],
+        child: None,
+    })
+}
+
+/// `handler hub` as its own process, its events sent through the balancer; returns it and the
+/// settings it wrote for the handlers.
+async fn start_hub(
+    handler: &str,
+    dir: &Path,
+    balancer: &str,
+) -> anyhow::Result<(Process, Vec<(String, String)>)> {
+    let env_file = dir.join("hub.env");
+    let child = Process(
+        Command::new(handler)
+            .args(["hub", "--port", "0", "--event-handler"])
+            .arg(format!("{balancer}/api/realtime/events"))
+            .arg("--env-file")
+            .arg(&env_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start the hub")?,
+    );
+    let started = Instant::now();
+    while !env_file.exists() {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "the hub wrote no settings"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let settings = std::fs::read_to_string(&env_file)?
+        .lines()
+        .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
+    Ok((child, settings))
+}
+
+/// Round robin over the instances, each checked on `/api/health` every 500 ms (down after two
+/// failures); a request whose connection to an instance fails is sent to another; the client's
+/// address appended to `X-Forwarded-For`, as Azure's front end does.
+fn haproxy_config(port: u16, stats_port: u16, instances: &[Option<Server>]) -> String {
+    let mut config = format!(
+        "global\n  maxconn 9000\n  nbthread 1\n\n\
+         defaults\n  mode http\n  option http-keep-alive\n  option forwardfor\n  option redispatch\n  retries 2\n\
+         \x20 timeout connect 1s\n  timeout client 150s\n  timeout server 60s\n  timeout http-keep-alive 150s\n\n\
+         frontend api\n  bind 127.0.0.1:{port}\n  default_backend handlers\n\n\
+         backend handlers\n  balance roundrobin\n  option httpchk GET /api/health\n\
+         \x20 default-server check inter 500ms fall 2 rise 2\n"
+    );
+    for (index, server) in instances.iter().flatten().enumerate() {
+        let address = server.base_url.trim_start_matches("http://");
+        config.push_str(&format!("  server h{index} {address}\n"));
+    }
+    config.push_str(&format!(
+        "\nlisten stats\n  bind 127.0.0.1:{stats_port}\n  stats enable\n  stats uri /stats\n"
+    ));
+    config
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_for_port(port: u16, name: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "{name} did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
