@@ -19,6 +19,11 @@ pub struct Cluster {
     dir: PathBuf,
     pub base_url: String,
     instances: Vec<Option<Server>>,
+    /// Each instance's port, kept when it is killed, so it comes back where the balancer looks.
+    ports: Vec<u16>,
+    handler: String,
+    pooled_url: String,
+    settings: Vec<(String, String)>,
     haproxy: Process,
     stats_url: String,
     redis: Service,
@@ -51,7 +56,7 @@ impl Drop for Service {
 }
 
 impl Service {
-    fn start(&mut self) -> anyhow::Result<()> {
+    async fn start(&mut self) -> anyhow::Result<()> {
         let child = Command::new(&self.command[0])
             .args(&self.command[1..])
             .stdout(Stdio::null())
@@ -59,7 +64,7 @@ impl Service {
             .spawn()
             .with_context(|| format!("start {}", self.name))?;
         self.child = Some(child);
-        wait_for_port(self.port, self.name)
+        wait_for_port(self.port, self.name).await
     }
 
     /// Stops it (SIGTERM, as a restart or a failover does) and waits for the process to end.
@@ -103,9 +108,9 @@ impl Cluster {
             .to_vec(),
             child: None,
         };
-        redis.start()?;
+        redis.start().await?;
         let mut pgbouncer = pgbouncer(&dir, database)?;
-        pgbouncer.start()?;
+        pgbouncer.start().await?;
 
         let balancer_port = free_port()?;
         let base_url = format!("http://127.0.0.1:{balancer_port}");
@@ -129,6 +134,11 @@ impl Cluster {
         for _ in 0..instances {
             started.push(Some(Server::start(handler, &pooled, &shared).await?));
         }
+        let ports = started.iter().flatten().map(|server| server.port).collect();
+        let settings = shared
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect();
         let stats_port = free_port()?;
         let config = haproxy_config(balancer_port, stats_port, &started);
         let config_path = dir.join("haproxy.cfg");
@@ -141,11 +151,15 @@ impl Cluster {
                 .spawn()
                 .context("start haproxy (apt-get install haproxy)")?,
         );
-        wait_for_port(balancer_port, "haproxy")?;
+        wait_for_port(balancer_port, "haproxy").await?;
         let cluster = Cluster {
             dir,
             base_url,
             instances: started,
+            ports,
+            handler: handler.to_owned(),
+            pooled_url: pooled,
+            settings,
             haproxy,
             stats_url: format!("http://127.0.0.1:{stats_port}/stats;csv"),
             redis,
@@ -226,22 +240,40 @@ impl Cluster {
         }
     }
 
+    /// Starts instance `index` again on its port; returns once the balancer sends to it.
+    pub async fn revive_instance(&mut self, index: usize) -> anyhow::Result<()> {
+        let settings: Vec<(&str, String)> = self
+            .settings
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.clone()))
+            .collect();
+        let server = Server::start_on(
+            self.ports[index],
+            &self.handler,
+            &self.pooled_url,
+            &settings,
+        )
+        .await?;
+        self.instances[index] = Some(server);
+        self.wait_until_all_up().await
+    }
+
     pub fn stop_redis(&mut self) {
         self.redis.stop();
     }
 
-    pub fn start_redis(&mut self) -> anyhow::Result<()> {
-        self.redis.start()
+    pub async fn start_redis(&mut self) -> anyhow::Result<()> {
+        self.redis.start().await
     }
 
-    pub fn restart_pgbouncer(&mut self) -> anyhow::Result<()> {
+    pub async fn restart_pgbouncer(&mut self) -> anyhow::Result<()> {
         self.pgbouncer.stop();
-        self.pgbouncer.start()
+        self.pgbouncer.start().await
     }
 
     /// Restarts the machine's Postgres with a fast shutdown (open transactions rolled back,
     /// connections closed), as a failover or a maintenance restart does.
-    pub fn restart_postgres(&self) -> anyhow::Result<()> {
+    pub async fn restart_postgres(&self) -> anyhow::Result<()> {
         let version = std::fs::read_dir("/etc/postgresql")?
             .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
             .max_by_key(|name| name.parse::<u32>().unwrap_or(0))
@@ -257,7 +289,7 @@ impl Cluster {
             ])
             .status()?;
         anyhow::ensure!(status.success(), "pg_ctlcluster restart failed");
-        wait_for_port(5432, "postgres")
+        wait_for_port(5432, "postgres").await
     }
 
     /// Waits until the balancer sees every live instance healthy.
@@ -279,14 +311,16 @@ impl Cluster {
     }
 
     /// Stops everything; the summary is the first instance's (ready time: the slowest's).
-    pub fn stop(mut self) -> ServerSummary {
+    pub fn stop(self) -> ServerSummary {
         let ready_ms = self.ready_ms();
+        drop(self.haproxy);
         let summaries: Vec<ServerSummary> = self
             .instances
-            .drain(..)
+            .into_iter()
             .flatten()
             .map(Server::stop)
             .collect();
+        drop(self.hub);
         let _ = std::fs::remove_dir_all(&self.dir);
         ServerSummary {
             ready_ms,
@@ -396,14 +430,17 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn wait_for_port(port: u16, name: &str) -> anyhow::Result<()> {
+async fn wait_for_port(port: u16, name: &str) -> anyhow::Result<()> {
     let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(30),
             "{name} did not listen on {port}"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(())
 }

@@ -5,12 +5,14 @@
 
 mod ceilings;
 mod cluster;
+mod faults;
 mod ingestion;
 mod phases;
 mod realtime;
 mod remote;
 mod report;
 mod seed;
+mod sendgrid;
 mod server;
 
 use std::time::Duration;
@@ -49,6 +51,15 @@ pub struct Options {
     /// Web PubSub hub process of the run's own; results go to scale-out.md.
     #[arg(long, default_value_t = 1)]
     pub instances: usize,
+    /// Instead of the phases: faults injected under load into the scaled-out deployment (at
+    /// least 2 instances; 3 unless --instances says otherwise), each alone and then together:
+    /// kill, redis, pgbouncer, postgres, hub, or all. Results go to faults.md.
+    #[arg(long, value_delimiter = ',', value_parser = parse_fault)]
+    pub faults: Vec<Vec<faults::Fault>>,
+}
+
+fn parse_fault(name: &str) -> Result<Vec<faults::Fault>, String> {
+    faults::Fault::parse(name)
 }
 
 fn seconds(value: &str) -> Result<Duration, std::num::ParseIntError> {
@@ -64,6 +75,9 @@ async fn main() -> anyhow::Result<()> {
         return remote::run(&options, base_url, client(options.connections)).await;
     }
 
+    if !options.faults.is_empty() {
+        return run_faults(&options, &command).await;
+    }
     eprintln!("seeding the load database");
     // Two participants per class in progress: one class per two connections.
     let students = options.connections.max(seed::MIN_STUDENTS);
@@ -123,6 +137,50 @@ async fn main() -> anyhow::Result<()> {
     println!("{}", report.markdown());
     eprintln!("wrote {markdown} and {json}");
     anyhow::ensure!(report.checks_passed(), "a post-phase check failed");
+    Ok(())
+}
+
+/// The fault runs (`--faults`): a seeded database, the scaled-out deployment with a SendGrid
+/// mock, each fault alone and then all together.
+async fn run_faults(options: &Options, command: &str) -> anyhow::Result<()> {
+    let mut faults: Vec<faults::Fault> = Vec::new();
+    for fault in options.faults.iter().flatten() {
+        if !faults.contains(fault) {
+            faults.push(*fault);
+        }
+    }
+    let instances = if options.instances < 2 {
+        3
+    } else {
+        options.instances
+    };
+    eprintln!("seeding the load database");
+    let students = (options.connections + 100 * (faults.len() + 1)).max(seed::MIN_STUDENTS);
+    let data = seed::seed(students, options.connections / 2).await?;
+    let sendgrid = sendgrid::SendGrid::start().await?;
+    eprintln!("starting {instances} handlers behind HAProxy");
+    let mut cluster = cluster::Cluster::start(
+        &options.handler,
+        instances,
+        &data.database,
+        &sendgrid.settings(),
+    )
+    .await?;
+    let passed = faults::run(
+        command,
+        &faults,
+        &mut cluster,
+        &data,
+        &sendgrid,
+        options.connections,
+        &options.out_dir,
+    )
+    .await?;
+    cluster.stop();
+    anyhow::ensure!(
+        passed,
+        "a fault run broke an invariant or failed outside its window"
+    );
     Ok(())
 }
 

@@ -20,6 +20,25 @@ pub async fn connect(
     base: &str,
     token: &str,
 ) -> Result<(Socket, String), String> {
+    let (socket, connected, _) = connect_with(client, base, token, JSON).await?;
+    let connection_id = connected["connectionId"]
+        .as_str()
+        .ok_or("connected message without connectionId")?
+        .to_owned();
+    Ok((socket, connection_id))
+}
+
+pub const JSON: &str = "json.webpubsub.azure.v1";
+pub const RELIABLE: &str = "json.reliable.webpubsub.azure.v1";
+
+/// [`connect`] with `subprotocol`; returns the socket, the hub's `connected` message and the
+/// hub's client endpoint (where a reliable client reconnects).
+pub async fn connect_with(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    subprotocol: &str,
+) -> Result<(Socket, Value, String), String> {
     let negotiated: Value = expect_status(
         client
             .post(format!("{base}/api/realtime/negotiate"))
@@ -33,26 +52,27 @@ pub async fn connect(
     .json()
     .await
     .map_err(|error| transport_error(&error))?;
-    let mut request = negotiated["url"]
-        .as_str()
-        .ok_or("negotiate without url")?
-        .into_client_request()
-        .map_err(|_| "bad client url")?;
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "json.webpubsub.azure.v1".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|_| "websocket connect error")?;
+    let url = negotiated["url"].as_str().ok_or("negotiate without url")?;
+    let endpoint = url.split('?').next().unwrap_or(url).to_owned();
+    let socket = open(url, subprotocol).await?;
+    let mut socket = socket;
     let connected = next_frame(&mut socket, Duration::from_secs(10))
         .await
         .ok_or("no connected message")?;
-    let connection_id = connected["connectionId"]
-        .as_str()
-        .ok_or("connected message without connectionId")?
-        .to_owned();
-    Ok((socket, connection_id))
+    Ok((socket, connected, endpoint))
+}
+
+/// A WebSocket to `url` offering `subprotocol`.
+pub async fn open(url: &str, subprotocol: &str) -> Result<Socket, String> {
+    let mut request = url.into_client_request().map_err(|_| "bad client url")?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        subprotocol.parse().map_err(|_| "bad subprotocol")?,
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|_| "websocket connect error")?;
+    Ok(socket)
 }
 
 /// POSTs `{"connectionId"}` to `path` (video join, chat subscribe). The hub reports the new

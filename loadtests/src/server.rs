@@ -10,6 +10,7 @@ use anyhow::Context;
 
 pub struct Server {
     child: Child,
+    pub port: u16,
     pub base_url: String,
     pub ready_ms: u128,
 }
@@ -35,7 +36,16 @@ impl Server {
         database_url: &str,
         settings: &[(&str, String)],
     ) -> anyhow::Result<Self> {
-        let port = free_port()?;
+        Self::start_on(free_port()?, binary, database_url, settings).await
+    }
+
+    /// [`Server::start`] on `port`.
+    pub async fn start_on(
+        port: u16,
+        binary: &str,
+        database_url: &str,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let pubsub_port = free_port()?;
         let started = Instant::now();
         let child = Command::new(binary)
@@ -85,6 +95,7 @@ impl Server {
         }
         Ok(Server {
             child,
+            port,
             base_url,
             ready_ms: started.elapsed().as_millis(),
         })
