@@ -44,6 +44,8 @@ impl Drop for Process {
 /// A dependency this run starts and may stop: its command, its process and its port.
 struct Service {
     name: &'static str,
+    /// How it is told to stop.
+    signal: &'static str,
     port: u16,
     command: Vec<String>,
     child: Option<Child>,
@@ -67,12 +69,20 @@ impl Service {
         wait_for_port(self.port, self.name).await
     }
 
-    /// Stops it (SIGTERM, as a restart or a failover does) and waits for the process to end.
+    /// Sends its stop signal and waits (at most 10 s, then SIGKILL) for the process to end.
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg(child.id().to_string()).status();
-            let _ = child.wait();
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-s", self.signal, &child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while matches!(child.try_wait(), Ok(None)) && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -90,6 +100,7 @@ impl Cluster {
         let redis_port = free_port()?;
         let mut redis = Service {
             name: "redis-server",
+            signal: "TERM",
             port: redis_port,
             command: [
                 "redis-server",
@@ -356,6 +367,9 @@ fn pgbouncer(dir: &Path, database: &str) -> anyhow::Result<Service> {
         .status();
     Ok(Service {
         name: "pgbouncer",
+        // Immediate shutdown: in-flight transactions cut (SIGTERM would wait for every client
+        // to leave, which pooled clients never do).
+        signal: "QUIT",
         port,
         command: vec![
             PGBOUNCER.to_owned(),

@@ -54,7 +54,7 @@ async fn bookings(db: &mut PgConnection, outcome: &Outcome) -> sqlx::Result<Vec<
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let stored: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+    let stored: Vec<(Uuid, Uuid, Option<String>)> = sqlx::query_as(
         "SELECT booking_id, student_id, idempotency_key FROM bookings
           WHERE student_id = ANY($1) AND created_at >= $2",
     )
@@ -65,7 +65,7 @@ async fn bookings(db: &mut PgConnection, outcome: &Outcome) -> sqlx::Result<Vec<
     let mut rows_per_key: HashMap<(Uuid, &str), Vec<Uuid>> = HashMap::new();
     for (booking_id, student_id, key) in &stored {
         rows_per_key
-            .entry((*student_id, key.as_str()))
+            .entry((*student_id, key.as_deref().unwrap_or_default()))
             .or_default()
             .push(*booking_id);
     }

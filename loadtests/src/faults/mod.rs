@@ -25,7 +25,7 @@ pub enum Fault {
     KillInstance,
     /// Redis stopped for 15 s, then started empty.
     RedisOutage,
-    /// PgBouncer stopped and started again.
+    /// PgBouncer stopped at once (in-flight transactions cut) and started again.
     PgBouncerRestart,
     /// The machine's Postgres restarted with a fast shutdown.
     PostgresRestart,
@@ -62,7 +62,7 @@ impl Fault {
         match self {
             Fault::KillInstance => "kill -9 of instance h0 (started again 15 s later)",
             Fault::RedisOutage => "Redis stopped for 15 s, then started empty",
-            Fault::PgBouncerRestart => "PgBouncer stopped and started",
+            Fault::PgBouncerRestart => "PgBouncer stopped at once (SIGQUIT) and started",
             Fault::PostgresRestart => "Postgres restarted (fast shutdown)",
             Fault::HubClientDrop => "every mentor's hub connection dropped, resumed with recovery",
         }

@@ -29,12 +29,14 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// An operation still failing after this long is given up (and reported).
 const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 const BETWEEN_POSTS: Duration = Duration::from_millis(3100);
+/// Time from one booking to a booker's next, as a person books.
+const BETWEEN_BOOKINGS: Duration = Duration::from_secs(2);
 /// Bookers per run, in racing pairs, and classes with chat.
 const BOOKERS: usize = 100;
 const CHATS: usize = 50;
 
-pub const DESCRIPTION: &str = "Workload: 100 students book free demos in racing pairs (same mentor and \
-start; the loser's 409 is an expected refusal), 50 class participants chat every 3.1 s with the class's \
+pub const DESCRIPTION: &str = "Workload: 100 students book a free demo every 2 s in racing pairs (same \
+mentor and start; the loser's 409 is an expected refusal; each demo confirmed sends two e-mails), 50 class participants chat every 3.1 s with the class's \
 mentor listening on a reliable Web PubSub connection, the other connections read discovery. A booking \
 or a message that fails or times out (client timeout 10 s) is sent again with the same idempotency key \
 or clientMessageId after Retry-After. Each fault's window runs from its injection until 5 s after it is \
@@ -364,6 +366,7 @@ async fn book(context: Arc<Context>, student: usize, booker: usize, run: usize) 
         if context.stop.load(Ordering::SeqCst) || round >= data.mentor_ids.len() {
             break;
         }
+        let next = Instant::now() + BETWEEN_BOOKINGS;
         let mentor = data.mentor_ids[(booker / 2 + round) % data.mentor_ids.len()];
         let key = format!("fault-{run}-{booker}-{round}");
         let body = json!({"mentorId": mentor, "subject": "Physics", "sessionType": "demo",
@@ -387,6 +390,7 @@ async fn book(context: Arc<Context>, student: usize, booker: usize, run: usize) 
             key,
             booking_id,
         });
+        tokio::time::sleep_until(next.into()).await;
     }
     log
 }

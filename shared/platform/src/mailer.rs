@@ -1,4 +1,4 @@
-//! Delivery of the email outbox through SendGrid's v3 Mail Send API. Each run leases a batch of
+//! Delivery of the email outbox through SendGrid's v3 Mail Send API. Each run leases batches of
 //! due emails (so overlapping runs never take the same one), sends them, and records the result
 //! under that lease: sent exactly once, retried with exponential backoff on 429/5xx/network
 //! errors, failed at once on other 4xx. Keys and email bodies are never logged (bodies carry
@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -21,6 +22,10 @@ use crate::state::AppState;
 use crate::telemetry::metrics::metrics;
 
 const BATCH: i64 = 50;
+/// E-mails sent at once by one pass.
+const IN_FLIGHT: usize = 8;
+/// How long one pass keeps leasing batches; well inside the lease and the timer's minute.
+const PASS: Duration = Duration::from_secs(30);
 const LEASE: chrono::Duration = chrono::Duration::minutes(2);
 const MAX_ATTEMPTS: i32 = 8;
 const TIMEOUT: Duration = Duration::from_secs(15);
@@ -50,12 +55,43 @@ enum Outcome {
     Permanent(String),
 }
 
-/// Delivers every due email once; without a SendGrid key it leaves them pending.
+/// Delivers the due e-mails, batch after batch, until none is due or the pass has run for
+/// [`PASS`] (the timer fires every minute; a burst of confirmations drains in one pass instead of
+/// one batch a minute); without a SendGrid key it leaves them pending.
 pub async fn deliver_due(state: &AppState) -> Result<Delivery> {
     let Some(sendgrid) = &state.config.mail.sendgrid else {
         return Ok(Delivery::default());
     };
-    let leased: Vec<Leased> = sqlx::query_as(
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .build()
+        .unwrap_or_default();
+    let started = std::time::Instant::now();
+    let mut delivery = Delivery::default();
+    loop {
+        let leased = lease(state).await?;
+        let full = leased.len() as i64 == BATCH;
+        let outcomes: Vec<Result<OutboxStatus>> = futures::stream::iter(leased)
+            .map(|email| deliver_one(state, &client, sendgrid, email))
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        for outcome in outcomes {
+            match outcome? {
+                OutboxStatus::Sent => delivery.sent += 1,
+                OutboxStatus::Pending => delivery.retrying += 1,
+                OutboxStatus::Failed => delivery.failed += 1,
+            }
+        }
+        if !full || started.elapsed() > PASS {
+            return Ok(delivery);
+        }
+    }
+}
+
+/// Leases up to [`BATCH`] due e-mails: overlapping passes (other instances) never take the same.
+async fn lease(state: &AppState) -> Result<Vec<Leased>> {
+    Ok(sqlx::query_as(
         r#"UPDATE email_outbox SET next_attempt_at = now() + $2
            WHERE email_outbox_id IN (
                SELECT email_outbox_id FROM email_outbox
@@ -66,56 +102,51 @@ pub async fn deliver_due(state: &AppState) -> Result<Delivery> {
     .bind(BATCH)
     .bind(LEASE)
     .fetch_all(&state.db)
+    .await?)
+}
+
+/// Sends one leased e-mail and records the result under its lease; the state it is left in.
+async fn deliver_one(
+    state: &AppState,
+    client: &reqwest::Client,
+    sendgrid: &SendGridConfig,
+    email: Leased,
+) -> Result<OutboxStatus> {
+    let outcome = if is_reserved_invalid(&email.recipient) {
+        Outcome::Permanent("not sent: the address is under the reserved .invalid domain".into())
+    } else {
+        send(client, sendgrid, &state.config.mail.from, &email).await
+    };
+    // A retry stays pending, due again after its backoff.
+    let (status, error, retry_after) = match outcome {
+        Outcome::Sent => (OutboxStatus::Sent, None, None),
+        Outcome::Retry(error) if email.attempts + 1 < MAX_ATTEMPTS => (
+            OutboxStatus::Pending,
+            Some(error),
+            Some(backoff(email.attempts)),
+        ),
+        Outcome::Retry(error) | Outcome::Permanent(error) => {
+            (OutboxStatus::Failed, Some(error), None)
+        }
+    };
+    // Guarded by the lease, so a run that outlived its lease changes nothing.
+    sqlx::query(
+        r#"UPDATE email_outbox
+           SET status = $3,
+               sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
+               attempts = attempts + 1,
+               last_error = $4,
+               next_attempt_at = coalesce(now() + $5, next_attempt_at)
+           WHERE email_outbox_id = $1 AND status = 'pending' AND next_attempt_at = $2"#,
+    )
+    .bind(email.email_outbox_id)
+    .bind(email.next_attempt_at)
+    .bind(status)
+    .bind(error)
+    .bind(retry_after)
+    .execute(&state.db)
     .await?;
-    let client = reqwest::Client::builder()
-        .timeout(TIMEOUT)
-        .build()
-        .unwrap_or_default();
-    let mut delivery = Delivery::default();
-    for email in leased {
-        let outcome = if is_reserved_invalid(&email.recipient) {
-            Outcome::Permanent("not sent: the address is under the reserved .invalid domain".into())
-        } else {
-            send(&client, sendgrid, &state.config.mail.from, &email).await
-        };
-        // A retry stays pending, due again after its backoff.
-        let (status, error, retry_after) = match outcome {
-            Outcome::Sent => {
-                delivery.sent += 1;
-                (OutboxStatus::Sent, None, None)
-            }
-            Outcome::Retry(error) if email.attempts + 1 < MAX_ATTEMPTS => {
-                delivery.retrying += 1;
-                (
-                    OutboxStatus::Pending,
-                    Some(error),
-                    Some(backoff(email.attempts)),
-                )
-            }
-            Outcome::Retry(error) | Outcome::Permanent(error) => {
-                delivery.failed += 1;
-                (OutboxStatus::Failed, Some(error), None)
-            }
-        };
-        // Guarded by the lease, so a run that outlived its lease changes nothing.
-        sqlx::query(
-            r#"UPDATE email_outbox
-               SET status = $3,
-                   sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
-                   attempts = attempts + 1,
-                   last_error = $4,
-                   next_attempt_at = coalesce(now() + $5, next_attempt_at)
-               WHERE email_outbox_id = $1 AND status = 'pending' AND next_attempt_at = $2"#,
-        )
-        .bind(email.email_outbox_id)
-        .bind(email.next_attempt_at)
-        .bind(status)
-        .bind(error)
-        .bind(retry_after)
-        .execute(&state.db)
-        .await?;
-    }
-    Ok(delivery)
+    Ok(status)
 }
 
 /// Records how many e-mails wait and how long the oldest has (the outbox metrics).
