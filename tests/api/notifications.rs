@@ -394,3 +394,34 @@ async fn notifications_page_newest_first_and_read_all_clears_them() {
         0
     );
 }
+
+#[tokio::test]
+async fn one_outbox_run_drains_a_burst_of_several_batches_each_sent_once() {
+    let (app, sendgrid) = spawn_with_sendgrid().await;
+    // 130 e-mails: more than two of the mailer's batches of 50.
+    sqlx::query(
+        r#"INSERT INTO email_outbox (email_outbox_id, recipient, subject, body_text, category)
+           SELECT gen_random_uuid(), 'burst' || n || '@example.com', 'Class confirmed', 'See you', 'booking'
+           FROM generate_series(1, 130) n"#,
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    assert_eq!(
+        run_outbox(&app).await["Logs"][0],
+        "sent 130, retrying 0, failed 0"
+    );
+    let mails = sendgrid.mails.lock().await;
+    let outbox_ids: std::collections::HashSet<&str> = mails
+        .iter()
+        .filter_map(|(_, body)| body["custom_args"]["outbox_id"].as_str())
+        .collect();
+    assert_eq!((mails.len(), outbox_ids.len()), (130, 130));
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE status <> 'sent'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(pending, 0);
+}

@@ -59,7 +59,7 @@ async fn bookings(db: &mut PgConnection, outcome: &Outcome) -> sqlx::Result<Vec<
           WHERE student_id = ANY($1) AND created_at >= $2",
     )
     .bind(&students)
-    .bind(outcome.started_at - chrono::Duration::seconds(5))
+    .bind(outcome.started_at)
     .fetch_all(&mut *db)
     .await?;
     let mut rows_per_key: HashMap<(Uuid, &str), Vec<Uuid>> = HashMap::new();
@@ -139,7 +139,7 @@ async fn chat(db: &mut PgConnection, outcome: &Outcome) -> anyhow::Result<Vec<St
           WHERE booking_id = ANY($1) AND created_at >= $2",
     )
     .bind(&bookings)
-    .bind(outcome.started_at - chrono::Duration::seconds(5))
+    .bind(outcome.started_at)
     .fetch_all(&mut *db)
     .await?;
     let mut per_client_id: HashMap<&str, Vec<Uuid>> = HashMap::new();
@@ -253,7 +253,7 @@ async fn emails(
     outcome: &Outcome,
     sendgrid: &SendGrid,
 ) -> sqlx::Result<Vec<String>> {
-    let since = outcome.started_at - chrono::Duration::seconds(5);
+    let since = outcome.started_at;
     let started = std::time::Instant::now();
     let pending = loop {
         let pending: i64 = sqlx::query_scalar(

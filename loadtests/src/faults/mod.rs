@@ -135,10 +135,13 @@ pub async fn run(
         let mut windows = Vec::new();
         for fault in schedule {
             tokio::time::sleep(STEADY).await;
+            eprintln!("  {:>5.1} s: {}", started.elapsed().as_secs_f64(), fault.describe());
             windows.push(inject(*fault, cluster, &load, started).await?);
         }
         tokio::time::sleep(STEADY + SETTLE).await;
+        eprintln!("  {:>5.1} s: stopping the load", started.elapsed().as_secs_f64());
         let outcome = load.stop().await;
+        eprintln!("  checking the invariants");
         let checks = invariants::check(data, &outcome, sendgrid).await;
         let section = section(index + 1, schedule, &windows, &outcome, &checks);
         all_passed &= section.passed;

@@ -169,6 +169,7 @@ impl Workload {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
+        let started_at = Utc::now();
         let context = Arc::new(Context {
             client: client.clone(),
             base: base.clone(),
@@ -199,7 +200,7 @@ impl Workload {
         }
         Ok(Workload {
             started,
-            started_at: Utc::now(),
+            started_at,
             stop,
             users,
             listeners,
@@ -252,9 +253,9 @@ impl Workload {
                 .latency
                 .record(((answer.done - answer.sent) * 1_000_000.0) as u64);
         }
-        for listener in self.listeners {
-            outcome.listeners.push(listener.stop().await);
-        }
+        // Together: each drains for a few seconds.
+        outcome.listeners =
+            futures::future::join_all(self.listeners.into_iter().map(Subscriber::stop)).await;
         outcome
     }
 }
