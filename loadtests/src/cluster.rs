@@ -14,18 +14,19 @@ use crate::server::{Server, ServerSummary};
 /// PgBouncer 1.21 or later (`infra/local/up.sh` builds it there; Debian's 1.18 lacks
 /// `max_prepared_statements`).
 const PGBOUNCER: &str = "/usr/local/bin/pgbouncer";
+/// Postgres connections this run's PgBouncer pools for the load database.
+pub const SERVER_CONNECTIONS: usize = 20;
 
 pub struct Cluster {
     dir: PathBuf,
     pub base_url: String,
     instances: Vec<Option<Server>>,
+    balancer: Balancer,
     /// Each instance's port, kept when it is killed, so it comes back where the balancer looks.
     ports: Vec<u16>,
     handler: String,
     pooled_url: String,
     settings: Vec<(String, String)>,
-    haproxy: Process,
-    stats_url: String,
     redis: Service,
     pgbouncer: Service,
     hub: Process,
@@ -150,19 +151,8 @@ impl Cluster {
             .iter()
             .map(|(name, value)| ((*name).to_owned(), value.clone()))
             .collect();
-        let stats_port = free_port()?;
-        let config = haproxy_config(balancer_port, stats_port, &started);
-        let config_path = dir.join("haproxy.cfg");
-        std::fs::write(&config_path, config)?;
-        let haproxy = Process(
-            Command::new("haproxy")
-                .arg("-f")
-                .arg(&config_path)
-                .stdout(Stdio::null())
-                .spawn()
-                .context("start haproxy (apt-get install haproxy)")?,
-        );
-        wait_for_port(balancer_port, "haproxy").await?;
+        let servers: Vec<&Server> = started.iter().flatten().collect();
+        let balancer = Balancer::start(&dir.join("handlers"), balancer_port, &servers).await?;
         let cluster = Cluster {
             dir,
             base_url,
@@ -171,14 +161,18 @@ impl Cluster {
             handler: handler.to_owned(),
             pooled_url: pooled,
             settings,
-            haproxy,
-            stats_url: format!("http://127.0.0.1:{stats_port}/stats;csv"),
+            balancer,
             redis,
             pgbouncer,
             hub,
         };
-        cluster.wait_until_all_up().await?;
+        cluster.balancer.wait_until_up(instances).await?;
         Ok(cluster)
+    }
+
+    /// The handlers' database URL (this run's PgBouncer).
+    pub fn pooled_url(&self) -> &str {
+        &self.pooled_url
     }
 
     /// The running handlers' process ids, by instance.
@@ -202,7 +196,7 @@ impl Cluster {
 
     /// Requests each instance has answered so far, from HAProxy's statistics (instance order).
     pub async fn answered(&self) -> anyhow::Result<Vec<u64>> {
-        let csv = reqwest::get(&self.stats_url).await?.text().await?;
+        let csv = reqwest::get(&self.balancer.stats_url).await?.text().await?;
         let mut lines = csv.lines();
         let header: Vec<&str> = lines
             .next()
@@ -261,12 +255,13 @@ impl Cluster {
         let server = Server::start_on(
             self.ports[index],
             &self.handler,
+            &[],
             &self.pooled_url,
             &settings,
         )
         .await?;
         self.instances[index] = Some(server);
-        self.wait_until_all_up().await
+        self.balancer.wait_until_up(self.pids().len()).await
     }
 
     pub fn stop_redis(&mut self) {
@@ -303,28 +298,50 @@ impl Cluster {
         wait_for_port(5432, "postgres").await
     }
 
-    /// Waits until the balancer sees every live instance healthy.
-    async fn wait_until_all_up(&self) -> anyhow::Result<()> {
-        let started = Instant::now();
-        let client = reqwest::Client::new();
-        while started.elapsed() < Duration::from_secs(20) {
-            let csv = client.get(&self.stats_url).send().await?.text().await?;
-            let up = csv
-                .lines()
-                .filter(|line| line.starts_with("handlers,h") && line.contains(",UP,"))
-                .count();
-            if up == self.pids().len() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    /// The discovery ceiling: a `handler replay` process per instance, each capturing this
+    /// deployment's answers to `paths` and serving them from memory, behind a balancer like this
+    /// one's.
+    pub async fn replay(&self, paths: &[String]) -> anyhow::Result<Replay> {
+        let paths_file = self.dir.join("replay-paths");
+        std::fs::write(&paths_file, paths.join("\n"))?;
+        let args = replay_args(&self.base_url, &paths_file);
+        let settings: Vec<(&str, String)> = self
+            .settings
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.clone()))
+            .collect();
+        let mut servers = Vec::new();
+        for _ in 0..self.instances.len() {
+            servers.push(
+                Server::start_on(
+                    crate::server::free_port()?,
+                    &self.handler,
+                    &args,
+                    &self.pooled_url,
+                    &settings,
+                )
+                .await?,
+            );
         }
-        anyhow::bail!("HAProxy never saw every instance up")
+        let port = free_port()?;
+        let balancer = Balancer::start(
+            &self.dir.join("replay"),
+            port,
+            &servers.iter().collect::<Vec<_>>(),
+        )
+        .await?;
+        balancer.wait_until_up(servers.len()).await?;
+        Ok(Replay {
+            base_url: balancer.base_url.clone(),
+            _balancer: Some(balancer),
+            _servers: servers,
+        })
     }
 
     /// Stops everything; the summary is the first instance's (ready time: the slowest's).
     pub fn stop(self) -> ServerSummary {
         let ready_ms = self.ready_ms();
-        drop(self.haproxy);
+        drop(self.balancer);
         let summaries: Vec<ServerSummary> = self
             .instances
             .into_iter()
@@ -344,7 +361,10 @@ impl Cluster {
 }
 
 /// PgBouncer in transaction mode for the load database, as Azure runs it (prepared statements
-/// tracked), owned by this run.
+/// tracked), owned by this run. After a failed server login it tries again within a second (the
+/// default waits 15 s, which turned a 3 s Postgres restart into 15 s of refusals), and a query
+/// that waits 8 s for a server connection is refused, which the handler answers as a 503 before
+/// the client's 10 s timeout.
 fn pgbouncer(dir: &Path, database: &str) -> anyhow::Result<Service> {
     let port = free_port()?;
     let home = dir.join("pgbouncer");
@@ -355,7 +375,8 @@ fn pgbouncer(dir: &Path, database: &str) -> anyhow::Result<Service> {
          listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
          auth_type = trust\nauth_file = {userlist}\n\
          pool_mode = transaction\nmax_prepared_statements = 500\n\
-         default_pool_size = 20\nmax_client_conn = 10000\n\
+         default_pool_size = {SERVER_CONNECTIONS}\nmax_client_conn = 10000\n\
+         server_login_retry = 1\nquery_wait_timeout = 8\n\
          server_reset_query =\nignore_startup_parameters = extra_float_digits\n",
         userlist = home.join("userlist.txt").display(),
     );
@@ -416,26 +437,98 @@ async fn start_hub(
     Ok((child, settings))
 }
 
-/// Round robin over the instances, each checked on `/api/health` every 500 ms (down after two
-/// failures); a request whose connection to an instance fails is sent to another; the client's
-/// address appended to `X-Forwarded-For`, as Azure's front end does.
-fn haproxy_config(port: u16, stats_port: u16, instances: &[Option<Server>]) -> String {
-    let mut config = format!(
-        "global\n  maxconn 9000\n  nbthread 1\n\n\
-         defaults\n  mode http\n  option http-keep-alive\n  option forwardfor\n  option redispatch\n  retries 2\n\
-         \x20 timeout connect 1s\n  timeout client 150s\n  timeout server 60s\n  timeout http-keep-alive 150s\n\n\
-         frontend api\n  bind 127.0.0.1:{port}\n  default_backend handlers\n\n\
-         backend handlers\n  balance roundrobin\n  option httpchk GET /api/health\n\
-         \x20 default-server check inter 500ms fall 2 rise 2\n"
-    );
-    for (index, server) in instances.iter().flatten().enumerate() {
-        let address = server.base_url.trim_start_matches("http://");
-        config.push_str(&format!("  server h{index} {address}\n"));
+/// `handler replay`'s arguments: capture from `source` the paths listed in `paths_file`.
+pub fn replay_args(source: &str, paths_file: &Path) -> Vec<String> {
+    vec![
+        "replay".to_owned(),
+        "--source".to_owned(),
+        source.to_owned(),
+        "--paths-file".to_owned(),
+        paths_file.display().to_string(),
+    ]
+}
+
+/// Handler processes serving captured answers (the discovery ceiling), behind a balancer when
+/// there are several; stopped when dropped.
+pub struct Replay {
+    pub base_url: String,
+    _balancer: Option<Balancer>,
+    _servers: Vec<Server>,
+}
+
+impl Replay {
+    /// One `handler replay` process, reached directly.
+    pub fn single(server: Server) -> Self {
+        Replay {
+            base_url: server.base_url.clone(),
+            _balancer: None,
+            _servers: vec![server],
+        }
     }
-    config.push_str(&format!(
-        "\nlisten stats\n  bind 127.0.0.1:{stats_port}\n  stats enable\n  stats uri /stats\n"
-    ));
-    config
+}
+
+/// HAProxy in front of servers: round robin, each checked on `/api/health` every 500 ms (down
+/// after two failures); a request whose connection to a server fails is sent to another; the
+/// client's address appended to `X-Forwarded-For`, as Azure's front end does.
+struct Balancer {
+    _process: Process,
+    base_url: String,
+    stats_url: String,
+}
+
+impl Balancer {
+    async fn start(dir: &Path, port: u16, servers: &[&Server]) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let stats_port = free_port()?;
+        let mut config = format!(
+            "global\n  maxconn 9000\n  nbthread 1\n\n\
+             defaults\n  mode http\n  option http-keep-alive\n  option forwardfor\n  option redispatch\n  retries 2\n\
+             \x20 timeout connect 1s\n  timeout client 150s\n  timeout server 60s\n  timeout http-keep-alive 150s\n\n\
+             frontend api\n  bind 127.0.0.1:{port}\n  default_backend handlers\n\n\
+             backend handlers\n  balance roundrobin\n  option httpchk GET /api/health\n\
+             \x20 default-server check inter 500ms fall 2 rise 2\n"
+        );
+        for (index, server) in servers.iter().enumerate() {
+            config.push_str(&format!("  server h{index} 127.0.0.1:{}\n", server.port));
+        }
+        config.push_str(&format!(
+            "\nlisten stats\n  bind 127.0.0.1:{stats_port}\n  stats enable\n  stats uri /stats\n"
+        ));
+        let config_path = dir.join("haproxy.cfg");
+        std::fs::write(&config_path, config)?;
+        let process = Process(
+            Command::new("haproxy")
+                .arg("-f")
+                .arg(&config_path)
+                .stdout(Stdio::null())
+                .spawn()
+                .context("start haproxy (apt-get install haproxy)")?,
+        );
+        wait_for_port(port, "haproxy").await?;
+        Ok(Balancer {
+            _process: process,
+            base_url: format!("http://127.0.0.1:{port}"),
+            stats_url: format!("http://127.0.0.1:{stats_port}/stats;csv"),
+        })
+    }
+
+    /// Waits until HAProxy sees `count` servers up.
+    async fn wait_until_up(&self, count: usize) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        while started.elapsed() < Duration::from_secs(20) {
+            let csv = client.get(&self.stats_url).send().await?.text().await?;
+            let up = csv
+                .lines()
+                .filter(|line| line.starts_with("handlers,h") && line.contains(",UP,"))
+                .count();
+            if up == count {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("HAProxy never saw every server up")
+    }
 }
 
 fn free_port() -> anyhow::Result<u16> {

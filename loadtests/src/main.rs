@@ -122,6 +122,25 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("measuring ceilings");
     let hello = ceilings::hello_world(&client, &options).await?;
     let argon2 = ceilings::argon2_per_second();
+    let discovery = match options.phases.contains(&4) {
+        true => {
+            let replay = deployment.replay(&options, &data, settings).await?;
+            Some(ceilings::discovery(&client, &options, &replay.base_url, &data).await)
+        }
+        false => None,
+    };
+    let booking_transactions = match options.phases.contains(&5) {
+        true => Some(
+            ceilings::booking_transactions(
+                &data,
+                deployment.pooled_url(&data),
+                deployment.server_connections(),
+                &options,
+            )
+            .await?,
+        ),
+        false => None,
+    };
     let server_summary = deployment.stop();
     if let Some(ingestion) = &ingestion {
         let received = ingestion.received();
@@ -132,7 +151,13 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(received.refused == 0, "telemetry uploads were refused");
     }
 
-    let report = report::Report::new(&command, &options, server_summary, hello, argon2, results);
+    let ceilings = report::Ceilings {
+        hello,
+        argon2,
+        discovery,
+        booking_transactions,
+    };
+    let report = report::Report::new(&command, &options, server_summary, ceilings, results);
     let (markdown, json) = report.write(&options.out_dir)?;
     println!("{}", report.markdown());
     eprintln!("wrote {markdown} and {json}");
@@ -218,6 +243,55 @@ impl Deployment {
         match self {
             Deployment::Single(server) => vec![server.pid()],
             Deployment::Cluster(cluster) => cluster.pids(),
+        }
+    }
+
+    /// The discovery ceiling's servers, capturing their answers from this deployment.
+    async fn replay(
+        &self,
+        options: &Options,
+        data: &seed::LoadData,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<cluster::Replay> {
+        let mut paths = phases::http::discovery_paths(&data.mentor_ids);
+        // The readiness probe the processes are started with.
+        paths.push("/api/health".to_owned());
+        match self {
+            Deployment::Single(server) => {
+                let paths_file =
+                    std::env::temp_dir().join(format!("codeconnect-replay-{}", std::process::id()));
+                std::fs::write(&paths_file, paths.join("\n"))?;
+                let args = cluster::replay_args(&server.base_url, &paths_file);
+                let port = server::free_port()?;
+                let replay = server::Server::start_on(
+                    port,
+                    &options.handler,
+                    &args,
+                    &data.pooled_url,
+                    settings,
+                )
+                .await?;
+                let _ = std::fs::remove_file(&paths_file);
+                Ok(cluster::Replay::single(replay))
+            }
+            Deployment::Cluster(cluster) => cluster.replay(&paths).await,
+        }
+    }
+
+    /// The Postgres connections PgBouncer pools for the load database: the machine's PgBouncer
+    /// keeps 10 per database (`infra/local/up.sh`), the cluster's 20.
+    fn server_connections(&self) -> usize {
+        match self {
+            Deployment::Single(_) => 10,
+            Deployment::Cluster(_) => cluster::SERVER_CONNECTIONS,
+        }
+    }
+
+    /// Where PgBouncer takes the handlers' connections.
+    fn pooled_url<'a>(&'a self, data: &'a seed::LoadData) -> &'a str {
+        match self {
+            Deployment::Single(_) => &data.pooled_url,
+            Deployment::Cluster(cluster) => cluster.pooled_url(),
         }
     }
 

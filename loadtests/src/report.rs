@@ -22,7 +22,21 @@ pub struct Report {
     /// Errors while measuring the hello-world ceiling (a ceiling with errors is not a ceiling).
     hello_world_errors: BTreeMap<String, u64>,
     argon2_hashes_per_second: f64,
+    /// The booking transaction by pgbench through PgBouncer, when the booking phase ran.
+    booking_transactions_per_second: Option<f64>,
+    /// Discovery's answers from memory behind the handler's request path, when it ran.
+    discovery_from_memory_per_second: Option<f64>,
+    discovery_from_memory_p975_ms: Option<f64>,
     phases: Vec<Row>,
+}
+
+/// What the phases are measured against.
+pub struct Ceilings {
+    pub hello: Outcome,
+    pub argon2: f64,
+    /// The discovery phase against its answers from memory, when it ran.
+    pub discovery: Option<Outcome>,
+    pub booking_transactions: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -134,10 +148,16 @@ impl Report {
         command: &str,
         options: &Options,
         server: ServerSummary,
-        hello: Outcome,
-        argon2: f64,
+        ceilings: Ceilings,
         results: Vec<(Phase, Option<Parts>)>,
     ) -> Self {
+        let Ceilings {
+            hello,
+            argon2,
+            discovery,
+            booking_transactions,
+        } = ceilings;
+        let discovery_rate = discovery.as_ref().map(rate);
         let hello_rate = rate(&hello);
         let phases = results
             .into_iter()
@@ -149,6 +169,12 @@ impl Report {
                         let ceiling = match phase.kind {
                             // One argon2id hash per login, and one per authenticated flow.
                             Kind::Login | Kind::AuthenticatedFlow => argon2,
+                            // Every other request is a booking: the phase's rate over twice
+                            // the transaction's is its bookings over the transaction's.
+                            Kind::BookingRace => {
+                                booking_transactions.map_or(hello_rate, |tps| 2.0 * tps)
+                            }
+                            Kind::MentorDiscovery => discovery_rate.unwrap_or(hello_rate),
                             _ => hello_rate,
                         };
                         Row::measured(&phase, part, &outcome, ceiling)
@@ -166,6 +192,9 @@ impl Report {
             hello_world_p975_ms: millis(&hello, 97.5),
             hello_world_errors: hello.errors.clone(),
             argon2_hashes_per_second: argon2,
+            booking_transactions_per_second: booking_transactions,
+            discovery_from_memory_per_second: discovery_rate,
+            discovery_from_memory_p975_ms: discovery.as_ref().map(|d| millis(d, 97.5)),
             phases,
         }
     }
@@ -188,6 +217,21 @@ impl Report {
             "Ceilings in this run: hello world {:.0} req/s (p97.5 {:.1} ms); argon2id {:.1} hashes/s on all cores.",
             self.hello_world_per_second, self.hello_world_p975_ms, self.argon2_hashes_per_second
         );
+        if let (Some(rate), Some(p975)) = (
+            self.discovery_from_memory_per_second,
+            self.discovery_from_memory_p975_ms,
+        ) {
+            let _ = writeln!(
+                out,
+                "Discovery's answers from memory behind the handler's own request path (`handler replay`, as many as the handlers): {rate:.0} req/s (p97.5 {p975:.1} ms); phase 4 is reported against it."
+            );
+        }
+        if let Some(tps) = self.booking_transactions_per_second {
+            let _ = writeln!(
+                out,
+                "Booking transaction without the handler (loadtests/pgbench/booking.sql through PgBouncer): {tps:.0} per second; phase 5 is reported as its bookings (half its requests) against it."
+            );
+        }
         if !self.hello_world_errors.is_empty() {
             let _ = writeln!(
                 out,

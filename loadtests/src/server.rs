@@ -36,19 +36,21 @@ impl Server {
         database_url: &str,
         settings: &[(&str, String)],
     ) -> anyhow::Result<Self> {
-        Self::start_on(free_port()?, binary, database_url, settings).await
+        Self::start_on(free_port()?, binary, &[], database_url, settings).await
     }
 
-    /// [`Server::start`] on `port`.
+    /// [`Server::start`] on `port`, with `args` (a command of the handler binary; none: serve).
     pub async fn start_on(
         port: u16,
         binary: &str,
+        args: &[String],
         database_url: &str,
         settings: &[(&str, String)],
     ) -> anyhow::Result<Self> {
         let pubsub_port = free_port()?;
         let started = Instant::now();
         let child = Command::new(binary)
+            .args(args)
             .env("DATABASE_URL", database_url)
             .env("DATABASE_MAX_CONNECTIONS", "20")
             .env(
@@ -127,7 +129,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

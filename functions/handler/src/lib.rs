@@ -72,7 +72,15 @@ pub struct App {
 /// Binds the port, starts the local Web PubSub hub (and the OpenID issuer it runs with) when no
 /// Azure one is configured, and builds the state. Nothing here waits on Postgres, Redis or blob storage, so the host's readiness
 /// probe succeeds as soon as the process starts.
-pub async fn build(mut config: Config) -> anyhow::Result<App> {
+pub async fn build(config: Config) -> anyhow::Result<App> {
+    build_with(config, routes::router).await
+}
+
+/// [`build`] with the router `route` makes from the state (`handler replay` serves another).
+pub async fn build_with(
+    mut config: Config,
+    route: impl FnOnce(AppState) -> Router,
+) -> anyhow::Result<App> {
     let address = format!("{}:{}", config.bind_address, config.port);
     let listener = listen(&address).with_context(|| format!("bind {address}"))?;
     let mut local_issuer = None;
@@ -96,7 +104,7 @@ pub async fn build(mut config: Config) -> anyhow::Result<App> {
         pubsub: azure_clients::pubsub::PubSub::new(&config.realtime).context("Web PubSub")?,
         config: Arc::new(config),
     };
-    let router = routes::router(state.clone());
+    let router = route(state.clone());
     if state.config.timers_in_process {
         scheduler::start(&state).context("in-process timers")?;
     }

@@ -59,6 +59,16 @@ enum Command {
         #[arg(long)]
         env_file: PathBuf,
     },
+    /// Serve a running handler's answers to the listed paths from memory, behind the same
+    /// request path (the load tests' discovery ceiling); settings as for serving
+    Replay {
+        /// The running handler to capture from, e.g. http://127.0.0.1:7071
+        #[arg(long)]
+        source: String,
+        /// The paths (with their queries) to capture, one per line
+        #[arg(long)]
+        paths_file: PathBuf,
+    },
     /// Check a deployment end to end with throwaway accounts it removes afterwards; the admin
     /// signs in with SMOKE_ADMIN_EMAIL, SMOKE_ADMIN_PASSWORD (and SMOKE_ADMIN_TOTP_SECRET with 2FA)
     Smoke {
@@ -113,6 +123,11 @@ async fn main() -> anyhow::Result<()> {
             handler::commands::hub(port, &hub, &event_handler, &env_file).await
         }
         Command::Smoke { base_url, deadline } => smoke(base_url, deadline).await,
+        Command::Replay { source, paths_file } => {
+            let config = settings()?;
+            platform::telemetry::init(&config.log_filter, None)?;
+            handler::commands::replay(config, &source, &paths_file).await
+        }
     }
 }
 

@@ -2,12 +2,14 @@
 //! invocation endpoint, the local blob store's read URLs, and problem+json answers for unknown
 //! paths and methods.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use bytes::Bytes;
 use platform::invocation::FunctionDefinition;
 use platform::{AppState, Error};
 use utoipa::openapi::OpenApi;
@@ -53,6 +55,53 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
     middleware::apply(api, &state.config)
+}
+
+/// A captured answer `handler replay` serves from memory.
+pub struct Replayed {
+    pub content_type: Option<HeaderValue>,
+    pub cache_control: Option<HeaderValue>,
+    pub etag: Option<HeaderValue>,
+    pub body: Bytes,
+}
+
+/// The request path of [`router`] (request budgets, middleware) in front of answers from
+/// memory: every GET under `/api` looked up by path and query in `responses`.
+pub fn replay_router(state: AppState, responses: Arc<HashMap<String, Replayed>>) -> Router {
+    let api = Router::new()
+        .route(
+            "/api/{*rest}",
+            get(move |uri: Uri| {
+                let responses = responses.clone();
+                async move { replay(&responses, &uri) }
+            }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            Limiter::new(state.clone()),
+            rate_limits::limit,
+        ))
+        .fallback(not_found)
+        .with_state(state.clone());
+    middleware::apply(api, &state.config)
+}
+
+fn replay(responses: &HashMap<String, Replayed>, uri: &Uri) -> Response {
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    let Some(replayed) = responses.get(path) else {
+        return Error::not_found("ROUTE_NOT_FOUND", "Not captured.").into_response();
+    };
+    let mut response = replayed.body.clone().into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, &replayed.content_type),
+        (header::CACHE_CONTROL, &replayed.cache_control),
+        (header::ETAG, &replayed.etag),
+    ] {
+        if let Some(value) = value {
+            headers.insert(name, value.clone());
+        }
+    }
+    response
 }
 
 /// The OpenAPI document of the whole API, generated from the route annotations.

@@ -135,11 +135,18 @@ pub async fn run(
         let mut windows = Vec::new();
         for fault in schedule {
             tokio::time::sleep(STEADY).await;
-            eprintln!("  {:>5.1} s: {}", started.elapsed().as_secs_f64(), fault.describe());
+            eprintln!(
+                "  {:>5.1} s: {}",
+                started.elapsed().as_secs_f64(),
+                fault.describe()
+            );
             windows.push(inject(*fault, cluster, &load, started).await?);
         }
         tokio::time::sleep(STEADY + SETTLE).await;
-        eprintln!("  {:>5.1} s: stopping the load", started.elapsed().as_secs_f64());
+        eprintln!(
+            "  {:>5.1} s: stopping the load",
+            started.elapsed().as_secs_f64()
+        );
         let outcome = load.stop().await;
         eprintln!("  checking the invariants");
         let checks = invariants::check(data, &outcome, sendgrid).await;

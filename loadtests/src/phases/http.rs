@@ -84,12 +84,26 @@ impl VirtualUser for User {
 /// and availability.
 pub fn discovery_url(base: &str, mentors: &[Uuid]) -> String {
     let mentor = mentors[rand::rng().random_range(0..mentors.len())];
+    let path = discovery_path(rand::rng().random_range(0..4), mentor);
+    format!("{base}{path}")
+}
+
+/// Every path [`discovery_url`] asks for (what the discovery ceiling serves from memory).
+pub fn discovery_paths(mentors: &[Uuid]) -> Vec<String> {
+    let mut paths = vec![discovery_path(0, mentors[0]), discovery_path(1, mentors[0])];
+    for mentor in mentors {
+        paths.extend([discovery_path(2, *mentor), discovery_path(3, *mentor)]);
+    }
+    paths
+}
+
+fn discovery_path(kind: u32, mentor: Uuid) -> String {
     let date = (chrono::Utc::now() + chrono::Duration::days(3)).date_naive();
-    match rand::rng().random_range(0..4) {
-        0 => format!("{base}/api/mentors"),
-        1 => format!("{base}/api/mentors?subject=physics&minRating=3.5&experience=3to5"),
-        2 => format!("{base}/api/mentors/{mentor}"),
-        _ => format!("{base}/api/mentors/{mentor}/availability?date={date}"),
+    match kind {
+        0 => "/api/mentors".to_owned(),
+        1 => "/api/mentors?subject=physics&minRating=3.5&experience=3to5".to_owned(),
+        2 => format!("/api/mentors/{mentor}"),
+        _ => format!("/api/mentors/{mentor}/availability?date={date}"),
     }
 }
 

@@ -4,6 +4,7 @@ mod admin;
 mod app_role;
 mod hub;
 mod package;
+mod replay;
 mod seed;
 mod smoke;
 
@@ -11,5 +12,6 @@ pub use admin::create_admin;
 pub use app_role::grant_app_role;
 pub use hub::hub;
 pub use package::package;
+pub use replay::replay;
 pub use seed::seed_demo;
 pub use smoke::{Report, SmokeOptions, Step, smoke};
