@@ -180,7 +180,7 @@ async fn run_faults(options: &Options, command: &str) -> anyhow::Result<()> {
         options.instances
     };
     eprintln!("seeding the load database");
-    let students = (options.connections + 100 * (faults.len() + 1)).max(seed::MIN_STUDENTS);
+    let students = faults::students_needed(options.connections, faults.len());
     let data = seed::seed(students, options.connections / 2).await?;
     let sendgrid = sendgrid::SendGrid::start().await?;
     eprintln!("starting {instances} handlers behind HAProxy");

@@ -93,6 +93,13 @@ impl Window {
     }
 }
 
+/// Students to seed for `faults` run alone and then together: the classes' students, then fresh
+/// bookers for every run.
+pub fn students_needed(connections: usize, faults: usize) -> usize {
+    let runs = if faults > 1 { faults + 1 } else { faults };
+    (connections / 2 + runs * workload::BOOKERS).max(crate::seed::MIN_STUDENTS)
+}
+
 /// Runs each of `faults` alone, then (with more than one) all in one run, and writes
 /// `faults.md`. Returns whether every run kept every invariant with no error outside a window.
 pub async fn run(
@@ -296,7 +303,7 @@ fn section(
         "Latency of successful attempts: {}.\n",
         outcome.latency_summary()
     );
-    let inside_500s = outcome
+    let answers_500 = outcome
         .answers
         .iter()
         .filter(|a| a.kind == "HTTP 500")
@@ -307,8 +314,8 @@ fn section(
         format!("{outside_failures} failed attempts outside the fault windows"),
     ));
     all_checks.push(verdict(
-        inside_500s == 0,
-        format!("{inside_500s} answers were 500 (a dependency outage must be a 503 problem)"),
+        answers_500 == 0,
+        format!("{answers_500} answers were 500 (a dependency outage must be a 503 problem)"),
     ));
     all_checks.push(verdict(
         outcome.given_up == 0,

@@ -32,7 +32,7 @@ const BETWEEN_POSTS: Duration = Duration::from_millis(3100);
 /// Time from one booking to a booker's next, as a person books.
 const BETWEEN_BOOKINGS: Duration = Duration::from_secs(2);
 /// Bookers per run, in racing pairs, and classes with chat.
-const BOOKERS: usize = 100;
+pub const BOOKERS: usize = 100;
 const CHATS: usize = 50;
 
 pub const DESCRIPTION: &str = "Workload: 100 students book a free demo every 2 s in racing pairs (same \

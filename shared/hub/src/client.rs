@@ -229,8 +229,10 @@ async fn resume(hub: Arc<Hub>, socket: WebSocket, connection_id: String, token: 
 /// How a socket ended.
 #[derive(PartialEq, Eq)]
 enum Ending {
-    /// The client closed it, or the hub did (a frame it could not read).
+    /// The client closed it.
     Closed,
+    /// The hub closed it: a frame it could not read.
+    InvalidFrame,
     /// It dropped without a close frame: a reliable client may come back.
     Dropped,
 }
@@ -283,7 +285,7 @@ async fn serve(
                 code: INVALID_FRAME,
                 reason: "invalid frame".into(),
             })));
-            return Ending::Closed;
+            return Ending::InvalidFrame;
         };
         session.handle(&mut seen_acks, &frame).await;
     }
@@ -311,8 +313,16 @@ async fn end_socket(hub: &Arc<Hub>, identity: &Identity, socket: u64, ending: En
             None => {}
         }
     }
+    let reason = match ending {
+        Ending::InvalidFrame => "invalid frame",
+        Ending::Closed | Ending::Dropped => "",
+    };
     hub.upstream
-        .notify(&identity.caller(), "disconnected", &json!({ "reason": "" }))
+        .notify(
+            &identity.caller(),
+            "disconnected",
+            &json!({ "reason": reason }),
+        )
         .await;
 }
 

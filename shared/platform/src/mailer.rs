@@ -27,6 +27,8 @@ const IN_FLIGHT: usize = 8;
 /// How long one pass keeps leasing batches; well inside the lease and the timer's minute.
 const PASS: Duration = Duration::from_secs(30);
 const LEASE: chrono::Duration = chrono::Duration::minutes(2);
+/// How long a delivery's result is retried when it cannot be written: well inside the lease.
+const RECORD_FOR: Duration = Duration::from_secs(60);
 const MAX_ATTEMPTS: i32 = 8;
 const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -129,24 +131,36 @@ async fn deliver_one(
             (OutboxStatus::Failed, Some(error), None)
         }
     };
-    // Guarded by the lease, so a run that outlived its lease changes nothing.
-    sqlx::query(
-        r#"UPDATE email_outbox
-           SET status = $3,
-               sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
-               attempts = attempts + 1,
-               last_error = $4,
-               next_attempt_at = coalesce(now() + $5, next_attempt_at)
-           WHERE email_outbox_id = $1 AND status = 'pending' AND next_attempt_at = $2"#,
-    )
-    .bind(email.email_outbox_id)
-    .bind(email.next_attempt_at)
-    .bind(status)
-    .bind(error)
-    .bind(retry_after)
-    .execute(&state.db)
-    .await?;
-    Ok(status)
+    // Guarded by the lease, so a run that outlived its lease changes nothing. A sent e-mail
+    // whose result cannot be written (the database restarting) would be sent again once its
+    // lease ran out, so the write is retried while the lease holds.
+    let recording = std::time::Instant::now();
+    loop {
+        let recorded = sqlx::query(
+            r#"UPDATE email_outbox
+               SET status = $3,
+                   sent_at = CASE WHEN $3 = 'sent' THEN now() ELSE sent_at END,
+                   attempts = attempts + 1,
+                   last_error = $4,
+                   next_attempt_at = coalesce(now() + $5, next_attempt_at)
+               WHERE email_outbox_id = $1 AND status = 'pending' AND next_attempt_at = $2"#,
+        )
+        .bind(email.email_outbox_id)
+        .bind(email.next_attempt_at)
+        .bind(status)
+        .bind(&error)
+        .bind(retry_after)
+        .execute(&state.db)
+        .await;
+        match recorded {
+            Ok(_) => return Ok(status),
+            Err(failure) if recording.elapsed() < RECORD_FOR => {
+                tracing::warn!(error = %failure, "could not record an e-mail's delivery; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(failure) => return Err(failure.into()),
+        }
+    }
 }
 
 /// Records how many e-mails wait and how long the oldest has (the outbox metrics).
