@@ -189,7 +189,7 @@ fn unavailable() -> Problem {
     Problem {
         status: StatusCode::SERVICE_UNAVAILABLE,
         code: UNAVAILABLE,
-        detail: "The database is briefly unavailable; nothing was changed by a refused write. Retry shortly, with the same idempotency key.".into(),
+        detail: "The database was briefly out of reach. Send the request again shortly; with the same idempotency key, a write that did go through is not repeated.".into(),
         extensions,
     }
 }
