@@ -187,19 +187,28 @@ async fn the_host_files_info_lines_as_information_and_errors_as_errors() {
         .send()
         .await
         .unwrap();
-    // The database is unreachable: discovery fails with a logged internal error.
-    let failed = client
+    // The database is unreachable: discovery is refused with a logged warning, and a timer
+    // fails with a logged error.
+    let refused = client
         .get(handler.url("/api/mentors"))
         .send()
         .await
         .unwrap();
-    assert_eq!(failed.status(), 500);
+    assert_eq!(refused.status(), 503);
+    let invocation = serde_json::json!({"Data": {"myTimer": {"ScheduleStatus": null, "IsPastDue": false}}, "Metadata": {}});
+    let failed = client
+        .post(handler.url("/auth-cleanup"))
+        .json(&invocation)
+        .send()
+        .await
+        .unwrap();
+    assert!(failed.status().is_server_error(), "{}", failed.status());
     let deadline = Instant::now() + Duration::from_secs(5);
+    let logged =
+        |lines: &[(Stream, String)], text: &str| lines.iter().any(|(_, line)| line.contains(text));
     while Instant::now() < deadline
-        && !handler
-            .lines()
-            .iter()
-            .any(|(_, line)| line.contains("internal error"))
+        && !(logged(&handler.lines(), "timer failed")
+            && logged(&handler.lines(), "a dependency is unavailable"))
     {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -231,6 +240,7 @@ async fn the_host_files_info_lines_as_information_and_errors_as_errors() {
         "the request's info line: {lines:?}"
     );
     assert!(seen.iter().any(|level| level == "ERROR"), "{lines:?}");
+    assert!(seen.iter().any(|level| level == "WARN"), "{lines:?}");
 }
 
 /// Every line a request logs, on either stream, is JSON carrying the trace the caller started
@@ -241,14 +251,14 @@ async fn a_requests_log_lines_carry_the_callers_trace_id() {
     let mut handler = Handler::start(BASE);
     handler.wait_until_ready().await;
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
-    // Discovery fails (no database): an error line on stderr and the request's line on stdout.
-    let failed = reqwest::Client::new()
+    // Discovery is refused (no database): a warning on stderr and the request's line on stdout.
+    let refused = reqwest::Client::new()
         .get(handler.url("/api/mentors"))
         .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
         .send()
         .await
         .unwrap();
-    assert_eq!(failed.status(), 500);
+    assert_eq!(refused.status(), 503);
     let deadline = Instant::now() + Duration::from_secs(5);
     let of_request = |lines: &[(Stream, String)]| -> Vec<(Stream, Value)> {
         lines
@@ -265,7 +275,7 @@ async fn a_requests_log_lines_carry_the_callers_trace_id() {
     let streams: Vec<Stream> = lines.iter().map(|(stream, _)| *stream).collect();
     assert!(
         streams.contains(&Stream::Stdout) && streams.contains(&Stream::Stderr),
-        "an info line and an error line: {lines:?}"
+        "an info line and a warning: {lines:?}"
     );
     for (_, json) in &lines {
         assert_eq!(
