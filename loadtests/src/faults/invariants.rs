@@ -38,15 +38,7 @@ pub async fn check(data: &LoadData, outcome: &Outcome, sendgrid: &SendGrid) -> V
 }
 
 async fn bookings(db: &mut PgConnection, outcome: &Outcome) -> sqlx::Result<Vec<String>> {
-    let overlapping: i64 = sqlx::query_scalar(
-        r#"SELECT count(*) FROM bookings a JOIN bookings b
-             ON a.booking_id < b.booking_id
-            AND (a.mentor_id = b.mentor_id OR a.student_id = b.student_id)
-            AND tstzrange(a.scheduled_at, a.blocked_until) && tstzrange(b.scheduled_at, b.blocked_until)
-           WHERE a.status IN ('pending_payment', 'confirmed') AND b.status IN ('pending_payment', 'confirmed')"#,
-    )
-    .fetch_one(&mut *db)
-    .await?;
+    let overlapping = crate::phases::booking::overlapping_pairs(&mut *db).await?;
     let students: Vec<Uuid> = outcome
         .bookings
         .iter()

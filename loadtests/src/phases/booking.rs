@@ -111,6 +111,20 @@ fn start_of(index: usize) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// Pairs of active bookings whose blocked times overlap for one mentor or one student (what the
+/// exclusion constraints forbid).
+pub async fn overlapping_pairs(db: &mut PgConnection) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        r#"SELECT count(*) FROM bookings a JOIN bookings b
+             ON a.booking_id < b.booking_id
+            AND (a.mentor_id = b.mentor_id OR a.student_id = b.student_id)
+            AND tstzrange(a.scheduled_at, a.blocked_until) && tstzrange(b.scheduled_at, b.blocked_until)
+           WHERE a.status IN ('pending_payment', 'confirmed') AND b.status IN ('pending_payment', 'confirmed')"#,
+    )
+    .fetch_one(db)
+    .await
+}
+
 /// What the database says after the race: no slot held by two bookings, one row per 201.
 pub async fn check(
     target: &Target,
@@ -122,16 +136,7 @@ pub async fn check(
     let Ok(mut db) = PgConnection::connect(&target.data.direct_url).await else {
         return vec!["FAILED: could not read the database to check the race".into()];
     };
-    let overlapping: i64 = sqlx::query_scalar(
-        r#"SELECT count(*) FROM bookings a JOIN bookings b
-             ON a.booking_id < b.booking_id
-            AND (a.mentor_id = b.mentor_id OR a.student_id = b.student_id)
-            AND tstzrange(a.scheduled_at, a.blocked_until) && tstzrange(b.scheduled_at, b.blocked_until)
-           WHERE a.status IN ('pending_payment', 'confirmed') AND b.status IN ('pending_payment', 'confirmed')"#,
-    )
-    .fetch_one(&mut db)
-    .await
-    .unwrap_or(-1);
+    let overlapping = overlapping_pairs(&mut db).await.unwrap_or(-1);
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE created_at >= $1")
         .bind(started)
         .fetch_one(&mut db)

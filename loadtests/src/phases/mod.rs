@@ -2,7 +2,7 @@
 //! (send, wait for the answer, send again) that count only the answers the phase expects as
 //! successes: 2xx, or a refusal the phase names as expected (a lost booking race).
 
-mod booking;
+pub mod booking;
 mod chat;
 mod flood;
 pub mod http;
