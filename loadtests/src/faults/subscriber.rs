@@ -107,44 +107,36 @@ async fn listen(
         let wait = draining.map_or(Duration::from_secs(3600), |until: tokio::time::Instant| {
             until.saturating_duration_since(tokio::time::Instant::now())
         });
-        tokio::select! {
+        // Whether the socket is gone: closed by the hub or the network, or dropped on purpose.
+        let lost = tokio::select! {
             frame = realtime::next_frame(&mut socket, wait) => match frame {
                 Some(frame) => {
                     if let Some(ack) = receive(&frame, &mut last_sequence, &mut log) {
                         let _ = realtime::send(&mut socket, &ack).await;
                     }
+                    false
                 }
                 None if draining.is_some() => break,
-                // The hub or the network closed it: resume as after a drop.
-                None => match resume(&session).await {
-                    Ok(resumed) => {
-                        socket = resumed;
-                        log.resumed += 1;
-                    }
-                    Err(error) => {
-                        log.errors.push(error);
-                        break;
-                    }
-                },
+                None => true,
             },
-            changed = drops.changed(), if draining.is_none() => {
-                if changed.is_err() {
-                    continue;
-                }
-                drop(socket);
-                match resume(&session).await {
-                    Ok(resumed) => {
-                        socket = resumed;
-                        log.resumed += 1;
-                    }
-                    Err(error) => {
-                        log.errors.push(error);
-                        break;
-                    }
-                }
-            }
+            changed = drops.changed(), if draining.is_none() => changed.is_ok(),
             _ = &mut stopped, if draining.is_none() => {
                 draining = Some(tokio::time::Instant::now() + DRAIN);
+                false
+            }
+        };
+        if lost {
+            // Closed first, so the hub sees the drop before the reconnect.
+            drop(socket);
+            match resume(&session).await {
+                Ok(resumed) => {
+                    socket = resumed;
+                    log.resumed += 1;
+                }
+                Err(error) => {
+                    log.errors.push(error);
+                    break;
+                }
             }
         }
     }

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveTime, TimeZone, Utc};
-use chrono_tz::Asia::Kolkata;
+use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -20,6 +19,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::subscriber::{self, Subscriber};
+use crate::phases::booking::at_hour_in_kolkata;
 use crate::phases::http::discovery_url;
 use crate::phases::transport_error;
 use crate::seed::LoadData;
@@ -399,16 +399,7 @@ async fn book(context: Arc<Context>, student: usize, booker: usize, run: usize) 
 /// A start for round `round` of run `run`: hour by hour 09:00-20:00 in the mentors' zone, four
 /// days per run, from two days ahead.
 fn start_of(run: usize, round: usize) -> DateTime<Utc> {
-    let hour = 9 + (round % 12) as u32;
-    let days = 2 + run * 4 + (round / 12) % 4;
-    let date =
-        (Utc::now().with_timezone(&Kolkata) + chrono::Duration::days(days as i64)).date_naive();
-    let local = date.and_time(NaiveTime::from_hms_opt(hour, 0, 0).expect("hour"));
-    Kolkata
-        .from_local_datetime(&local)
-        .single()
-        .expect("Asia/Kolkata has no DST")
-        .with_timezone(&Utc)
+    at_hour_in_kolkata(2 + run * 4 + (round / 12) % 4, 9 + (round % 12) as u32)
 }
 
 /// The student of class `chat` posts to its chat at the chat's pace.

@@ -101,7 +101,11 @@ impl VirtualUser for User {
 /// The `index`-th slot of a mentor: hour by hour through the day, then day by day.
 fn start_of(index: usize) -> DateTime<Utc> {
     let hour = FIRST_HOUR + (index % HOURS) as u32;
-    let days = 2 + (index / HOURS) % DAYS;
+    at_hour_in_kolkata(2 + (index / HOURS) % DAYS, hour)
+}
+
+/// `hour`:00 in the seeded mentors' zone (Asia/Kolkata), `days` days from today there.
+pub fn at_hour_in_kolkata(days: usize, hour: u32) -> DateTime<Utc> {
     let date = (Utc::now().with_timezone(&Kolkata) + Duration::days(days as i64)).date_naive();
     let local = date.and_time(NaiveTime::from_hms_opt(hour, 0, 0).expect("hour"));
     Kolkata
