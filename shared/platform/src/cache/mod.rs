@@ -12,9 +12,11 @@
 //!
 //! Families of entries are retired at once by a generation counter in their keys
 //! ([`Cache::bump_generation`]). Such an entry never changes once written, so the hottest public
-//! reads keep a local copy ([`Cache::get_or_fill_snapshot`]): a hit costs one round trip (the
-//! generation, always read from Redis, so a change shows at once on every instance) and no copy.
+//! reads keep a local copy ([`Cache::get_or_fill_snapshot`]): a hit costs the generation's read
+//! (always from Redis, so a change shows at once on every instance; batched with the reads
+//! around it, so under load many requests share one round trip) and no copy.
 
+mod batch;
 pub mod entra;
 mod local;
 mod local_limits;
@@ -223,7 +225,15 @@ impl Cache {
 
     /// The current generation of a family of entries (see [`Cache::bump_generation`]).
     pub async fn generation(&self, family: &str) -> u64 {
-        self.counter(&generation_key(family))
+        let key = self.key(&generation_key(family));
+        if let Some(redis) = self.shared()
+            && let Ok(generation) = redis.generation(key.clone()).await
+        {
+            return generation;
+        }
+        self.inner
+            .local
+            .counter(&key)
             .await
             .map_or(0, |counter| counter.count)
     }
@@ -401,10 +411,14 @@ mod tests {
 
     /// The machine's Redis (as the API tests use it), under a prefix of its own.
     fn shared_redis() -> Cache {
+        redis_under(&format!("t-{}:", uuid::Uuid::new_v4().simple()))
+    }
+
+    fn redis_under(prefix: &str) -> Cache {
         let url = std::env::var("TEST_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into());
         Cache::new(&CacheConfig {
             redis_url: Some(crate::config::Secret::from(url)),
-            key_prefix: format!("t-{}:", uuid::Uuid::new_v4().simple()),
+            key_prefix: prefix.to_owned(),
             redis_timeout: Duration::from_secs(2),
             auth: SignIn::Url,
         })
@@ -550,6 +564,36 @@ mod tests {
         cache.bump_generation("f").await;
         cache.bump_generation("f").await;
         assert_eq!(cache.generation("f").await, 2);
+    }
+
+    /// Reads arriving together share MGETs; each still sees every bump made before it, on
+    /// any instance, and a family never bumped reads 0.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batched_generation_reads_see_other_instances_bumps() {
+        let prefix = format!("t-{}:", uuid::Uuid::new_v4().simple());
+        let (reader, writer) = (redis_under(&prefix), redis_under(&prefix));
+        let read_all = || {
+            futures::future::join_all((0..300).map(|n| {
+                let reader = reader.clone();
+                tokio::spawn(async move {
+                    let family = format!("f{}", n % 3);
+                    (n % 3, reader.generation(&family).await)
+                })
+            }))
+        };
+        assert!(
+            read_all()
+                .await
+                .into_iter()
+                .all(|read| read.unwrap().1 == 0)
+        );
+        writer.bump_generation("f1").await;
+        writer.bump_generation("f1").await;
+        writer.bump_generation("f2").await;
+        for read in read_all().await {
+            let (family, generation) = read.unwrap();
+            assert_eq!(generation, [0, 2, 1][family], "family f{family}");
+        }
     }
 
     #[tokio::test]

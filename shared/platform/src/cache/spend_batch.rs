@@ -1,15 +1,13 @@
-//! Request budgets spent in Redis in batches: while one script call is in flight, the spends
-//! that arrive queue up and go together in the next one. Under load one round trip and one
-//! script run serve many requests (a script call costs Redis about 17 µs whatever it holds;
+//! Request budgets spent in Redis in batches ([`super::batch`]): under load one round trip and
+//! one script run serve many requests (a script call costs Redis about 17 µs whatever it holds;
 //! one per request halved cached discovery's throughput), and at rest a spend goes at once.
 //!
 //! Each request is still all-or-nothing across its own budgets, and requests are judged in
 //! arrival order, each seeing what the ones before it spent.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio::sync::oneshot;
-
+use super::batch::{self, Batches};
 use super::redis::{RedisCache, Unavailable, micros};
 use crate::rate_limit::{Quota, Standing};
 
@@ -66,13 +64,14 @@ end
 return out
 ";
 
-type Reply = oneshot::Sender<Result<Vec<Standing>, Unavailable>>;
+/// The spends waiting for the next script call.
+pub(super) type SpendBatches = Batches<Vec<(String, Quota)>, Vec<Standing>>;
 
-/// Spends waiting for the next script call, and whether a sender is running.
-#[derive(Default)]
-pub(super) struct SpendQueue {
-    waiting: Vec<(Vec<(String, Quota)>, Reply)>,
-    sending: bool,
+pub(super) fn batches() -> SpendBatches {
+    Batches::new(
+        |redis, requests| Box::pin(judge(redis, requests)),
+        MAX_BATCH,
+    )
 }
 
 /// Spends one request from each `(key, quota)`, batched with the requests around it.
@@ -80,45 +79,7 @@ pub(super) async fn spend(
     redis: &Arc<RedisCache>,
     budgets: &[(String, Quota)],
 ) -> Result<Vec<Standing>, Unavailable> {
-    let (reply, answer) = oneshot::channel();
-    let start_sender = {
-        let mut queue = lock(&redis.spends);
-        queue.waiting.push((budgets.to_vec(), reply));
-        !std::mem::replace(&mut queue.sending, true)
-    };
-    if start_sender {
-        // A task of its own, so a request that goes away cannot strand the others' answers.
-        tokio::spawn(send_all(Arc::clone(redis)));
-    }
-    answer.await.unwrap_or(Err(Unavailable))
-}
-
-/// Sends what is queued, batch after batch, until the queue is empty.
-async fn send_all(redis: Arc<RedisCache>) {
-    loop {
-        let batch: Vec<_> = {
-            let mut queue = lock(&redis.spends);
-            if queue.waiting.is_empty() {
-                queue.sending = false;
-                return;
-            }
-            let take = queue.waiting.len().min(MAX_BATCH);
-            queue.waiting.drain(..take).collect()
-        };
-        let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match judge(&redis, &requests).await {
-            Ok(standings) => {
-                for (reply, standing) in replies.into_iter().zip(standings) {
-                    let _ = reply.send(Ok(standing));
-                }
-            }
-            Err(Unavailable) => {
-                for reply in replies {
-                    let _ = reply.send(Err(Unavailable));
-                }
-            }
-        }
-    }
+    batch::submit(redis, |redis| &redis.spends, budgets.to_vec()).await
 }
 
 /// One script call for `requests`; each request's standings, in order.
@@ -150,8 +111,4 @@ async fn judge(
         .iter()
         .map(|budgets| standings.by_ref().take(budgets.len()).collect())
         .collect())
-}
-
-fn lock(queue: &Mutex<SpendQueue>) -> std::sync::MutexGuard<'_, SpendQueue> {
-    queue.lock().unwrap_or_else(|e| e.into_inner())
 }
