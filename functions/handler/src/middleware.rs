@@ -16,12 +16,12 @@ use platform::config::Config;
 use platform::http_cache;
 use platform::telemetry::metrics::metrics;
 use platform::{Error, client_ip};
+use tower::ServiceBuilder;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
-use tracing::{Span, field};
+use tracing::{Instrument, Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// JSON bodies are small; routes that take uploads raise their own limit.
@@ -29,33 +29,60 @@ const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const INVOCATION_ID: &str = "x-azure-functions-invocationid";
 
+/// Wraps `router` in the request path. What needs the matched route (the span, the metrics) or
+/// shapes the route's answer runs in one layer after routing; the rest wraps the router from
+/// outside. Each `Router::layer` boxes a future per request and layer, so few layers keep a
+/// request in flight small: at thousands of connections that is most of the handler's memory.
 pub fn apply(router: Router, config: &Config) -> Router {
     let front_door_id: Option<Arc<str>> = config.front_door_id.as_deref().map(Arc::from);
-    let router = router
-        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT))
-        .layer(axum_middleware::from_fn(move |request, next| {
-            client_through_front_door(front_door_id.clone(), request, next)
-        }))
-        .layer(axum_middleware::from_fn(conditional_get))
-        .layer(axum_middleware::from_fn(security_headers))
-        .layer(axum_middleware::from_fn(count_request))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                .on_request(())
-                .on_response(request_finished)
-                .on_failure(()),
-        )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    let routed = router.layer(axum_middleware::from_fn(move |request, next| {
+        around_route(front_door_id.clone(), request, next)
+    }));
+    let outside = ServiceBuilder::new()
+        .layer(CatchPanicLayer::custom(panic_response))
+        .map_request(drop_unsafe_request_id)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(axum_middleware::from_fn(drop_unsafe_request_id))
-        .layer(CatchPanicLayer::custom(panic_response));
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(DefaultBodyLimit::max(DEFAULT_BODY_LIMIT));
+    let router = Router::new().fallback_service(outside.service(routed));
     match cors(&config.cors_allowed_origins) {
         Some(cors) => answer_only_preflights(router, cors),
         None => router,
     }
 }
 
+/// Everything between routing and the route: the request's span and its count by route, the
+/// client's address behind Front Door, conditional GETs and the security headers.
+async fn around_route(
+    front_door_id: Option<Arc<str>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let span = request_span(&request);
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
+    if let Some(client) = front_door_id
+        .as_deref()
+        .and_then(|id| client_ip::through_front_door(request.headers(), id))
+    {
+        request.extensions_mut().insert(client);
+    }
+    let over_https = forwarded_over_https(&request);
+    let response = conditional_get(request, next)
+        .instrument(span.clone())
+        .await;
+    let response = with_security_headers(response, over_https);
+    let latency = started.elapsed();
+    request_finished(&response, latency, &span);
+    metrics().request(
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        &method,
+        response.status().as_u16(),
+        latency,
+    );
+    response
+}
 /// CORS answers every OPTIONS request itself; only genuine preflights (with
 /// `Access-Control-Request-Method`) are its to answer. Other OPTIONS requests, such as Web
 /// PubSub's abuse-protection check, reach the routes.
@@ -74,21 +101,6 @@ fn answer_only_preflights(router: Router, cors: CorsLayer) -> Router {
         };
         service.oneshot(request)
     }))
-}
-
-/// Behind our Front Door, the client's own address (not Front Door's) for per-IP budgets.
-async fn client_through_front_door(
-    front_door_id: Option<Arc<str>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    if let Some(client) = front_door_id
-        .as_deref()
-        .and_then(|id| client_ip::through_front_door(request.headers(), id))
-    {
-        request.extensions_mut().insert(client);
-    }
-    next.run(request).await
 }
 
 /// The request's span: the server span of its trace, continuing the caller's (the host forwards
@@ -133,7 +145,7 @@ fn request_span(request: &Request) -> Span {
     span
 }
 
-/// Ends the request's span with its status, and counts it by route.
+/// Ends the request's span with its status.
 fn request_finished(response: &Response, latency: Duration, span: &Span) {
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
@@ -141,30 +153,12 @@ fn request_finished(response: &Response, latency: Duration, span: &Span) {
     if status.is_server_error() {
         span.record("otel.status_code", "ERROR");
     }
-    tracing::info!("request finished");
+    span.in_scope(|| tracing::info!("request finished"));
 }
 
-/// Counts the request by route, method and status, with its duration.
-async fn count_request(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    metrics().request(
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        &method,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
-    response
-}
-
-/// Safe defaults on every response; `no-store` unless a route chose its own caching, since most
-/// responses are personal. HSTS only when the client came over HTTPS (Azure's front end says so
-/// in `X-Forwarded-Proto`).
 /// A caller's own `X-Request-Id` is kept (and echoed) only when it is a short token; anything
 /// else, markup or 20 KB included, is dropped and an id is minted instead.
-async fn drop_unsafe_request_id(mut request: Request, next: Next) -> Response {
+fn drop_unsafe_request_id(mut request: Request) -> Request {
     let unsafe_id = request
         .headers()
         .get(&REQUEST_ID)
@@ -172,7 +166,7 @@ async fn drop_unsafe_request_id(mut request: Request, next: Next) -> Response {
     if unsafe_id {
         request.headers_mut().remove(&REQUEST_ID);
     }
-    next.run(request).await
+    request
 }
 
 /// 1 to 128 letters, digits, `-`, `_`, `.` or `:` (UUIDs, trace ids, the host's ids).
@@ -229,12 +223,17 @@ async fn conditional_get(request: Request, next: Next) -> Response {
     Response::from_parts(parts, body)
 }
 
-async fn security_headers(request: Request, next: Next) -> Response {
-    let over_https = request
+/// Whether the client came over HTTPS (Azure's front end says so in `X-Forwarded-Proto`).
+fn forwarded_over_https(request: &Request) -> bool {
+    request
         .headers()
         .get("x-forwarded-proto")
-        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"));
-    let mut response = next.run(request).await;
+        .is_some_and(|proto| proto.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+/// Safe defaults on every response; `no-store` unless a route chose its own caching, since most
+/// responses are personal. HSTS only over HTTPS.
+fn with_security_headers(mut response: Response, over_https: bool) -> Response {
     let headers = response.headers_mut();
     headers
         .entry(header::CACHE_CONTROL)

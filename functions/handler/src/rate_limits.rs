@@ -46,6 +46,12 @@ impl Limiter {
         {
             return limits.clone();
         }
+        // Boxed: the database read's future is large, and every request in flight would carry
+        // its space otherwise.
+        Box::pin(self.reload()).await
+    }
+
+    async fn reload(&self) -> RateLimits {
         let limits = match platform_settings::load::<RateLimits>(&self.state).await {
             Ok(limits) => limits,
             Err(error) => {
