@@ -58,6 +58,9 @@ var serverParameters = [
   // sqlx sends extra_float_digits at start-up, which PgBouncer otherwise refuses.
   { name: 'pgbouncer.ignore_startup_parameters', value: 'extra_float_digits' }
   { name: 'pgbouncer.default_pool_size', value: string(pgbouncerPoolSize) }
+  // A transaction that gets no server connection within 8 s fails (the app answers 503 with Retry-After, the
+  // client retries) instead of queueing for Azure's default 120 s: the value loadtests/ --faults measures.
+  { name: 'pgbouncer.query_wait_timeout', value: '8' }
   { name: 'require_secure_transport', value: 'ON' }
   { name: 'max_connections', value: string(maxConnections) }
   // Booking exclusion constraints need btree_gist, which Azure only allows once listed here.

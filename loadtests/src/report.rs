@@ -17,6 +17,8 @@ pub struct Report {
     instances: usize,
     duration_seconds: u64,
     server: ServerSummary,
+    /// What was started: the executable's size, and its package folder's when it is one.
+    handler: HandlerSize,
     hello_world_per_second: f64,
     hello_world_p975_ms: f64,
     /// Errors while measuring the hello-world ceiling (a ceiling with errors is not a ceiling).
@@ -28,6 +30,58 @@ pub struct Report {
     discovery_from_memory_per_second: Option<f64>,
     discovery_from_memory_p975_ms: Option<f64>,
     phases: Vec<Row>,
+}
+
+/// The size of the handler a run started.
+#[derive(Serialize)]
+struct HandlerSize {
+    path: String,
+    executable_mb: f64,
+    /// The folder around it, when it is a package (`infra/package.sh`: `host.json` beside it).
+    package_mb: Option<f64>,
+}
+
+impl HandlerSize {
+    fn of(path: &str) -> Self {
+        let path = std::path::Path::new(path);
+        let folder = path
+            .parent()
+            .filter(|folder| folder.join("host.json").is_file());
+        HandlerSize {
+            path: path.display().to_string(),
+            executable_mb: megabytes(std::fs::metadata(path).map_or(0, |meta| meta.len())),
+            package_mb: folder.map(|folder| megabytes(bytes_under(folder))),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.package_mb {
+            Some(package) => format!(
+                "a package of {package:.1} MB (the executable {:.1} MB)",
+                self.executable_mb
+            ),
+            None => format!("{:.1} MB (not a package)", self.executable_mb),
+        }
+    }
+}
+
+/// Every file's bytes under `folder`.
+fn bytes_under(folder: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => bytes_under(&entry.path()),
+            _ => entry.metadata().map_or(0, |meta| meta.len()),
+        })
+        .sum()
+}
+
+fn megabytes(bytes: u64) -> f64 {
+    // Binary megabytes, as the RSS columns count them.
+    bytes as f64 / 1_048_576.0
 }
 
 /// What the phases are measured against.
@@ -188,6 +242,7 @@ impl Report {
             instances: options.instances.max(1),
             duration_seconds: options.duration.as_secs(),
             server,
+            handler: HandlerSize::of(&options.handler),
             hello_world_per_second: hello_rate,
             hello_world_p975_ms: millis(&hello, 97.5),
             hello_world_errors: hello.errors.clone(),
@@ -241,8 +296,11 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "Handler: ready {} ms after start; peak RSS over the run {:.1} MB.\n",
-            self.server.ready_ms, self.server.peak_rss_mb
+            "Handler: `{}`, {}; ready {} ms after start; peak RSS over the run {:.1} MB.\n",
+            self.handler.path,
+            self.handler.describe(),
+            self.server.ready_ms,
+            self.server.peak_rss_mb
         );
         let _ = writeln!(
             out,

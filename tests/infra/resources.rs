@@ -363,6 +363,11 @@ fn postgres_runs_pgbouncer_in_transaction_mode_with_prepared_statements() {
             "sqlx sends extra_float_digits at start-up",
         ),
         (
+            "pgbouncer.query_wait_timeout",
+            |v| v.parse::<u32>().is_ok_and(|n| (1..=30).contains(&n)),
+            "a request waits for a server connection seconds, not Azure's default 2 minutes",
+        ),
+        (
             "require_secure_transport",
             |v| v.eq_ignore_ascii_case("on"),
             "TLS only",
