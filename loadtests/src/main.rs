@@ -8,6 +8,7 @@ mod cluster;
 mod faults;
 mod ingestion;
 mod phases;
+mod razorpay;
 mod realtime;
 mod remote;
 mod report;
@@ -183,14 +184,15 @@ async fn run_faults(options: &Options, command: &str) -> anyhow::Result<()> {
     let students = faults::students_needed(options.connections, faults.len());
     let data = seed::seed(students, options.connections / 2).await?;
     let sendgrid = sendgrid::SendGrid::start().await?;
+    let razorpay = razorpay::Razorpay::start().await?;
+    let settings: Vec<_> = sendgrid
+        .settings()
+        .into_iter()
+        .chain(razorpay.settings())
+        .collect();
     eprintln!("starting {instances} handlers behind HAProxy");
-    let mut cluster = cluster::Cluster::start(
-        &options.handler,
-        instances,
-        &data.database,
-        &sendgrid.settings(),
-    )
-    .await?;
+    let mut cluster =
+        cluster::Cluster::start(&options.handler, instances, &data.database, &settings).await?;
     let passed = faults::run(
         command,
         &faults,

@@ -84,18 +84,7 @@ async fn bookings(db: &mut PgConnection, outcome: &Outcome) -> sqlx::Result<Vec<
         .iter()
         .filter(|(booking_id, _, _)| !returned.contains(booking_id))
         .count();
-    let paid: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM payment_transactions WHERE booking_id = ANY($1)")
-            .bind(stored.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
-            .fetch_one(&mut *db)
-            .await?;
-    let inconsistent_ledger: i64 = sqlx::query_scalar(
-        r#"SELECT count(*) FROM payment_transactions t JOIN bookings b USING (booking_id)
-            WHERE t.kind = 'payment' AND t.status = 'succeeded'
-              AND b.status IN ('pending_payment', 'expired')"#,
-    )
-    .fetch_one(&mut *db)
-    .await?;
+    let ledger = ledger(&mut *db, &stored, outcome).await?;
     Ok(vec![
         verdict(
             overlapping == 0,
@@ -115,13 +104,72 @@ async fn bookings(db: &mut PgConnection, outcome: &Outcome) -> sqlx::Result<Vec<
                 stored.len()
             ),
         ),
-        verdict(
-            paid == 0 && inconsistent_ledger == 0,
-            format!(
-                "ledger: {paid} payment rows for the run's free demos, {inconsistent_ledger} succeeded payments on unpaid or expired bookings"
-            ),
-        ),
+        ledger,
     ])
+}
+
+/// The ledger against the bookings: each class the generator paid for (verified and
+/// webhooked, each possibly retried) confirmed with exactly one succeeded payment of its order's
+/// amount; every other booking of the run (the free demos, classes left unpaid) without one; no
+/// refund (no hold lapsed within a run); and nowhere a succeeded payment on an unpaid booking.
+async fn ledger(
+    db: &mut PgConnection,
+    stored: &[(Uuid, Uuid, Option<String>)],
+    outcome: &Outcome,
+) -> sqlx::Result<String> {
+    let rows: Vec<(Uuid, String, i64, i64, i64)> = sqlx::query_as(
+        r#"SELECT b.booking_id, b.status,
+                  count(t.*) FILTER (WHERE t.kind = 'payment' AND t.status = 'succeeded'),
+                  coalesce(sum(t.amount * 100) FILTER (WHERE t.kind = 'payment' AND t.status = 'succeeded'), 0)::bigint,
+                  count(t.*) FILTER (WHERE t.kind = 'refund')
+             FROM bookings b LEFT JOIN payment_transactions t USING (booking_id)
+            WHERE b.booking_id = ANY($1)
+            GROUP BY b.booking_id, b.status"#,
+    )
+    .bind(stored.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+    .fetch_all(&mut *db)
+    .await?;
+    let paid: HashMap<Uuid, i64> = outcome
+        .payments
+        .iter()
+        .map(|payment| (payment.booking_id, payment.amount_minor))
+        .collect();
+    let mut wrong_paid = 0;
+    let mut wrong_unpaid = 0;
+    let mut refunds = 0;
+    for (booking_id, status, payments, amount_minor, refunded) in &rows {
+        refunds += refunded;
+        match paid.get(booking_id) {
+            Some(expected) => {
+                if status != "confirmed" || *payments != 1 || amount_minor != expected {
+                    wrong_paid += 1;
+                }
+            }
+            None => {
+                if *payments != 0 {
+                    wrong_unpaid += 1;
+                }
+            }
+        }
+    }
+    let unstored = paid
+        .keys()
+        .filter(|id| !rows.iter().any(|row| row.0 == **id))
+        .count();
+    let inconsistent: i64 = sqlx::query_scalar(
+        r#"SELECT count(*) FROM payment_transactions t JOIN bookings b USING (booking_id)
+            WHERE t.kind = 'payment' AND t.status = 'succeeded'
+              AND b.status IN ('pending_payment', 'expired')"#,
+    )
+    .fetch_one(&mut *db)
+    .await?;
+    Ok(verdict(
+        wrong_paid == 0 && unstored == 0 && wrong_unpaid == 0 && refunds == 0 && inconsistent == 0,
+        format!(
+            "ledger: {} classes paid (verified, then webhooked): {wrong_paid} not confirmed with exactly one payment of their order's amount, {unstored} missing; {wrong_unpaid} of the run's other bookings with a payment; {refunds} refunds; {inconsistent} succeeded payments on unpaid or expired bookings",
+            paid.len()
+        ),
+    ))
 }
 
 async fn chat(db: &mut PgConnection, outcome: &Outcome) -> anyhow::Result<Vec<String>> {

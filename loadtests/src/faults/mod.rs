@@ -97,7 +97,7 @@ impl Window {
 /// bookers for every run.
 pub fn students_needed(connections: usize, faults: usize) -> usize {
     let runs = if faults > 1 { faults + 1 } else { faults };
-    (connections / 2 + runs * workload::BOOKERS).max(crate::seed::MIN_STUDENTS)
+    (connections / 2 + runs * (workload::BOOKERS + workload::PAYERS)).max(crate::seed::MIN_STUDENTS)
 }
 
 /// Runs each of `faults` alone, then (with more than one) all in one run, and writes

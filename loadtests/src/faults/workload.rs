@@ -1,6 +1,7 @@
 //! The fault runs' workload, closed loop through the balancer: bookers (students in pairs racing
 //! for the same mentor and start with free demo bookings, which confirm at once and send
-//! e-mails), chatters (the students of classes in progress, one message every 3.1 s, the chat's
+//! e-mails), payers (a paid class booked, its Razorpay order made, then Checkout's verification
+//! and Razorpay's webhook for the same payment, each settling it at most once), chatters (the students of classes in progress, one message every 3.1 s, the chat's
 //! limit) with each class's mentor listening on a reliable Web PubSub connection, and readers
 //! (discovery). A write that fails or times out is sent again with the same idempotency key
 //! (or clientMessageId) after `Retry-After`, until it is answered; every attempt is logged.
@@ -22,6 +23,7 @@ use super::subscriber::{self, Subscriber};
 use crate::phases::booking::at_hour_in_kolkata;
 use crate::phases::http::discovery_url;
 use crate::phases::transport_error;
+use crate::razorpay;
 use crate::seed::LoadData;
 
 /// A request unanswered after this is a timeout (an error of its own).
@@ -31,14 +33,17 @@ const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 const BETWEEN_POSTS: Duration = Duration::from_millis(3100);
 /// Time from one booking to a booker's next, as a person books.
 const BETWEEN_BOOKINGS: Duration = Duration::from_secs(2);
-/// Bookers per run, in racing pairs, and classes with chat.
+/// Bookers per run, in racing pairs, payers, and classes with chat.
 pub const BOOKERS: usize = 100;
+pub const PAYERS: usize = 20;
 const CHATS: usize = 50;
 
 pub const DESCRIPTION: &str = "Workload: 100 students book a free demo every 2 s in racing pairs (same \
-mentor and start; the loser's 409 is an expected refusal; each demo confirmed sends two e-mails), 50 class participants chat every 3.1 s with the class's \
+mentor and start; the loser's 409 is an expected refusal; each demo confirmed sends two e-mails), 20 students \
+pay for a class every 2 s (booking, Razorpay order, Checkout's verification, then Razorpay's signed webhook for the same \
+payment), 50 class participants chat every 3.1 s with the class's \
 mentor listening on a reliable Web PubSub connection, the other connections read discovery. A booking \
-or a message that fails or times out (client timeout 10 s) is sent again with the same idempotency key \
+, a payment step or a message that fails or times out (client timeout 10 s) is sent again with the same idempotency key \
 or clientMessageId after Retry-After. Each fault's window runs from its injection until 5 s after it is \
 over; an attempt overlapping a window counts inside it.\n";
 
@@ -76,6 +81,12 @@ pub struct BookingRecord {
     pub booking_id: Option<Uuid>,
 }
 
+/// A class the generator paid for: Checkout's verification and the webhook both answered 200.
+pub struct PaymentRecord {
+    pub booking_id: Uuid,
+    pub amount_minor: i64,
+}
+
 /// A chat message the generator posted and had answered.
 pub struct MessageRecord {
     pub client_message_id: String,
@@ -91,6 +102,7 @@ pub struct Outcome {
     pub retried: u64,
     pub given_up: u64,
     pub bookings: Vec<BookingRecord>,
+    pub payments: Vec<PaymentRecord>,
     pub messages: Vec<MessageRecord>,
     /// What each chat's listening mentor received, by booking.
     pub listeners: Vec<subscriber::Log>,
@@ -120,6 +132,7 @@ struct UserLog {
     retried: u64,
     given_up: u64,
     bookings: Vec<BookingRecord>,
+    payments: Vec<PaymentRecord>,
     messages: Vec<MessageRecord>,
 }
 
@@ -178,9 +191,11 @@ impl Workload {
             stop: stop.clone(),
         });
         let bookers = BOOKERS.min(connections / 3);
-        let first_booker = data.classes.len() + run * BOOKERS;
+        let payers = PAYERS.min(connections / 10);
+        let first_booker = data.classes.len() + run * (BOOKERS + PAYERS);
+        let first_payer = first_booker + BOOKERS;
         anyhow::ensure!(
-            first_booker + bookers <= data.student_ids.len(),
+            first_payer + payers <= data.student_ids.len(),
             "not enough seeded students for run {run}"
         );
         let mut users = Vec::new();
@@ -192,10 +207,18 @@ impl Workload {
                 run,
             )));
         }
+        for payer in 0..payers {
+            users.push(tokio::spawn(pay(
+                context.clone(),
+                first_payer + payer,
+                payer,
+                run,
+            )));
+        }
         for chat in 0..chats {
             users.push(tokio::spawn(chat_loop(context.clone(), chat)));
         }
-        for _ in bookers + chats..connections {
+        for _ in bookers + payers + chats..connections {
             users.push(tokio::spawn(read(context.clone())));
         }
         Ok(Workload {
@@ -231,6 +254,7 @@ impl Workload {
             retried: 0,
             given_up: 0,
             bookings: Vec::new(),
+            payments: Vec::new(),
             messages: Vec::new(),
             listeners: Vec::new(),
             mentor_tokens: self.mentor_tokens,
@@ -245,6 +269,7 @@ impl Workload {
             outcome.given_up += log.given_up;
             outcome.answers.extend(log.answers);
             outcome.bookings.extend(log.bookings);
+            outcome.payments.extend(log.payments);
             outcome.messages.extend(log.messages);
         }
         outcome.elapsed = self.started.elapsed().as_secs_f64();
@@ -369,32 +394,128 @@ async fn book(context: Arc<Context>, student: usize, booker: usize, run: usize) 
         }
         let next = Instant::now() + BETWEEN_BOOKINGS;
         let mentor = data.mentor_ids[(booker / 2 + round) % data.mentor_ids.len()];
+        let booking = json!({"mentorId": mentor, "subject": "Physics", "sessionType": "demo",
+                             "scheduledAt": start_of(run, round)});
         let key = format!("fault-{run}-{booker}-{round}");
-        let body = json!({"mentorId": mentor, "subject": "Physics", "sessionType": "demo",
-                          "scheduledAt": start_of(run, round), "idempotencyKey": key});
-        let answer = until_answered(&context, &mut log, &[StatusCode::CREATED], || {
-            context
-                .client
-                .post(format!("{}/api/bookings", context.base))
-                .bearer_auth(token)
-                .json(&body)
-        })
-        .await;
-        let booking_id = match &answer {
-            Some((StatusCode::CREATED, body)) => {
-                body["bookingId"].as_str().and_then(|id| id.parse().ok())
-            }
-            _ => None,
-        };
-        log.bookings.push(BookingRecord {
-            student_id,
-            key,
-            booking_id,
-        });
+        book_once(&context, &mut log, token, student_id, key, booking).await;
         tokio::time::sleep_until(next.into()).await;
     }
     log
 }
+
+/// Sends `booking` under the idempotency key `key` until answered; the booking it got, if any.
+async fn book_once(
+    context: &Context,
+    log: &mut UserLog,
+    token: &str,
+    student_id: Uuid,
+    key: String,
+    mut booking: Value,
+) -> Option<Uuid> {
+    booking["idempotencyKey"] = json!(key);
+    let answer = until_answered(context, log, &[StatusCode::CREATED], || {
+        context
+            .client
+            .post(format!("{}/api/bookings", context.base))
+            .bearer_auth(token)
+            .json(&booking)
+    })
+    .await;
+    let booking_id = match &answer {
+        Some((StatusCode::CREATED, body)) => {
+            body["bookingId"].as_str().and_then(|id| id.parse().ok())
+        }
+        _ => None,
+    };
+    log.bookings.push(BookingRecord {
+        student_id,
+        key,
+        booking_id,
+    });
+    booking_id
+}
+
+/// Payer `payer` of this run as student `student`: round by round, a paid class with a mentor
+/// of its own (no race), paid through Razorpay: the order, Checkout's verification, then the
+/// webhook for the same payment. Each step is retried until answered; a step given up leaves
+/// the class unpaid (its hold lapses).
+async fn pay(context: Arc<Context>, student: usize, payer: usize, run: usize) -> UserLog {
+    let mut log = UserLog::default();
+    let data = &context.data;
+    let token = &data.student_tokens[student];
+    let student_id = data.student_ids[student];
+    for round in 0..ROUNDS {
+        if context.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let next = Instant::now() + BETWEEN_BOOKINGS;
+        let mentor = data.mentor_ids[(payer * 5 + round) % data.mentor_ids.len()];
+        // Days of their own, after the bookers': paid classes never meet the demos.
+        let start = at_hour_in_kolkata(30 + run * 4 + round / 12, 9 + (round % 12) as u32);
+        let booking = json!({"mentorId": mentor, "subject": "Physics", "sessionType": "regular",
+                             "scheduledAt": start});
+        let key = format!("fault-pay-{run}-{payer}-{round}");
+        if let Some(booking_id) =
+            book_once(&context, &mut log, token, student_id, key, booking).await
+            && let Some(amount_minor) = pay_for(&context, &mut log, token, booking_id).await
+        {
+            log.payments.push(PaymentRecord {
+                booking_id,
+                amount_minor,
+            });
+        }
+        tokio::time::sleep_until(next.into()).await;
+    }
+    log
+}
+
+/// Pays for `booking_id`; its amount once both Checkout's verification and the webhook were
+/// answered 200.
+async fn pay_for(
+    context: &Context,
+    log: &mut UserLog,
+    token: &str,
+    booking_id: Uuid,
+) -> Option<i64> {
+    let order = json!({"bookingId": booking_id});
+    let (_, order) = until_answered(context, log, &[StatusCode::OK], || {
+        context
+            .client
+            .post(format!("{}/api/payments/razorpay/orders", context.base))
+            .bearer_auth(token)
+            .json(&order)
+    })
+    .await?;
+    let order_id = order["orderId"].as_str()?.to_owned();
+    let amount_minor = order["amount"].as_i64()?;
+    let payment_id = format!("pay_{}", Uuid::new_v4().simple());
+    let verify = json!({"orderId": order_id, "paymentId": payment_id,
+                        "signature": razorpay::checkout_signature(&order_id, &payment_id)});
+    let (verified, _) = until_answered(context, log, &[StatusCode::OK], || {
+        context
+            .client
+            .post(format!("{}/api/payments/razorpay/verify", context.base))
+            .bearer_auth(token)
+            .json(&verify)
+    })
+    .await?;
+    let (event, signature) = razorpay::captured_webhook(&order_id, &payment_id, amount_minor);
+    let (acknowledged, _) = until_answered(context, log, &[StatusCode::OK], || {
+        context
+            .client
+            .post(format!("{}/api/payments/razorpay/webhook", context.base))
+            .header("content-type", "application/json")
+            .header("x-razorpay-event-id", format!("evt_{payment_id}"))
+            .header("x-razorpay-signature", &signature)
+            .body(event.clone())
+    })
+    .await?;
+    (verified == StatusCode::OK && acknowledged == StatusCode::OK).then_some(amount_minor)
+}
+
+/// Rounds per booker or payer and run: hour by hour 09:00-20:00 in the mentors' zone on four
+/// days.
+const ROUNDS: usize = 48;
 
 /// A start for round `round` of run `run`: hour by hour 09:00-20:00 in the mentors' zone, four
 /// days per run, from two days ahead.
