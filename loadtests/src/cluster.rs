@@ -469,7 +469,9 @@ impl Replay {
 
 /// HAProxy in front of servers: round robin, each checked on `/api/health` every 500 ms (down
 /// after two failures); a request whose connection to a server fails is sent to another; the
-/// client's address appended to `X-Forwarded-For`, as Azure's front end does.
+/// client's address appended to `X-Forwarded-For`, as Azure's front end does, unless the request
+/// has one: where the generator plays the front end itself (the flood phase's addresses), its
+/// header reaches the handlers as in a single-instance run.
 struct Balancer {
     _process: Process,
     base_url: String,
@@ -482,7 +484,7 @@ impl Balancer {
         let stats_port = free_port()?;
         let mut config = format!(
             "global\n  maxconn 9000\n  nbthread 1\n\n\
-             defaults\n  mode http\n  option http-keep-alive\n  option forwardfor\n  option redispatch\n  retries 2\n\
+             defaults\n  mode http\n  option http-keep-alive\n  option forwardfor if-none\n  option redispatch\n  retries 2\n\
              \x20 timeout connect 1s\n  timeout client 150s\n  timeout server 60s\n  timeout http-keep-alive 150s\n\n\
              frontend api\n  bind 127.0.0.1:{port}\n  default_backend handlers\n\n\
              backend handlers\n  balance roundrobin\n  option httpchk GET /api/health\n\

@@ -138,25 +138,8 @@ pub async fn seed(students: usize, classes: usize) -> anyhow::Result<LoadData> {
     )
     .execute(&mut db)
     .await?;
-    // Budgets no virtual user meets (all share one IP and loop closed): the phases measure the
-    // handler, its budget checks included, not the limits.
-    let quota = serde_json::json!({"limit": 1_000_000, "windowSeconds": 60});
-    let limits: serde_json::Map<String, serde_json::Value> = [
-        "perIp",
-        "perSession",
-        "signupPerIp",
-        "loginPerIp",
-        "recoveryPerIp",
-        "twoFactorPerSession",
-        "checkoutPerSession",
-        "negotiatePerSession",
-        "uploadsPerSession",
-    ]
-    .into_iter()
-    .map(|name| (name.to_owned(), quota.clone()))
-    .collect();
     sqlx::query("INSERT INTO platform_settings (setting_key, value) VALUES ('rate-limits', $1)")
-        .bind(serde_json::Value::Object(limits))
+        .bind(load_budgets())
         .execute(&mut db)
         .await?;
     let class_rows = seed_classes(&mut db, &hash, classes).await?;
@@ -288,4 +271,25 @@ pub async fn fresh_sessions(direct_url: &str, student_ids: &[Uuid]) -> anyhow::R
     .await?;
     db.close().await?;
     Ok(tokens)
+}
+
+/// Budgets no virtual user meets (all share one IP and loop closed): the phases measure the
+/// handler, its budget checks included, not the limits. The `rate-limits` setting's shape.
+pub fn load_budgets() -> serde_json::Value {
+    let quota = serde_json::json!({"limit": 1_000_000, "windowSeconds": 60});
+    let limits: serde_json::Map<String, serde_json::Value> = [
+        "perIp",
+        "perSession",
+        "signupPerIp",
+        "loginPerIp",
+        "recoveryPerIp",
+        "twoFactorPerSession",
+        "checkoutPerSession",
+        "negotiatePerSession",
+        "uploadsPerSession",
+    ]
+    .into_iter()
+    .map(|name| (name.to_owned(), quota.clone()))
+    .collect();
+    serde_json::Value::Object(limits)
 }

@@ -83,6 +83,7 @@ async fn around_route(
     );
     response
 }
+
 /// CORS answers every OPTIONS request itself; only genuine preflights (with
 /// `Access-Control-Request-Method`) are its to answer. Other OPTIONS requests, such as Web
 /// PubSub's abuse-protection check, reach the routes.

@@ -42,8 +42,8 @@ pub const DESCRIPTION: &str = "Workload: 100 students book a free demo every 2 s
 mentor and start; the loser's 409 is an expected refusal; each demo confirmed sends two e-mails), 20 students \
 pay for a class every 2 s (booking, Razorpay order, Checkout's verification, then Razorpay's signed webhook for the same \
 payment), 50 class participants chat every 3.1 s with the class's \
-mentor listening on a reliable Web PubSub connection, the other connections read discovery. A booking \
-, a payment step or a message that fails or times out (client timeout 10 s) is sent again with the same idempotency key \
+mentor listening on a reliable Web PubSub connection, the other connections read discovery. A booking, \
+a payment step or a message that fails or times out (client timeout 10 s) is sent again with the same idempotency key \
 or clientMessageId after Retry-After. Each fault's window runs from its injection until 5 s after it is \
 over; an attempt overlapping a window counts inside it.\n";
 

@@ -33,7 +33,9 @@ const MAX_FLOOD_GROWTH_MB: f64 = 20.0;
 
 /// The stages' outcomes, each with its label; the last carries the phase's checks.
 pub async fn run(target: Arc<Target>, pids: &[u32], options: &Options) -> super::Parts {
-    if let Err(error) = product_budgets(&target).await {
+    let defaults = serde_json::to_value(domain::platform_settings::RateLimits::default())
+        .expect("the default budgets serialise");
+    if let Err(error) = set_budgets(&target, defaults).await {
         let mut failed = closed_loop::<Honest>(options, &[], Vec::new()).await;
         failed.checks = vec![format!(
             "FAILED: could not restore the default budgets: {error}"
@@ -100,6 +102,13 @@ pub async fn run(target: Arc<Target>, pids: &[u32], options: &Options) -> super:
             "handler peak RSS {peak:.1} MB flooded vs {quiet_peak:.1} MB quiet (at most {MAX_FLOOD_GROWTH_MB} MB more)"
         ),
     ));
+    // What comes after (the ceilings' replay of discovery) runs under the load budgets again.
+    if let Err(error) = set_budgets(&target, crate::seed::load_budgets()).await {
+        checks.push(verdict(
+            false,
+            format!("the load budgets put back: {error}"),
+        ));
+    }
     flood.checks = checks;
     vec![
         ("honest login, quiet", quiet_login),
@@ -126,18 +135,17 @@ fn slowdown(what: &str, quiet: &super::Outcome, flooded: &super::Outcome, bound:
 }
 
 /// The load database holds the highest budgets (so other phases measure the handler, not the
-/// limits); this phase runs under the product's defaults, set as an admin sets them, and waits
-/// until the handler has read them again.
-async fn product_budgets(target: &Target) -> Result<(), String> {
+/// limits); this phase runs under the product's defaults and then puts the load budgets back,
+/// each set as an admin sets them, waiting until the handler has read them again.
+async fn set_budgets(target: &Target, budgets: serde_json::Value) -> Result<(), String> {
     let admin_token = admin_session(&target.data.direct_url)
         .await
         .map_err(|error| format!("admin session: {error}"))?;
-    let defaults = domain::platform_settings::RateLimits::default();
     let response = target
         .client
         .put(format!("{}/api/admin/rate-limits", target.base))
         .bearer_auth(admin_token)
-        .json(&defaults)
+        .json(&budgets)
         .send()
         .await;
     expect_ok(response)?;
