@@ -467,7 +467,8 @@ impl Replay {
     }
 }
 
-/// HAProxy in front of servers: round robin, each checked on `/api/health` every 500 ms (down
+/// HAProxy in front of servers (a thread per core: Azure's front end does not queue behind the
+/// handlers on their cores, and one thread here did under the flood phase): round robin, each checked on `/api/health` every 500 ms (down
 /// after two failures); a request whose connection to a server fails is sent to another; the
 /// client's address appended to `X-Forwarded-For`, as Azure's front end does, unless the request
 /// has one: where the generator plays the front end itself (the flood phase's addresses), its
@@ -483,7 +484,7 @@ impl Balancer {
         std::fs::create_dir_all(dir)?;
         let stats_port = free_port()?;
         let mut config = format!(
-            "global\n  maxconn 9000\n  nbthread 1\n\n\
+            "global\n  maxconn 9000\n  nbthread 2\n\n\
              defaults\n  mode http\n  option http-keep-alive\n  option forwardfor if-none\n  option redispatch\n  retries 2\n\
              \x20 timeout connect 1s\n  timeout client 150s\n  timeout server 60s\n  timeout http-keep-alive 150s\n\n\
              frontend api\n  bind 127.0.0.1:{port}\n  default_backend handlers\n\n\
