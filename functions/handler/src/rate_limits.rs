@@ -55,7 +55,7 @@ impl Limiter {
         let limits = match platform_settings::load::<RateLimits>(&self.state).await {
             Ok(limits) => limits,
             Err(error) => {
-                tracing::warn!(error = ?error, "rate limits unreadable; using the defaults");
+                tracing::warn!(error = %error, "rate limits unreadable; using the defaults");
                 RateLimits::default()
             }
         };

@@ -43,7 +43,7 @@ async fn run(state: AppState, info: TimerInfo) -> Result<Vec<String>> {
         match merge(&state, recording_id, booking_id).await {
             Ok(()) => merged += 1,
             Err(error) => {
-                let error = format!("{error:?}");
+                let error = error.to_string();
                 tracing::warn!(%booking_id, error, "recording merge failed; will retry");
                 record_failure(&state, recording_id, &error).await?;
                 logs.push(format!("merge of booking {booking_id} failed; will retry"));

@@ -110,6 +110,24 @@ impl Error {
     }
 }
 
+/// For logs: a problem's status and code, or the cause chain. Never `{:?}` in logs: with
+/// `RUST_BACKTRACE` set, an internal error's Debug symbolizes a backtrace, which loads the
+/// executable's debug info (tens of MB, kept for the process's life) and takes milliseconds.
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Client(problem) => write!(
+                f,
+                "{} {}: {}",
+                problem.status.as_u16(),
+                problem.code,
+                problem.detail
+            ),
+            Error::Internal(error) => write!(f, "{error:#}"),
+        }
+    }
+}
+
 impl<E: Into<anyhow::Error>> From<E> for Error {
     fn from(error: E) -> Self {
         Error::Internal(error.into())
@@ -254,6 +272,15 @@ mod tests {
             .await
             .unwrap();
         serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn logs_show_a_problem_or_the_cause_chain_never_a_backtrace() {
+        let problem = Error::conflict("EMAIL_TAKEN", "taken");
+        assert_eq!(problem.to_string(), "409 EMAIL_TAKEN: taken");
+        let internal =
+            Error::from(anyhow::anyhow!("connection refused").context("loading a mentor"));
+        assert_eq!(internal.to_string(), "loading a mentor: connection refused");
     }
 
     #[tokio::test]

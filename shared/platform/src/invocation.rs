@@ -48,7 +48,7 @@ impl TimerFunction {
                 "succeeded"
             }
             Err(error) => {
-                span.in_scope(|| tracing::error!(error = ?error, "timer failed"));
+                span.in_scope(|| tracing::error!(error = %error, "timer failed"));
                 "failed"
             }
         };
