@@ -414,11 +414,7 @@ async fn book_once(
 ) -> Option<Uuid> {
     booking["idempotencyKey"] = json!(key);
     let answer = until_answered(context, log, &[StatusCode::CREATED], || {
-        context
-            .client
-            .post(format!("{}/api/bookings", context.base))
-            .bearer_auth(token)
-            .json(&booking)
+        post_as(context, token, "/api/bookings", &booking)
     })
     .await;
     let booking_id = match &answer {
@@ -479,11 +475,7 @@ async fn pay_for(
 ) -> Option<i64> {
     let order = json!({"bookingId": booking_id});
     let (_, order) = until_answered(context, log, &[StatusCode::OK], || {
-        context
-            .client
-            .post(format!("{}/api/payments/razorpay/orders", context.base))
-            .bearer_auth(token)
-            .json(&order)
+        post_as(context, token, "/api/payments/razorpay/orders", &order)
     })
     .await?;
     let order_id = order["orderId"].as_str()?.to_owned();
@@ -492,11 +484,7 @@ async fn pay_for(
     let verify = json!({"orderId": order_id, "paymentId": payment_id,
                         "signature": razorpay::checkout_signature(&order_id, &payment_id)});
     let (verified, _) = until_answered(context, log, &[StatusCode::OK], || {
-        context
-            .client
-            .post(format!("{}/api/payments/razorpay/verify", context.base))
-            .bearer_auth(token)
-            .json(&verify)
+        post_as(context, token, "/api/payments/razorpay/verify", &verify)
     })
     .await?;
     let (event, signature) = razorpay::captured_webhook(&order_id, &payment_id, amount_minor);
@@ -511,6 +499,15 @@ async fn pay_for(
     })
     .await?;
     (verified == StatusCode::OK && acknowledged == StatusCode::OK).then_some(amount_minor)
+}
+
+/// A student's JSON POST to `path`.
+fn post_as(context: &Context, token: &str, path: &str, body: &Value) -> reqwest::RequestBuilder {
+    context
+        .client
+        .post(format!("{}{path}", context.base))
+        .bearer_auth(token)
+        .json(body)
 }
 
 /// Rounds per booker or payer and run: hour by hour 09:00-20:00 in the mentors' zone on four
