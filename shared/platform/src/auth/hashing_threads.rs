@@ -22,9 +22,11 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crate::error::{Error, Result};
 use crate::telemetry::metrics;
 
-/// How long a hashing thread keeps its blocks without work: through a burst of logins, but not
-/// while the handler serves everything else.
-const KEEP_BLOCKS_IDLE: Duration = Duration::from_secs(2);
+/// How long a hashing thread keeps its blocks without work. Within a burst of logins a thread
+/// waits far less than this between jobs, so it keeps them; once sign-ins thin out the 19 MiB
+/// go back to the system before other work (a burst of reads after a login storm) needs the
+/// memory, and a later hash allocates them afresh.
+const KEEP_BLOCKS_IDLE: Duration = Duration::from_millis(250);
 /// The longest a job waits for a thread before it is refused.
 pub const MAX_WAIT: Duration = Duration::from_secs(2);
 /// Jobs each queue holds per thread: a thread hashes about this many in [`MAX_WAIT`] (about

@@ -80,6 +80,8 @@ struct Inner {
     in_flight: moka::future::Cache<String, Arc<str>>,
     /// Local copies of generation-keyed entries, with the instant each stops being served.
     snapshots: moka::future::Cache<String, (Snapshot, Instant)>,
+    /// Snapshot fills in progress, so concurrent misses share one.
+    snapshot_fills: moka::future::Cache<String, Snapshot>,
 }
 
 /// A fixed-window counter's state after an increment or a peek.
@@ -136,6 +138,7 @@ impl Cache {
                 local: LocalCache::new(),
                 local_limits: LocalLimits::default(),
                 in_flight: moka::future::Cache::new(10_000),
+                snapshot_fills: moka::future::Cache::new(10_000),
                 snapshots: moka::future::Cache::builder()
                     .max_capacity(SNAPSHOT_MEMORY)
                     .weigher(|key: &String, (snapshot, _): &(Snapshot, Instant)| {
@@ -193,6 +196,8 @@ impl Cache {
     /// [`Cache::get_or_fill_raw`] for a key that carries a generation: such an entry is only
     /// ever retired, never changed, so this instance keeps a copy for `ttl` or [`SNAPSHOT_LIFE`],
     /// whichever is shorter, and answers later reads from it without a round trip or a copy.
+    /// Concurrent misses for one key share one fill (one shared-cache read, at most one load):
+    /// a cold instance under load holds each body once, not once per waiting request.
     pub async fn get_or_fill_snapshot<F, Fut>(
         &self,
         key: &str,
@@ -203,24 +208,48 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<String>>,
     {
-        if let Some((snapshot, until)) = self.inner.snapshots.get(key).await
-            && Instant::now() < until
-        {
+        if let Some(snapshot) = self.live_snapshot(key).await {
             metrics().cache_lookup(key, true);
             return Ok(snapshot);
         }
-        let until = Instant::now() + ttl.min(SNAPSHOT_LIFE);
-        // Boxed: the miss path's future is large, and the hit path stays small without it.
-        let body = Bytes::from(Box::pin(self.get_or_fill_raw(key, ttl, load)).await?);
-        let snapshot = Snapshot {
-            etag: http_cache::strong_etag(&body),
-            body,
+        let fill = async {
+            // A fill that ended between the check above and this one has left its copy.
+            if let Some(snapshot) = self.live_snapshot(key).await {
+                metrics().cache_lookup(key, true);
+                return Ok(snapshot);
+            }
+            let until = Instant::now() + ttl.min(SNAPSHOT_LIFE);
+            let body = Bytes::from(self.get_or_fill_raw(key, ttl, load).await?);
+            let snapshot = Snapshot {
+                etag: http_cache::strong_etag(&body),
+                body,
+            };
+            self.inner
+                .snapshots
+                .insert(key.to_owned(), (snapshot.clone(), until))
+                .await;
+            Ok::<_, Error>(snapshot)
         };
-        self.inner
-            .snapshots
-            .insert(key.to_owned(), (snapshot.clone(), until))
-            .await;
-        Ok(snapshot)
+        // Boxed: the miss path's future is large, and the hit path stays small without it.
+        let filled = Box::pin(
+            self.inner
+                .snapshot_fills
+                .entry_by_ref(key)
+                .or_try_insert_with(fill),
+        )
+        .await;
+        // Only concurrent waiters share a fill; later readers find the copy it left.
+        self.inner.snapshot_fills.invalidate(key).await;
+        let filled = filled.map_err(|error| error.copied())?;
+        if !filled.is_fresh() {
+            metrics().cache_lookup(key, true);
+        }
+        Ok(filled.into_value())
+    }
+
+    async fn live_snapshot(&self, key: &str) -> Option<Snapshot> {
+        let (snapshot, until) = self.inner.snapshots.get(key).await?;
+        (Instant::now() < until).then_some(snapshot)
     }
 
     /// The current generation of a family of entries (see [`Cache::bump_generation`]).
@@ -555,6 +584,35 @@ mod tests {
         cache.bump_generation("list").await;
         assert_eq!(read(cache.generation("list").await).await, "[1]");
         assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// A cold instance (another one filled the shared cache) under a burst of reads of one
+    /// key: one shared-cache read, no load, and every reader holds the same copy of the body.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_snapshot_misses_share_one_copy() {
+        let prefix = format!("t-{}:", uuid::Uuid::new_v4().simple());
+        let (warm, cold) = (redis_under(&prefix), redis_under(&prefix));
+        let ttl = Duration::from_secs(60);
+        let body = format!("[{}]", "1,".repeat(4096));
+        warm.fill_raw("list:0", body.clone(), ttl).await;
+        let reads = futures::future::join_all((0..200).map(|_| {
+            let cold = cold.clone();
+            tokio::spawn(async move {
+                cold.get_or_fill_snapshot("list:0", ttl, || async {
+                    Err(anyhow::anyhow!("loaded although the shared cache holds it").into())
+                })
+                .await
+                .unwrap()
+            })
+        }))
+        .await;
+        let snapshots: Vec<Snapshot> = reads.into_iter().map(Result::unwrap).collect();
+        assert!(snapshots.iter().all(|snapshot| snapshot.body == body));
+        let copies: std::collections::HashSet<_> = snapshots
+            .iter()
+            .map(|snapshot| snapshot.body.as_ptr())
+            .collect();
+        assert_eq!(copies.len(), 1, "one copy of the body on this instance");
     }
 
     #[tokio::test]
