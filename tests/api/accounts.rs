@@ -285,3 +285,51 @@ async fn a_password_change_needs_the_current_password_and_the_old_one_stops_work
         .await;
     new.expect_status(StatusCode::OK).await;
 }
+
+/// A password stored under the earlier parameters (19 MiB, 2 passes) still signs in, and
+/// that sign-in stores it hashed at today's; a wrong password changes nothing.
+#[tokio::test]
+async fn a_sign_in_rehashes_a_password_stored_with_older_parameters() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+
+    let app = spawn_app().await;
+    let (user_id, _) = app.student("old-hash@example.com").await;
+    let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
+    let older = argon2::Params::new(19 * 1024, 2, 1, None).unwrap();
+    let old_hash = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, older)
+        .hash_password(PASSWORD.as_bytes(), &salt)
+        .unwrap()
+        .to_string();
+    sqlx::query("UPDATE users SET password_hash = $2 WHERE user_id = $1")
+        .bind(user_id)
+        .bind(&old_hash)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let stored = || async {
+        sqlx::query_scalar::<_, String>("SELECT password_hash FROM users WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+
+    app.post(
+        "/api/auth/login",
+        &json!({"email": "old-hash@example.com", "password": "Wrong-Passw0rd"}),
+        None,
+    )
+    .await
+    .expect_problem(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS")
+    .await;
+    assert_eq!(stored().await, old_hash, "a wrong password changes nothing");
+
+    app.login("old-hash@example.com").await;
+    let upgraded = stored().await;
+    assert!(
+        upgraded.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"),
+        "{upgraded}"
+    );
+    app.login("old-hash@example.com").await;
+    assert_eq!(stored().await, upgraded, "rehashed once");
+}

@@ -103,14 +103,14 @@ pub async fn login(
     let stored_hash = account
         .as_ref()
         .map(|account| account.password_hash.clone());
-    let password_ok = match password::verify(request.password, stored_hash).await {
-        Ok(password_ok) => password_ok,
+    let checked = match password::verify(request.password, stored_hash).await {
+        Ok(checked) => checked,
         Err(unchecked) => {
             lockout::give_back(&state, &email).await;
             return Err(unchecked);
         }
     };
-    let Some(account) = account.filter(|_| password_ok) else {
+    let Some(account) = account.filter(|_| checked.matches) else {
         lockout::record_failure(&state, ip).await;
         return Err(Error::unauthorized(
             "INVALID_CREDENTIALS",
@@ -118,6 +118,9 @@ pub async fn login(
         ));
     };
 
+    if let Some(rehashed) = checked.rehashed {
+        store_rehashed(&state, &email, &account, rehashed).await;
+    }
     if let Err(refusal) = ensure_may_sign_in(&account) {
         // The password was right: the refusal is about the account, not a guess.
         lockout::clear(&state, &email).await;
@@ -196,6 +199,29 @@ async fn find_account(state: &AppState, email: &str) -> Result<Option<LoginAccou
         state.cache.fill(&key, account, USER_BY_EMAIL_TTL).await;
     }
     Ok(account)
+}
+
+/// Replaces a hash made with older parameters by the password hashed with today's, unless the
+/// password changed meanwhile. The sign-in goes on if this fails: the old hash still verifies.
+async fn store_rehashed(state: &AppState, email: &str, account: &LoginAccount, rehashed: String) {
+    let stored = sqlx::query(
+        "UPDATE users SET password_hash = $3, updated_at = now() WHERE user_id = $1 AND password_hash = $2",
+    )
+    .bind(account.user_id)
+    .bind(&account.password_hash)
+    .bind(rehashed)
+    .execute(&state.db)
+    .await;
+    match stored {
+        Ok(done) if done.rows_affected() == 0 => {}
+        Ok(_) => {
+            let key = auth::user_by_email_key(email);
+            state.cache.invalidate(&[key], USER_BY_EMAIL_TTL).await;
+        }
+        Err(error) => {
+            tracing::warn!(error = %Error::from(error), "could not store a password's new hash");
+        }
+    }
 }
 
 fn ensure_may_sign_in(account: &LoginAccount) -> Result<()> {

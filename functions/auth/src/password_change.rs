@@ -45,7 +45,10 @@ pub async fn change_password(
             .bind(user.user_id)
             .fetch_one(&state.db)
             .await?;
-    if !password::verify(request.current_password, Some(current_hash)).await? {
+    if !password::verify(request.current_password, Some(current_hash))
+        .await?
+        .matches
+    {
         return Err(Error::unauthorized(
             "INVALID_CREDENTIALS",
             "The current password is incorrect.",

@@ -1,5 +1,5 @@
 //! The threads that run argon2id: one per core, each keeping its own memory blocks from hash to
-//! hash. A burst of logins queues here instead of allocating and page-faulting 19 MiB per hash;
+//! hash. A burst of logins queues here instead of allocating and page-faulting 12 MiB per hash;
 //! the process holds at most one block set per core while logins come, and none once they stop
 //! for [`KEEP_BLOCKS_IDLE`].
 //!
@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::telemetry::metrics;
 
 /// How long a hashing thread keeps its blocks without work. Within a burst of logins a thread
-/// waits far less than this between jobs, so it keeps them; once sign-ins thin out the 19 MiB
+/// waits far less than this between jobs, so it keeps them; once sign-ins thin out the blocks
 /// go back to the system before other work (a burst of reads after a login storm) needs the
 /// memory, and a later hash allocates them afresh.
 const KEEP_BLOCKS_IDLE: Duration = Duration::from_millis(250);
