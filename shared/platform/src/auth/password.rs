@@ -179,8 +179,8 @@ mod tests {
         verify(password.into(), stored).await.unwrap().matches
     }
 
-    /// OWASP's 19 MiB and 2 passes (this product's parameters before): still accepted, and a match comes with the
-    /// password hashed at today's parameters; a wrong password gets nothing to store.
+    /// OWASP's 19 MiB and 2 passes (this product's parameters before): still accepted, and a
+    /// match comes with the password hashed at today's parameters; a wrong one gets nothing.
     #[tokio::test]
     async fn a_match_against_older_parameters_is_rehashed() {
         let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
