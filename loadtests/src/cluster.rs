@@ -468,11 +468,12 @@ impl Replay {
 }
 
 /// HAProxy in front of servers (a thread per core: Azure's front end does not queue behind the
-/// handlers on their cores, and one thread here did under the flood phase): round robin, each checked on `/api/health` every 500 ms (down
-/// after two failures); a request whose connection to a server fails is sent to another; the
-/// client's address appended to `X-Forwarded-For`, as Azure's front end does, unless the request
-/// has one: where the generator plays the front end itself (the flood phase's addresses), its
-/// header reaches the handlers as in a single-instance run.
+/// handlers on their cores, and one thread here did under the flood phase): round robin, each
+/// checked on `/api/health` every 500 ms (down after two failures); a request whose connection
+/// to a server fails is sent to another; the client's address appended to `X-Forwarded-For`, as
+/// Azure's front end does, unless the request has one: where the generator plays the front end
+/// itself (the flood phase's addresses), its header reaches the handlers as in a
+/// single-instance run.
 struct Balancer {
     _process: Process,
     base_url: String,

@@ -75,6 +75,7 @@ pub async fn delete_media(
 async fn discard(state: &AppState, blob_name: &str) {
     let container = &state.config.blob.media_container;
     if let Err(error) = state.blobs.delete(container, blob_name).await {
-        tracing::warn!(blob = blob_name, error = ?error, "could not delete a media blob");
+        let error = format!("{error:#}");
+        tracing::warn!(blob = blob_name, error, "could not delete a media blob");
     }
 }
